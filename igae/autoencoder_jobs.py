@@ -1,0 +1,178 @@
+"""The autoencoder stages of the workflow, one function per rule: prepare (pretrained / shipped / trained),
+train an IG-AE, evaluate reconstruction. Each takes a config entry (a dict, as in config.yaml) and folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from igae.ae_training import AETrainingConfig, train_standard_autoencoder
+from igae.autoencoders import (
+    AutoencoderCard,
+    AutoencoderError,
+    decode,
+    downsample_factor,
+    encode,
+    latent_background,
+    load_autoencoder,
+    load_with_card,
+    read_card,
+    save_autoencoder,
+)
+from igae.igae_training import IGAELossConfig, IGAETrainingConfig, SceneViews, train_igae
+from igae.metrics import DEFAULT_PROTOCOL, build_perceptual_loss, lpips_status, per_image_metrics, summarize
+from igae.provenance import atomic_write_json, provenance
+from igae.real_images import load_real_images
+from igae.scenes.dataset_io import load_scene
+from igae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
+
+
+def _copy_folder(source: Path, destination: Path) -> None:
+    tmp = destination.with_name(destination.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(destination, ignore_errors=True)
+    tmp.rename(destination)
+
+
+def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print):
+    """Write ``out_dir`` for a ``pretrained`` or ``trained`` config entry (see config.yaml)."""
+    out_dir, name = Path(out_dir), spec["name"]
+    if spec["kind"] == "pretrained":
+        source = spec.get("path") or spec["hub_id"]
+        ae = load_autoencoder(source, device, subfolder=spec.get("subfolder"))
+        card = AutoencoderCard(
+            name=name,
+            kind="pretrained",
+            source=str(source),
+            latent_channels=ae.config.latent_channels,
+            downsample=downsample_factor(ae),
+            latent_scale=spec.get("latent_scale", 0.02),
+            latent_background=[],
+        )
+        card.latent_background = latent_background(ae, card.normalizer, spec["image_size"], device).tolist()
+        save_autoencoder(ae, out_dir, card)
+        log(f"{name}: {source} loaded, background {np.round(card.latent_background, 3).tolist()}")
+        return card
+    if spec["kind"] != "trained":
+        raise ValueError(f"prepare_autoencoder cannot make a {spec['kind']!r} autoencoder")
+    if spec.get("checkpoint") and use_shipped:
+        checkpoint = Path(spec["checkpoint"])
+        _, card = load_with_card(checkpoint, "cpu")  # checks the weights against the card's sha256
+        if spec.get("sha256") and spec["sha256"] != card.sha256:
+            raise AutoencoderError(f"{checkpoint}: sha256 {card.sha256} differs from config's {spec['sha256']}")
+        _copy_folder(checkpoint, out_dir)
+        log(f"{name}: shipped checkpoint {checkpoint} (sha256 {card.sha256}); recipe: {json.dumps(card.recipe)}")
+        return card
+    images = load_real_images(real_dir, "train")
+    ae, card = train_standard_autoencoder(images, AETrainingConfig(**spec.get("training", {})), name, device, log)
+    return save_autoencoder(ae, out_dir, card)
+
+
+def igae_training_config(training: dict, device: str) -> tuple[IGAETrainingConfig, str]:
+    """(IGAETrainingConfig, perceptual kind) from an entry's ``training`` dict (nested ``loss``, ``triplanes``)."""
+    training = dict(training)
+    perceptual = training.pop("perceptual", "auto")
+    loss = IGAELossConfig(**training.pop("loss", {}))
+    planes = dict(training.pop("triplanes", {}))
+    render = TriPlaneRenderConfig(**planes.pop("render", {}))
+    config = IGAETrainingConfig(
+        **training, loss=loss, triplanes=LatentTriPlaneConfig(**planes, render=render), device=device
+    )
+    return config, perceptual
+
+
+def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="cpu", log=print) -> AutoencoderCard:
+    """Fine-tune the base AE into an IG-AE on the train views of every scene of ``scenes_dir``; save it."""
+    ae, base_card = load_with_card(base_dir, device)
+    config, perceptual_kind = igae_training_config(spec.get("training", {}), device)
+    scene_folders = sorted(p for p in Path(scenes_dir).iterdir() if p.is_dir())
+    scenes = [SceneViews.from_scene_data(load_scene(folder)) for folder in scene_folders]
+    real = load_real_images(real_dir, "train")
+    perceptual = build_perceptual_loss(perceptual_kind, device)
+    log(
+        f"{spec['name']}: IG-AE from {base_card.name} on {len(scenes)} scenes, {len(real)} real images, "
+        f"perceptual = {perceptual.label if perceptual else 'none'}"
+    )
+    result = train_igae(ae, base_card.normalizer, scenes, real, config, perceptual=perceptual, log=log)
+    card = AutoencoderCard(
+        name=spec["name"],
+        kind="igae",
+        source=base_card.name,
+        latent_channels=base_card.latent_channels,
+        downsample=base_card.downsample,
+        latent_scale=base_card.latent_scale,
+        latent_background=[],
+        recipe={
+            "base_sha256": base_card.sha256,
+            "training": asdict(config),
+            "perceptual": perceptual.label if perceptual else "none",
+            "scenes": [folder.name for folder in scene_folders],
+            "n_real_images": len(real),
+            "seconds": sum(entry["seconds"] for entry in result.history),
+        },
+    )
+    card.latent_background = latent_background(ae, card.normalizer, scenes[0].images.shape[-1], device).tolist()
+
+    def write_extras(folder: Path) -> None:
+        planes = {"planes": result.triplanes.planes.detach().cpu().contiguous()}
+        planes.update({f"mlp.{k}": v.detach().cpu().contiguous() for k, v in result.decoder.state_dict().items()})
+        save_file(planes, str(folder / "triplanes.safetensors"))
+        (folder / "training_history.json").write_text(json.dumps(result.history))
+
+    return save_autoencoder(ae, out_dir, card, extras=write_extras)
+
+
+@torch.no_grad()
+def _reconstruction_rows(ae, images: torch.Tensor, device, batch: int = 16) -> list[dict]:
+    """Per-image metrics of D(E(x)) vs x; images (N, 3, H, W) in [-1, 1]."""
+    rows = []
+    for start in range(0, len(images), batch):
+        x = images[start : start + batch].to(device)
+        reconstruction = decode(ae, encode(ae, x))
+        to_hwc = lambda t: ((t + 1) / 2).permute(0, 2, 3, 1).float()  # noqa: E731
+        rows += per_image_metrics(to_hwc(reconstruction), to_hwc(x))
+    return rows
+
+
+def evaluate_autoencoder(ae_dir, scene_datasets, real_dir, out_file, config=None, device="cpu", log=print) -> dict:
+    """Reconstruction on every view of the benchmark scenes (never seen by any AE) and on the real test split."""
+    ae, card = load_with_card(ae_dir, device)
+    views = []
+    for dataset in scene_datasets:
+        for folder in sorted(p for p in Path(dataset).iterdir() if p.is_dir()):
+            views.append(torch.from_numpy(np.asarray(load_scene(folder).images)).permute(0, 3, 1, 2) * 2 - 1)
+    data = {"synthetic": torch.cat(views), "real": load_real_images(real_dir, "test")}
+    rows = []
+    for name, images in data.items():
+        per_image = _reconstruction_rows(ae, images.float(), device)
+        mean = summarize(per_image)
+        rows.append(
+            {
+                "data": name,
+                "psnr": mean["psnr"],
+                "ssim": mean["ssim"],
+                "lpips": mean["lpips"],
+                "n_images": len(per_image),
+            }
+        )
+        log(f"{card.name} on {name}: PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.3f} ({len(per_image)} images)")
+    available, reason = lpips_status()
+    result = {
+        "autoencoder": card.name,
+        "rows": rows,
+        "lpips_reason": None if available else reason,
+        "protocol": DEFAULT_PROTOCOL.as_dict(),
+        "provenance": provenance(config or {}, ae_sha256=card.sha256, device=device),
+    }
+    atomic_write_json(out_file, result)
+    return result
+
+
+__all__ = ["prepare_autoencoder", "train_igae_job", "evaluate_autoencoder", "igae_training_config", "read_card"]

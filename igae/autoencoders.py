@@ -1,0 +1,211 @@
+"""Image autoencoders: one loader for every AE, the latent normaliser, the latent background colour, and the card.
+
+An autoencoder folder (``results/autoencoders/{ae}/``) is a diffusers folder (``config.json`` +
+``diffusion_pytorch_model.safetensors``) plus ``card.json`` (:class:`AutoencoderCard`): what the AE is, how its
+latents are normalised, its latent background colour and the sha256 of its weights. Every stage downstream reads
+this folder and nothing else, so a pretrained hub AE, an AE trained here and an IG-AE are interchangeable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, AutoencoderTiny
+
+CARD_NAME = "card.json"
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+AE_CLASSES = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}
+
+
+class AutoencoderError(RuntimeError):
+    """An autoencoder cannot be loaded; the message says which one, why, and what to do."""
+
+
+@dataclass
+class LatentNormalizer:
+    """Maps raw latents to [-1, 1] with tanh(scale * z), as the paper's code (digest §2.2)."""
+
+    scale: float = 0.02
+    """Multiplier inside the tanh. 0.02 for the paper's hub AEs; AEs trained here get 0.5 / std(z)."""
+    eps: float = 1e-4
+    """Clamp margin before atanh, so denormalize stays finite."""
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.scale * z)
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.atanh(y.clamp(-1 + self.eps, 1 - self.eps)) / self.scale
+
+    def to_unit(self, z: torch.Tensor) -> torch.Tensor:
+        """Raw latent -> [0, 1], the range latent NeRFs render (latent-nerfstudio's TanhNormalizer)."""
+        return 0.5 * (self.normalize(z) + 1)
+
+    def from_unit(self, u: torch.Tensor) -> torch.Tensor:
+        return self.denormalize(2 * u - 1)
+
+
+@dataclass
+class AutoencoderCard:
+    """What downstream stages need to know about an autoencoder folder, written as ``card.json``."""
+
+    name: str
+    """The config entry's name (``standard``, ``igae``, ...)."""
+    kind: str
+    """``pretrained`` (hub id or folder), ``trained`` (trained here on real images) or ``igae``."""
+    source: str
+    """Hub id or folder it was loaded from, or the base AE an IG-AE was fine-tuned from."""
+    latent_channels: int
+    downsample: int
+    """Spatial down-sampling factor (8 for every AE of the paper)."""
+    latent_scale: float
+    """Scale of the tanh normaliser, see :class:`LatentNormalizer`."""
+    latent_background: list[float]
+    """Normalised latent of an all-white image, in [0, 1], one value per channel: the latent NeRF background."""
+    sha256: str = ""
+    """sha256 of the weights file; filled by :func:`save_autoencoder`."""
+    recipe: dict = field(default_factory=dict)
+    """How it was produced: training config, seed, steps, perceptual loss used, base AE sha256."""
+
+    @property
+    def normalizer(self) -> LatentNormalizer:
+        return LatentNormalizer(scale=self.latent_scale)
+
+
+def read_card(folder: str | Path) -> AutoencoderCard:
+    path = Path(folder) / CARD_NAME
+    if not path.is_file():
+        raise AutoencoderError(f"{path} does not exist: {folder} is not an autoencoder folder made by igae-bench")
+    try:
+        return AutoencoderCard(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as error:
+        raise AutoencoderError(f"{path} is malformed ({error}); re-run the rule that made it") from error
+
+
+def _load_folder(folder: Path, device: str | torch.device) -> AutoencoderKL | AutoencoderTiny:
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise AutoencoderError(f"{folder}: no config.json, so it is not a diffusers autoencoder folder")
+    try:
+        class_name = json.loads(config_path.read_text()).get("_class_name", "AutoencoderKL")
+    except json.JSONDecodeError as error:
+        raise AutoencoderError(f"{config_path} is not valid JSON ({error})") from error
+    if class_name not in AE_CLASSES:
+        raise AutoencoderError(f"{config_path}: _class_name {class_name!r} is not one of {sorted(AE_CLASSES)}")
+    try:
+        ae = AE_CLASSES[class_name].from_pretrained(folder)
+    except Exception as error:  # diffusers raises OSError, ValueError or safetensors errors for a bad file
+        raise AutoencoderError(f"{folder}: cannot load the weights ({type(error).__name__}: {error})") from error
+    return ae.to(device).eval()
+
+
+def load_autoencoder(source: str | Path, device: str | torch.device = "cpu", subfolder: str | None = None):
+    """Load a diffusers autoencoder from a local folder or a Hugging Face hub id.
+
+    A folder is read offline. A hub id needs the network (or the hub cache); when it cannot be had, the error names
+    the id and says how to use a local copy instead of surfacing a traceback from deep inside huggingface_hub.
+    """
+    path = Path(source)
+    if subfolder:
+        path = path / subfolder
+    if path.exists():
+        return _load_folder(path, device)
+    if not HUB_ID.fullmatch(str(source)):
+        raise AutoencoderError(f"autoencoder folder {source} does not exist (and it is not a hub id like owner/name)")
+    try:
+        ae = AutoencoderKL.from_pretrained(str(source), subfolder=subfolder)
+    except Exception as error:
+        raise AutoencoderError(
+            f"cannot load autoencoder {source!r} from the Hugging Face hub ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}). Offline? Download it where the network exists "
+            f"(huggingface-cli download {source} --local-dir <folder>) and set the autoencoder's `path: <folder>`"
+        ) from error
+    return ae.to(device).eval()
+
+
+def encode(ae, images: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, 3, H, W) images in [-1, 1] -> (B, C, H/f, W/f) raw latents (no scaling_factor, as the paper)."""
+    if isinstance(ae, AutoencoderTiny):
+        return ae.encode(images).latents
+    posterior = ae.encode(images).latent_dist
+    return posterior.sample(generator) if sample else posterior.mean
+
+
+def decode(ae, latents: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w) raw latents -> (B, 3, h*f, w*f) images in [-1, 1]."""
+    return ae.decode(latents).sample.clamp(-1, 1)
+
+
+def downsample_factor(ae) -> int:
+    if isinstance(ae, AutoencoderTiny):
+        return 2 ** sum(1 for scale in ae.config.encoder_block_out_channels[1:])
+    return 2 ** (len(ae.config.block_out_channels) - 1)
+
+
+@torch.no_grad()
+def latent_background(ae, normalizer: LatentNormalizer, image_size: int, device="cpu") -> torch.Tensor:
+    """(C,) normalised latent of an all-white image in [0, 1]: the colour a latent NeRF composites over."""
+    white = torch.ones(1, 3, image_size, image_size, device=device)
+    return normalizer.to_unit(encode(ae, white)).mean(dim=(0, 2, 3)).cpu()
+
+
+def weights_sha256(folder: str | Path) -> str:
+    from igae.provenance import file_sha256
+
+    return file_sha256(Path(folder) / WEIGHTS_NAME)
+
+
+def save_autoencoder(ae, folder: str | Path, card: AutoencoderCard, extras=None) -> AutoencoderCard:
+    """Save in diffusers format plus ``card.json``, atomically: a crash leaves no folder that looks complete.
+
+    ``extras(tmp_folder)``, if given, writes further files (e.g. an IG-AE's Tri-Planes) before the folder is renamed.
+    """
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ae.save_pretrained(tmp, safe_serialization=True)
+    if extras is not None:
+        extras(tmp)
+    card.sha256 = weights_sha256(tmp)
+    (tmp / CARD_NAME).write_text(json.dumps(asdict(card), indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return card
+
+
+def load_with_card(folder: str | Path, device: str | torch.device = "cpu"):
+    """Load an igae-bench autoencoder folder: (ae, card). Checks the weights against the card's sha256."""
+    card = read_card(folder)
+    actual = weights_sha256(folder)
+    if card.sha256 and actual != card.sha256:
+        raise AutoencoderError(
+            f"{folder}/{WEIGHTS_NAME} has sha256 {actual[:12]}…, the card says {card.sha256[:12]}…: the weights were "
+            "changed or corrupted; delete the folder and re-run the rule that made it"
+        )
+    return _load_folder(Path(folder), device), card
+
+
+def small_autoencoder(
+    latent_channels: int = 16,
+    block_out_channels: tuple[int, ...] = (32, 64, 128, 128),
+    layers_per_block: int = 1,
+    norm_num_groups: int = 16,
+    image_size: int = 128,
+) -> AutoencoderKL:
+    """A small diffusers ``AutoencoderKL`` (f = 2^(len(blocks)-1)), randomly initialised, to be trained here."""
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * len(block_out_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(block_out_channels),
+        block_out_channels=tuple(block_out_channels),
+        layers_per_block=layers_per_block,
+        latent_channels=latent_channels,
+        norm_num_groups=norm_num_groups,
+        sample_size=image_size,
+    )

@@ -1,0 +1,114 @@
+"""The two-stage latent NeRF pipeline of the paper (digest §3.1).
+
+Stage 1, latent supervision (steps [0, latent_steps)): the method's own losses on encoded latents.
+Stage 2, RGB alignment (steps [latent_steps, end)): the latent loss is off; ``loss_d`` = w * MSE(D(render), x) on a
+full decoded image drives both the NeRF and the decoder. When stage 2 begins every optimizer is reset (the official
+code resets the NeRF optimizers; the decoder's starts then, so its learning rate decays over stage 2 only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
+from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
+
+from igae.autoencoders import decode, load_with_card
+from igae.latent_nerf.data import LatentDataManagerConfig
+from igae.latents import encode_scene
+
+
+@dataclass
+class LatentPipelineConfig(VanillaPipelineConfig):
+    """Latent NeRF pipeline: a nerfstudio model rendering latents, the autoencoder's decoder, two stages."""
+
+    _target: type = field(default_factory=lambda: LatentPipeline)
+    datamanager: LatentDataManagerConfig = field(default_factory=LatentDataManagerConfig)
+    autoencoder: Path | None = None
+    """An igae-bench autoencoder folder (diffusers files + card.json), e.g. results/autoencoders/igae."""
+    latent_steps: int = 10_000
+    """Stage 1: iterations of latent supervision."""
+    loss_d_weight: float = 0.01
+    """Weight of the RGB alignment loss on the decoded rendering (pixels in [0, 1])."""
+    reset_optimizers_at_stage_2: bool = True
+    """Reset every optimizer and scheduler when stage 2 begins (as the official code does for the NeRF)."""
+
+
+class LatentPipeline(VanillaPipeline):
+    config: LatentPipelineConfig
+
+    def __init__(self, config: LatentPipelineConfig, device: str, test_mode="val", world_size=1, local_rank=0, **kw):
+        if config.autoencoder is None:
+            raise ValueError("the latent pipeline needs an autoencoder folder: --pipeline.autoencoder <folder>")
+        autoencoder, card = load_with_card(config.autoencoder, device)
+        config.model.latent_channels = card.latent_channels
+        config.model.latent_background = tuple(card.latent_background)
+        config.datamanager.latent_scale = card.latent_scale
+        config.datamanager.camera_res_scale_factor = 1.0 / card.downsample
+        if config.datamanager.latents is None:  # ns-train without `igae encode`: encode next to the outputs
+            data = Path(config.datamanager.data or config.datamanager.dataparser.data)
+            config.datamanager.latents = Path("outputs") / "latents" / f"{data.name}-{card.sha256[:12]}.safetensors"
+            if not config.datamanager.latents.exists():
+                encode_scene(autoencoder, card, data, config.datamanager.latents, device=device)
+        super().__init__(config, device, test_mode=test_mode, world_size=world_size, local_rank=local_rank, **kw)
+        self.autoencoder = autoencoder
+        self.autoencoder.requires_grad_(False)
+        self.autoencoder.decoder.requires_grad_(True)
+        self.autoencoder.post_quant_conv.requires_grad_(True)
+        self.card = card
+        self.normalizer = card.normalizer
+
+    def decoder_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.autoencoder.decoder.parameters()) + list(self.autoencoder.post_quant_conv.parameters())
+
+    def get_param_groups(self):
+        return {**super().get_param_groups(), "decoder": self.decoder_parameters()}
+
+    def in_stage_2(self, step: int) -> bool:
+        return step >= self.config.latent_steps
+
+    def decode_latent_image(self, latent_image: torch.Tensor) -> torch.Tensor:
+        """(h, w, C) rendering in [0, 1] -> (H, W, 3) decoded image in [0, 1]."""
+        raw = self.normalizer.from_unit(latent_image).permute(2, 0, 1)[None]  # (1, C, h, w)
+        return (decode(self.autoencoder, raw)[0].permute(1, 2, 0) + 1) / 2
+
+    def get_train_loss_dict(self, step: int):
+        ray_bundle, batch = self.datamanager.next_train(step)
+        outputs = self.model(ray_bundle)
+        metrics = self.model.get_metrics_dict(outputs, batch)
+        if not self.in_stage_2(step):
+            return outputs, self.model.get_loss_dict(outputs, batch, metrics), metrics
+        dataset = self.datamanager.train_dataset
+        height, width, channels = dataset.latents.shape[1:]
+        decoded = self.decode_latent_image(outputs["rgb"].reshape(height, width, channels))
+        target = dataset.rgb(batch["image_idx"]).to(decoded.device)
+        loss_d = F.mse_loss(decoded, target)
+        metrics["rgb_psnr"] = -10 * torch.log10(loss_d.detach())
+        return outputs, {"loss_d": self.config.loss_d_weight * loss_d}, metrics
+
+    def get_training_callbacks(self, training_callback_attributes):
+        callbacks = super().get_training_callbacks(training_callback_attributes)
+        if not self.config.reset_optimizers_at_stage_2:
+            return callbacks
+        optimizers = training_callback_attributes.optimizers
+
+        def reset_optimizers(step: int):
+            for name, params in self.get_param_groups().items():
+                group_config = optimizers.config[name]
+                optimizers.optimizers[name] = group_config["optimizer"].setup(params=params)
+                if group_config["scheduler"]:
+                    optimizers.schedulers[name] = (
+                        group_config["scheduler"]
+                        .setup()
+                        .get_scheduler(optimizer=optimizers.optimizers[name], lr_init=group_config["optimizer"].lr)
+                    )
+
+        at_stage_2 = TrainingCallback(
+            where_to_run=[TrainingCallbackLocation.BEFORE_TRAIN_ITERATION],
+            func=reset_optimizers,
+            iters=(self.config.latent_steps,),
+        )
+        return callbacks + [at_stage_2]

@@ -1,0 +1,83 @@
+"""TensoRF in latent space (C output channels, latent background), and the offline-safe RGB TensoRF baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from nerfstudio.field_components.field_heads import FieldHead, FieldHeadNames
+from nerfstudio.models.tensorf import TensoRFModel, TensoRFModelConfig
+from torch import nn
+
+from igae.latent_nerf.offline import offline_safe_lpips
+from igae.latent_nerf.renderers import LatentRenderer
+from igae.metrics import latent_metrics
+
+
+@dataclass
+class RGBTensoRFModelConfig(TensoRFModelConfig):
+    """Stock TensoRF, built so that a missing LPIPS backbone does not stop training offline."""
+
+    _target: type = field(default_factory=lambda: RGBTensoRFModel)
+
+
+class RGBTensoRFModel(TensoRFModel):
+    config: RGBTensoRFModelConfig
+
+    def populate_modules(self):
+        with offline_safe_lpips(TensoRFModel):
+            super().populate_modules()
+
+
+@dataclass
+class LatentTensoRFModelConfig(TensoRFModelConfig):
+    """TensoRF rendering C latent channels in [0, 1] over the autoencoder's latent background."""
+
+    _target: type = field(default_factory=lambda: LatentTensoRFModel)
+    latent_channels: int = 16
+    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
+    latent_background: tuple[float, ...] = ()
+    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
+
+
+class LatentTensoRFModel(TensoRFModel):
+    config: LatentTensoRFModelConfig
+
+    def populate_modules(self):
+        with offline_safe_lpips(TensoRFModel):
+            super().populate_modules()
+        channels = self.config.latent_channels
+        if len(self.config.latent_background) != channels:
+            raise ValueError(
+                f"latent_background has {len(self.config.latent_background)} values for {channels} latent channels"
+            )
+        head_in = self.field.mlp_head.get_out_dim()
+        self.field.field_output_rgb = FieldHead(channels, FieldHeadNames.RGB, in_dim=head_in, activation=nn.Sigmoid())
+        self.renderer_rgb = LatentRenderer(self.config.latent_background)
+
+    def get_outputs(self, ray_bundle):
+        # TensoRF's own get_outputs fills empty samples and rays with an RGB white: here they get the latent
+        # background instead; the sampling and rendering components are TensoRF's.
+        if self.training:
+            self.camera_optimizer.apply_to_raybundle(ray_bundle)
+        samples_uniform = self.sampler_uniform(ray_bundle)
+        weights_uniform = samples_uniform.get_weights(self.field.get_density(samples_uniform))
+        occupied = (self.renderer_accumulation(weights_uniform) >= 1e-4).reshape(
+            -1
+        )  # skip the fine field on empty rays
+        samples_pdf = self.sampler_pdf(ray_bundle, samples_uniform, weights_uniform)
+        field_outputs = self.field(samples_pdf, mask=occupied, bg_color=self.renderer_rgb.background)
+        weights = samples_pdf.get_weights(field_outputs[FieldHeadNames.DENSITY])
+        return {
+            "rgb": self.renderer_rgb(rgb=field_outputs[FieldHeadNames.RGB], weights=weights),  # (N, C) in [0, 1]
+            "accumulation": torch.clamp(self.renderer_accumulation(weights), min=0),
+            "depth": self.renderer_depth(weights, samples_pdf),
+        }
+
+    def get_image_metrics_and_images(self, outputs, batch):
+        """Latent PSNR/SSIM only (no LPIPS on latents); decoded-RGB metrics are the pipeline's job."""
+        target = batch["image"].to(outputs["rgb"].device)  # (h, w, C)
+        metrics = latent_metrics(outputs["rgb"], target)
+        preview = torch.cat([target[..., :3], outputs["rgb"][..., :3]], dim=1)
+        scores = {f"latent_{key}": value for key, value in metrics.items() if value is not None}
+        return scores, {"latent_channels_0_2": preview}

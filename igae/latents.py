@@ -1,0 +1,85 @@
+"""Latent targets: each (autoencoder, scene) is encoded once and shared by every method fitted on it.
+
+File format (``results/latents/{ae}/{dataset}/{scene}.safetensors``): one tensor ``latents`` (V, C, H/f, W/f) of raw
+(un-normalised) posterior means, frames in ``transforms.json`` order, and string metadata ``file_paths`` (a JSON list
+of the frames' ``file_path``), ``autoencoder_sha256`` and ``latent_scale``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from igae.autoencoders import AutoencoderCard, encode
+
+
+def read_frames(scene_dir: str | Path) -> list[str]:
+    """The frames' ``file_path`` of a nerfstudio-format scene, in file order."""
+    path = Path(scene_dir) / "transforms.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: {scene_dir} is not a nerfstudio-format scene")
+    try:
+        return [frame["file_path"] for frame in json.loads(path.read_text())["frames"]]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is malformed ({error})") from error
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] from an 8-bit RGB(A) file, alpha composited on white."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
+    image = np.asarray(Image.open(path), dtype=np.float32) / 255.0
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.shape[-1] == 4:
+        image = image[..., :3] * image[..., 3:] + (1 - image[..., 3:])
+    return image
+
+
+@torch.no_grad()
+def encode_scene(ae, card: AutoencoderCard, scene_dir: str | Path, out_file: str | Path, device="cpu", batch=8):
+    """Encode every frame of a scene with the posterior mean and write the latents file atomically."""
+    scene_dir, out_file = Path(scene_dir), Path(out_file)
+    file_paths = read_frames(scene_dir)
+    latents = []
+    for start in range(0, len(file_paths), batch):
+        images = np.stack([read_image(scene_dir / p) for p in file_paths[start : start + batch]])
+        images = torch.from_numpy(images).permute(0, 3, 1, 2).to(device) * 2 - 1  # (B, 3, H, W) in [-1, 1]
+        latents.append(encode(ae, images).float().cpu())  # (B, C, H/f, W/f)
+    metadata = {
+        "file_paths": json.dumps(file_paths),
+        "autoencoder_sha256": card.sha256,
+        "latent_scale": repr(card.latent_scale),
+    }
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_file.with_name(out_file.name + ".tmp")
+    save_file({"latents": torch.cat(latents).contiguous()}, str(tmp), metadata=metadata)
+    os.replace(tmp, out_file)
+
+
+def load_latents(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """{file_path: (C, h, w) raw latent}, metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"latents file {path} does not exist; run `igae encode` (or the encode rule) first")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+        file_paths = json.loads(metadata["file_paths"])
+    except Exception as error:
+        raise ValueError(
+            f"{path} is not a valid latents file ({type(error).__name__}: {error}); re-encode it"
+        ) from error
+    latents = tensors["latents"]
+    if len(file_paths) != latents.shape[0]:
+        raise ValueError(f"{path}: {len(file_paths)} file paths for {latents.shape[0]} latents")
+    return dict(zip(file_paths, latents, strict=True)), metadata

@@ -1,0 +1,156 @@
+"""Fit one nerfstudio method on one scene, in latent or RGB space, then evaluate the final model on every eval view.
+
+A run folder holds ``metrics.json``, ``timing.json``, ``renders/`` (decoded RGB renders of the eval views) and
+``nerfstudio/`` (the trainer's config and checkpoint, loadable with nerfstudio's own loaders). It is written into a
+temporary sibling and renamed at the end, so an interrupted run never leaves a folder that looks like a result.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from nerfstudio.engine.callbacks import TrainingCallbackLocation
+from PIL import Image
+
+from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
+from igae.latents import read_image
+from igae.metrics import DEFAULT_PROTOCOL, image_metrics, latent_metrics, lpips_status, summarize
+from igae.provenance import atomic_write_json, file_sha256, provenance
+from igae.timing import IterationTimer, median_time_ms, peak_memory_mb
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(trainer, total_steps: int, device, log=print, log_every: int = 50) -> dict:
+    """nerfstudio's training loop (callbacks before and after each iteration), timing each iteration alone."""
+    timer = IterationTimer(device)
+    pipeline = trainer.pipeline
+    for step in range(total_steps):
+        stage = "align" if getattr(pipeline, "in_stage_2", lambda s: False)(step) else "fit"
+        for callback in trainer.callbacks:
+            callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        with timer.iteration(stage):
+            loss, loss_dict, _ = trainer.train_iteration(step)
+        for callback in trainer.callbacks:
+            callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}: {loss_dict}")
+        if step % log_every == 0 or step == total_steps - 1:
+            losses = ", ".join(f"{k}={v.item():.5f}" for k, v in loss_dict.items())
+            log(f"step {step:5d}/{total_steps} [{stage}] {losses}")
+    return {"train_seconds": timer.total_seconds, "iterations": total_steps, "stage_seconds": timer.stage_seconds}
+
+
+@torch.no_grad()
+def evaluate(pipeline, space: str, out_dir: Path, device) -> tuple[list[dict], dict]:
+    """Render every eval view of the final model, decode latents, score against the ground truth, save PNGs."""
+    pipeline.eval()
+    model, dataset = pipeline.model, pipeline.datamanager.eval_dataset
+    data_dir = Path(dataset.image_filenames[0]).parent.parent
+    renders_dir = out_dir / "renders"
+    renders_dir.mkdir(parents=True, exist_ok=True)
+    per_image, render_ms, decode_ms = [], [], []
+    for index in range(len(dataset)):
+        camera = dataset.cameras[index : index + 1].to(device)
+        render_ms.append(
+            median_time_ms(lambda cam=camera: model.get_outputs_for_camera(cam), warmup=1, repeats=2, device=device)
+        )
+        rendered = model.get_outputs_for_camera(camera)["rgb"]  # (h, w, C) latent or (H, W, 3) RGB, in [0, 1]
+        row = {"view": Path(dataset.image_filenames[index]).relative_to(data_dir).as_posix()}
+        if space == "latent":
+            decode_ms.append(
+                median_time_ms(lambda r=rendered: pipeline.decode_latent_image(r), warmup=1, repeats=3, device=device)
+            )
+            latent = latent_metrics(rendered, dataset.latents[index].to(rendered.device))
+            row.update(latent_psnr=latent["psnr"], latent_ssim=latent["ssim"])
+            rendered = pipeline.decode_latent_image(rendered)
+        target = torch.from_numpy(read_image(dataset.image_filenames[index])).to(rendered.device)
+        row.update(image_metrics(rendered.clamp(0, 1), target))
+        per_image.append(row)
+        image = (rendered.clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(image).save(renders_dir / Path(row["view"]).name)
+    timing = {
+        "render_ms_per_view": float(np.median(render_ms)),
+        "decode_ms_per_view": float(np.median(decode_ms)) if decode_ms else 0.0,
+    }
+    return per_image, timing
+
+
+def fit(
+    space: str,
+    method: str,
+    scene: Path,
+    out_dir: Path,
+    schedule: TwoStageSchedule,
+    autoencoder: Path | None = None,
+    latents: Path | None = None,
+    model_overrides: dict | None = None,
+    seed: int = 1234,
+    device: str = "cpu",
+    labels: dict | None = None,
+    config_for_provenance: dict | None = None,
+    log=print,
+) -> dict:
+    """Train, evaluate and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    seed_everything(seed)
+    config = trainer_config(
+        space,
+        method,
+        schedule,
+        scene=Path(scene),
+        autoencoder=autoencoder,
+        latents=latents,
+        model_overrides=model_overrides,
+        output_dir=tmp,
+        seed=seed,
+    )
+    config.machine.device_type = "cuda" if str(device).startswith("cuda") else "cpu"
+    config.experiment_name, config.timestamp = "nerfstudio", ""
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    log(
+        f"{space} {method} on {scene}: {schedule.total_steps} steps ({len(trainer.pipeline.datamanager.train_dataset)}"
+        f" train views, {len(trainer.pipeline.datamanager.eval_dataset)} eval views)"
+    )
+    timing = train(trainer, schedule.total_steps, device, log=log)
+    trainer.save_checkpoint(schedule.total_steps - 1)
+    config.save_config()
+    per_image, eval_timing = evaluate(trainer.pipeline, space, tmp, device)
+    mean = summarize(per_image)
+    timing.update(eval_timing, peak_memory_mb=peak_memory_mb(device))
+    ae_sha = trainer.pipeline.card.sha256 if space == "latent" else None
+    lpips_ok, lpips_reason = lpips_status()
+    result = {
+        "space": space,
+        "method": method,
+        **(labels or {}),
+        "per_image": per_image,
+        "mean": {key: mean[key] for key in ("psnr", "ssim", "lpips")},
+        "latent_mean": {key: mean[f"latent_{key}"] for key in ("psnr", "ssim")} if space == "latent" else {},
+        "lpips_reason": None if lpips_ok else lpips_reason,
+        "protocol": DEFAULT_PROTOCOL.as_dict(),
+        "schedule": vars(schedule),
+        "seed": seed,
+        "latents_sha256": file_sha256(latents) if latents else None,
+        "provenance": provenance(config_for_provenance or {}, ae_sha256=ae_sha),
+    }
+    atomic_write_json(tmp / "metrics.json", result)
+    atomic_write_json(tmp / "timing.json", timing)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    log(
+        f"done: PSNR {result['mean']['psnr']:.2f} dB, train {timing['train_seconds']:.1f} s, "
+        f"render {timing['render_ms_per_view']:.1f} ms + decode {timing['decode_ms_per_view']:.1f} ms per view"
+    )
+    return result

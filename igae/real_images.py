@@ -1,0 +1,235 @@
+"""An offline set of real photographs: square crops of the photos that scikit-image ships.
+
+The paper injects ImageNet images into IG-AE training and trains (or takes) a standard AE on photographs. Offline, the
+only photographs at hand are those in ``skimage/data/``; this module turns them into a small ImageNet-style set of
+square crops at random scales, split into train and test **by source photo** (a test photo never gives a train crop).
+
+Layout written by :func:`build_real_images`::
+
+    {out_dir}/train/{photo}_{k:03d}.png   RGB uint8, image_size x image_size
+    {out_dir}/test/{photo}_{k:03d}.png
+    {out_dir}/manifest.json               seed, parameters, and for every crop its photo and box in that photo
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+PHOTO_FILES: dict[str, str] = {
+    # colour photographs
+    "astronaut": "astronaut.png",
+    "chelsea": "chelsea.png",
+    "coffee": "coffee.png",
+    "rocket": "rocket.jpg",
+    "motorcycle_left": "motorcycle_left.png",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+    "retina": "retina.jpg",
+    "immunohistochemistry": "ihc.png",
+    # grey photographs (stacked to RGB)
+    "brick": "brick.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+    "camera": "camera.png",
+    "coins": "coins.png",
+    "page": "page.png",
+    "moon": "moon.png",
+    "text": "text.png",
+    "cell": "cell.png",
+}
+"""Photos read from ``skimage.data.data_dir`` (files inside the wheel, no download). ``motorcycle_right.png`` is left
+out: it is the other half of a stereo pair, nearly the same picture as ``motorcycle_left``, and would leak across a
+split by photo. Synthetic images (logo, colour wheel, phantom, chessboards) are left out too."""
+
+DEFAULT_TEST_PHOTOS: tuple[str, ...] = ("chelsea", "coins")
+"""Held-out photos: one colour photograph, one grey one."""
+
+DEFAULT_CROPS_PER_PHOTO = 20
+"""With 17 photos, 2 of them held out: 300 train crops and 40 test crops."""
+
+MIN_CROP_FRACTION = 0.3
+"""Smallest crop side, as a fraction of the photo's short side; the side is drawn uniformly in [this, 1]."""
+
+
+def photo_path(name: str) -> Path:
+    """Path of one of the :data:`PHOTO_FILES` photos inside the installed scikit-image."""
+    if name not in PHOTO_FILES:
+        raise ValueError(f"igae: unknown photo {name!r} (known: {', '.join(PHOTO_FILES)})")
+    import skimage.data
+
+    path = Path(skimage.data.data_dir) / PHOTO_FILES[name]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"igae: {path} is missing from the installed scikit-image; reinstall scikit-image (its wheel ships it)"
+        )
+    return path
+
+
+@lru_cache(maxsize=32)
+def load_photo(name: str) -> np.ndarray:
+    """One photo as RGB uint8 (H, W, 3); grey photos are stacked to three channels. Cached; do not modify it."""
+    with Image.open(photo_path(name)) as image:
+        array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    array.setflags(write=False)
+    return array
+
+
+def random_square_crops(
+    photo: np.ndarray, count: int, image_size: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], list[list[int]]]:
+    """``count`` square crops of ``photo`` at random scales and places, resized to ``image_size``.
+
+    Returns the crops (RGB uint8 (image_size, image_size, 3)) and their boxes ``[x0, y0, x1, y1]`` in the photo.
+    """
+    height, width = photo.shape[:2]
+    short_side = min(height, width)
+    source = Image.fromarray(photo)
+    crops, boxes = [], []
+    for _ in range(count):
+        side = int(round(rng.uniform(MIN_CROP_FRACTION, 1.0) * short_side))
+        side = max(1, min(side, short_side))
+        x0 = int(rng.integers(0, width - side + 1))
+        y0 = int(rng.integers(0, height - side + 1))
+        box = [x0, y0, x0 + side, y0 + side]
+        crop = source.crop(tuple(box)).resize((image_size, image_size), Image.Resampling.LANCZOS)
+        crops.append(np.asarray(crop, dtype=np.uint8))
+        boxes.append(box)
+    return crops, boxes
+
+
+def _photo_rng(seed: int, name: str) -> np.random.Generator:
+    """A generator per (seed, photo name): adding or removing a photo leaves the other photos' crops unchanged."""
+    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
+
+
+def _manifest_parameters(
+    image_size: int, crops_per_photo: int, train_photos: list[str], test_photos: list[str], seed: int
+) -> dict:
+    return {
+        "source": "skimage.data",
+        "seed": seed,
+        "image_size": image_size,
+        "crops_per_photo": crops_per_photo,
+        "min_crop_fraction": MIN_CROP_FRACTION,
+        "train_photos": train_photos,
+        "test_photos": test_photos,
+    }
+
+
+def _is_complete(out_dir: Path, parameters: dict) -> dict | None:
+    """The manifest of an existing set built with the same parameters and with all its files, else None."""
+    manifest_path = out_dir / "manifest.json"
+    if not manifest_path.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if any(manifest.get(key) != value for key, value in parameters.items()):
+        return None
+    if not all((out_dir / crop["file"]).is_file() for crop in manifest.get("crops", [])):
+        return None
+    return manifest
+
+
+def build_real_images(
+    out_dir: str | Path,
+    image_size: int = 128,
+    crops_per_photo: int = DEFAULT_CROPS_PER_PHOTO,
+    test_photos: tuple[str, ...] = DEFAULT_TEST_PHOTOS,
+    seed: int = 0,
+    photos: tuple[str, ...] | None = None,
+) -> dict:
+    """Write the real-image set to ``out_dir`` (train/, test/, manifest.json) and return the manifest.
+
+    Args:
+        out_dir: destination folder; written atomically (a temporary sibling folder renamed at the end). A complete
+            set already there with the same parameters is kept as is.
+        image_size: side of the square crops, in pixels.
+        crops_per_photo: crops taken from every photo, in both splits.
+        test_photos: photos whose crops form the test split; all the other photos form the train split.
+        seed: the crops are a function of (seed, photo name, image_size, crops_per_photo) only.
+        photos: photos to use (default: every name in :data:`PHOTO_FILES`).
+    """
+    out_dir = Path(out_dir)
+    photos = tuple(PHOTO_FILES) if photos is None else tuple(photos)
+    for name in (*photos, *test_photos):
+        photo_path(name)  # raises a ValueError naming the known photos
+    missing = [name for name in test_photos if name not in photos]
+    if missing:
+        raise ValueError(f"igae: test photos {missing} are not among the photos used ({', '.join(photos)})")
+    train_photos = [name for name in photos if name not in test_photos]
+    if not train_photos or not test_photos:
+        raise ValueError(
+            f"igae: the split by photo needs at least one train and one test photo; got train={train_photos}, "
+            f"test={list(test_photos)}"
+        )
+    if image_size < 1 or crops_per_photo < 1:
+        raise ValueError(f"igae: image_size ({image_size}) and crops_per_photo ({crops_per_photo}) must be >= 1")
+
+    parameters = _manifest_parameters(image_size, crops_per_photo, train_photos, list(test_photos), seed)
+    existing = _is_complete(out_dir, parameters)
+    if existing is not None:
+        return existing
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        crops_entries = []
+        for split, names in (("train", train_photos), ("test", list(test_photos))):
+            (temporary / split).mkdir()
+            for name in names:
+                crops, boxes = random_square_crops(
+                    load_photo(name), crops_per_photo, image_size, _photo_rng(seed, name)
+                )
+                for k, (crop, box) in enumerate(zip(crops, boxes, strict=True)):
+                    file = f"{split}/{name}_{k:03d}.png"
+                    Image.fromarray(crop).save(temporary / file)
+                    crops_entries.append({"file": file, "split": split, "photo": name, "box": box})
+        manifest = {**parameters, "crops": crops_entries}
+        (temporary / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        _replace_folder(temporary, out_dir)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _replace_folder(new: Path, destination: Path) -> None:
+    """Move the finished folder ``new`` to ``destination``, replacing what was there."""
+    old = None
+    if destination.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
+        destination.rename(old / destination.name)
+    new.rename(destination)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_real_images(folder: str | Path, split: str, device: str | torch.device = "cpu") -> torch.Tensor:
+    """The crops of one split as a float32 tensor (N, 3, H, W) in [-1, 1] on ``device``, in file-name order."""
+    if split not in ("train", "test"):
+        raise ValueError(f"igae: split {split!r} is not one of 'train', 'test'")
+    split_dir = Path(folder) / split
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"igae: {split_dir} does not exist; build the set with build_real_images({folder!r})")
+    files = sorted(split_dir.glob("*.png"))
+    if not files:
+        raise FileNotFoundError(f"igae: {split_dir} holds no PNG image")
+    arrays = []
+    for file in files:
+        with Image.open(file) as image:
+            arrays.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    shapes = {array.shape for array in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"igae: {split_dir} mixes image sizes {sorted(shapes)}; rebuild the set")
+    images = torch.from_numpy(np.stack(arrays)).to(device).permute(0, 3, 1, 2).float()  # (N, 3, H, W) in [0, 255]
+    return images / 127.5 - 1.0

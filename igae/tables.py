@@ -1,0 +1,267 @@
+"""From result files to the paper's tables: long-format CSVs, one row per measurement, each with its provenance.
+
+Inputs (written by other stages; every malformed or missing file raises :class:`ResultFileError` naming it):
+
+``results/ae_eval/{ae}.json`` (autoencoder reconstruction, Tab. 1)::
+
+    {"autoencoder": "igae",
+     "rows": [{"data": "synthetic" | "real", "psnr": 27.1, "ssim": 0.91, "lpips": 0.08 | null, "n_images": 40}, ...],
+     "lpips_reason": null | "LPIPS unavailable: ...",
+     "protocol": {...MetricProtocol.as_dict()...},
+     "provenance": {"config_hash": ..., "ae_sha256": ..., "versions": ...}}
+
+A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or RGB
+``results/runs/rgb/{method}/{dataset}/{scene}/`` (Tab. 2 and Tab. 5):
+
+- ``metrics.json``::
+
+    {"space": "latent" | "rgb", "method": "tensorf", "dataset": "procedural", "scene": "vase_03",
+     "autoencoder": "igae" | null,
+     "per_image": [{"view": "images/r_000.png", "psnr": ..., "ssim": ..., "lpips": ... | null}, ...],
+     "mean": {"psnr": ..., "ssim": ..., "lpips": ... | null},
+     "latent_mean": {"psnr": ..., "ssim": ... | null},     # latent runs only: rendered vs encoded latents
+     "lpips_reason": null | "...", "protocol": {...}, "provenance": {...}}
+
+- ``timing.json``::
+
+    {"train_seconds": 36.2, "iterations": 2000, "stage_seconds": {"latent": 20.1, "align": 16.1},
+     "render_ms_per_view": 12.0, "decode_ms_per_view": 3.1 (0 for RGB runs), "peak_memory_mb": 812.0 | null}
+
+- ``renders/{view_stem}.png``: the decoded RGB render of each eval view (``images/r_000.png`` -> ``renders/r_000.png``);
+  the ground truth stays in the scene folder ``resources/scenes/{dataset}/{scene}/images/``.
+
+Outputs (:func:`write_tables`): ``ae_reconstruction.csv``, ``latent_nvs.csv``, ``timing.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from igae.provenance import atomic_write_text, versions_string
+
+PROVENANCE_COLUMNS = ["config_hash", "ae_sha256", "versions"]
+
+AE_RECONSTRUCTION_COLUMNS = [
+    "autoencoder", "data", "psnr", "ssim", "lpips", "lpips_reason", "n_images", *PROVENANCE_COLUMNS,
+]  # fmt: skip
+LATENT_NVS_COLUMNS = [
+    "method", "dataset", "scene", "space", "autoencoder", "psnr", "ssim", "lpips", "lpips_reason",
+    "latent_psnr", "latent_ssim", "n_views", *PROVENANCE_COLUMNS,
+]  # fmt: skip
+TIMING_COLUMNS = [
+    "method", "dataset", "scene", "autoencoder", "latent_train_s", "rgb_train_s", "latent_render_ms",
+    "latent_decode_ms", "rgb_render_ms", "train_speedup", "render_speedup", "iterations", "rgb_iterations",
+    "latent_peak_memory_mb", "rgb_peak_memory_mb", *PROVENANCE_COLUMNS,
+]  # fmt: skip
+
+
+class ResultFileError(ValueError):
+    """A result file that is missing or does not have the documented format."""
+
+
+def read_result_json(path: str | os.PathLike, required: Sequence[str] = ()) -> dict[str, Any]:
+    """A result JSON object, checked to hold the ``required`` top-level keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultFileError(f"igae: {path} does not exist; run the stage that writes it first")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultFileError(f"igae: {path} is not valid JSON ({error}); delete it and rerun its stage") from error
+    if not isinstance(obj, dict):
+        raise ResultFileError(f"igae: {path} holds a JSON {type(obj).__name__}, expected an object")
+    missing = [key for key in required if key not in obj]
+    if missing:
+        raise ResultFileError(
+            f"igae: {path} lacks {', '.join(missing)} (format documented in igae/tables.py); rerun its stage"
+        )
+    return obj
+
+
+def _number(obj: dict[str, Any], key: str, path: Path, where: str = "", optional: bool = False) -> float:
+    """obj[key] as a float; NaN for an optional None. Raises naming the file and the key."""
+    value = obj.get(key)
+    if value is None and optional:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ResultFileError(f"igae: {path}: {where}{key} = {value!r}, expected a number")
+    return float(value)
+
+
+def _provenance_columns(obj: dict[str, Any], path: Path) -> dict[str, str]:
+    provenance = obj.get("provenance")
+    if not isinstance(provenance, dict) or "config_hash" not in provenance:
+        raise ResultFileError(f"igae: {path}: provenance is missing or lacks config_hash (see igae.provenance)")
+    versions = provenance.get("versions", "")
+    if isinstance(versions, dict):
+        versions = versions_string(versions)
+    return {
+        "config_hash": str(provenance["config_hash"]),
+        "ae_sha256": provenance.get("ae_sha256") or "",
+        "versions": str(versions),
+    }
+
+
+def ae_reconstruction_table(ae_eval_files: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Tab. 1: one row per (autoencoder, data) from ``results/ae_eval/{ae}.json`` files."""
+    rows = []
+    for file in map(Path, ae_eval_files):
+        result = read_result_json(file, ["autoencoder", "rows", "provenance"])
+        provenance = _provenance_columns(result, file)
+        if not isinstance(result["rows"], list):
+            raise ResultFileError(f"igae: {file}: rows must be a list of {{data, psnr, ssim, lpips, n_images}}")
+        for index, row in enumerate(result["rows"]):
+            where = f"rows[{index}]."
+            if not isinstance(row, dict) or "data" not in row:
+                raise ResultFileError(f"igae: {file}: rows[{index}] must be an object with a data key")
+            rows.append(
+                {
+                    "autoencoder": str(result["autoencoder"]),
+                    "data": str(row["data"]),
+                    "psnr": _number(row, "psnr", file, where),
+                    "ssim": _number(row, "ssim", file, where),
+                    "lpips": _number(row, "lpips", file, where, optional=True),
+                    "lpips_reason": result.get("lpips_reason") or "",
+                    "n_images": int(_number(row, "n_images", file, where)),
+                    **provenance,
+                }
+            )
+    return pd.DataFrame(rows, columns=AE_RECONSTRUCTION_COLUMNS)
+
+
+def _read_run_metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "metrics.json"
+    metrics = read_result_json(path, ["space", "method", "dataset", "scene", "per_image", "mean", "provenance"])
+    if metrics["space"] not in ("latent", "rgb"):
+        raise ResultFileError(f"igae: {path}: space = {metrics['space']!r}, expected 'latent' or 'rgb'")
+    if not isinstance(metrics["mean"], dict) or not isinstance(metrics["per_image"], list):
+        raise ResultFileError(f"igae: {path}: mean must be an object and per_image a list")
+    if metrics["space"] == "latent" and not metrics.get("autoencoder"):
+        raise ResultFileError(f"igae: {path}: a latent run must name its autoencoder")
+    return metrics
+
+
+def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Tab. 2: one row per run folder (latent and RGB), with the decoded-RGB metrics on the eval views."""
+    rows = []
+    for run_dir in map(Path, run_dirs):
+        metrics = _read_run_metrics(run_dir)
+        path = run_dir / "metrics.json"
+        mean, latent_mean = metrics["mean"], metrics.get("latent_mean") or {}
+        rows.append(
+            {
+                "method": str(metrics["method"]),
+                "dataset": str(metrics["dataset"]),
+                "scene": str(metrics["scene"]),
+                "space": metrics["space"],
+                "autoencoder": metrics.get("autoencoder") or "",
+                "psnr": _number(mean, "psnr", path, "mean."),
+                "ssim": _number(mean, "ssim", path, "mean."),
+                "lpips": _number(mean, "lpips", path, "mean.", optional=True),
+                "lpips_reason": metrics.get("lpips_reason") or "",
+                "latent_psnr": _number(latent_mean, "psnr", path, "latent_mean.", optional=True),
+                "latent_ssim": _number(latent_mean, "ssim", path, "latent_mean.", optional=True),
+                "n_views": len(metrics["per_image"]),
+                **_provenance_columns(metrics, path),
+            }
+        )
+    return pd.DataFrame(rows, columns=LATENT_NVS_COLUMNS)
+
+
+def _read_run_timing(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "timing.json"
+    timing = read_result_json(path, ["train_seconds", "iterations", "render_ms_per_view"])
+    return {
+        "train_s": _number(timing, "train_seconds", path),
+        "iterations": int(_number(timing, "iterations", path)),
+        "render_ms": _number(timing, "render_ms_per_view", path),
+        "decode_ms": _number(timing, "decode_ms_per_view", path, optional=True),
+        "peak_memory_mb": _number(timing, "peak_memory_mb", path, optional=True),
+    }
+
+
+def timing_table(
+    latent_run_dirs: Iterable[str | os.PathLike], rgb_run_dirs: Iterable[str | os.PathLike]
+) -> pd.DataFrame:
+    """Tab. 5: each latent run beside the RGB run of the same (method, dataset, scene), with the speed-ups.
+
+    train_speedup = rgb_train_s / latent_train_s; render_speedup = rgb_render_ms / (latent_render_ms +
+    latent_decode_ms): a latent view is only an image once decoded. A latent run without an RGB partner keeps its row
+    with empty RGB columns and speed-ups.
+    """
+    rgb_runs: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for run_dir in map(Path, rgb_run_dirs):
+        metrics = _read_run_metrics(run_dir)
+        key = (str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]))
+        if key in rgb_runs:
+            raise ResultFileError(f"igae: {run_dir} and {rgb_runs[key]['dir']} are both the RGB run of {key}")
+        rgb_runs[key] = {"dir": run_dir, **_read_run_timing(run_dir)}
+    rows = []
+    for run_dir in map(Path, latent_run_dirs):
+        metrics = _read_run_metrics(run_dir)
+        latent = _read_run_timing(run_dir)
+        key = (str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]))
+        rgb = rgb_runs.get(key, {})
+        rgb_train_s, rgb_render_ms = rgb.get("train_s", math.nan), rgb.get("render_ms", math.nan)
+        latent_decode_ms = 0.0 if math.isnan(latent["decode_ms"]) else latent["decode_ms"]
+        rows.append(
+            {
+                "method": key[0],
+                "dataset": key[1],
+                "scene": key[2],
+                "autoencoder": metrics.get("autoencoder") or "",
+                "latent_train_s": latent["train_s"],
+                "rgb_train_s": rgb_train_s,
+                "latent_render_ms": latent["render_ms"],
+                "latent_decode_ms": latent_decode_ms,
+                "rgb_render_ms": rgb_render_ms,
+                "train_speedup": rgb_train_s / latent["train_s"] if latent["train_s"] > 0 else math.nan,
+                "render_speedup": rgb_render_ms / (latent["render_ms"] + latent_decode_ms)
+                if latent["render_ms"] + latent_decode_ms > 0
+                else math.nan,
+                "iterations": latent["iterations"],
+                "rgb_iterations": rgb.get("iterations", pd.NA),
+                "latent_peak_memory_mb": latent["peak_memory_mb"],
+                "rgb_peak_memory_mb": rgb.get("peak_memory_mb", math.nan),
+                **_provenance_columns(metrics, run_dir / "metrics.json"),
+            }
+        )
+    table = pd.DataFrame(rows, columns=TIMING_COLUMNS)
+    return table.astype({"rgb_iterations": "Int64"})
+
+
+def discover_inputs(results_dir: str | os.PathLike = "results") -> dict[str, list[Path]]:
+    """Every AE evaluation and run folder under ``results_dir``, sorted: the arguments of :func:`write_tables`."""
+    results = Path(results_dir)
+    return {
+        "ae_eval_files": sorted((results / "ae_eval").glob("*.json")),
+        "latent_run_dirs": sorted(p.parent for p in (results / "runs" / "latent").glob("*/*/*/*/metrics.json")),
+        "rgb_run_dirs": sorted(p.parent for p in (results / "runs" / "rgb").glob("*/*/*/metrics.json")),
+    }
+
+
+def write_tables(
+    ae_eval_files: Iterable[str | os.PathLike],
+    latent_run_dirs: Iterable[str | os.PathLike],
+    rgb_run_dirs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike = "results/tables",
+) -> dict[str, Path]:
+    """Write ae_reconstruction.csv, latent_nvs.csv and timing.csv into ``out_dir`` atomically. Returns their paths.
+
+    All tables are built before any file is written, so a malformed input leaves the previous tables untouched.
+    """
+    latent_run_dirs, rgb_run_dirs = list(latent_run_dirs), list(rgb_run_dirs)
+    tables = {
+        "ae_reconstruction": ae_reconstruction_table(ae_eval_files),
+        "latent_nvs": latent_nvs_table([*latent_run_dirs, *rgb_run_dirs]),
+        "timing": timing_table(latent_run_dirs, rgb_run_dirs),
+    }
+    out = Path(out_dir)
+    return {name: atomic_write_text(out / f"{name}.csv", table.to_csv(index=False)) for name, table in tables.items()}

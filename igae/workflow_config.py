@@ -1,0 +1,46 @@
+"""Checks of config.yaml that a JSON schema cannot express, and names derived from it.
+
+The schema (``workflow/schemas/config.schema.yaml``) checks keys and types; :func:`check_config` checks that the
+names refer to each other correctly, before any job starts, with messages that say where and what to do.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """config.yaml is inconsistent; the message names the key at fault."""
+
+
+def scene_names(dataset_spec: dict) -> list[str]:
+    """Scene folder names of one dataset, in order."""
+    if dataset_spec["source"] == "procedural":
+        return [f"{dataset_spec['family']}_{index:03d}" for index in range(dataset_spec["count"])]
+    raise ConfigError(f"scene source {dataset_spec['source']!r} is not supported yet")
+
+
+def check_config(config: dict) -> None:
+    autoencoders, scenes, bench = config["autoencoders"], config["scenes"], config["benchmark"]
+    for name, spec in autoencoders.items():
+        where = f"config: autoencoders.{name}"
+        if spec["kind"] == "igae":
+            base = spec.get("base")
+            if base not in autoencoders:
+                raise ConfigError(f"{where}.base = {base!r} names no autoencoder (known: {', '.join(autoencoders)})")
+            if autoencoders[base]["kind"] == "igae":
+                raise ConfigError(f"{where}.base = {base!r} is itself an IG-AE; chaining IG-AEs is not supported")
+            if spec.get("scenes") not in scenes:
+                raise ConfigError(
+                    f"{where}.scenes = {spec.get('scenes')!r} names no dataset (known: {', '.join(scenes)})"
+                )
+        if spec["kind"] == "pretrained" and not (spec.get("path") or spec.get("hub_id")):
+            raise ConfigError(f"{where}: a pretrained autoencoder needs `path` (a local folder) or `hub_id`")
+    for key, known in (("datasets", scenes), ("autoencoders", autoencoders)):
+        for name in bench[key]:
+            if name not in known:
+                raise ConfigError(
+                    f"config: benchmark.{key} lists {name!r}, which is not defined (known: {', '.join(known)})"
+                )
+    if config["image_size"] % 8:
+        raise ConfigError(
+            f"config: image_size = {config['image_size']} must be a multiple of 8 (the AE down-samples 8x)"
+        )

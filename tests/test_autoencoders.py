@@ -1,0 +1,91 @@
+"""The autoencoder loader, the latent normaliser, the card and the latent background."""
+
+import json
+
+import pytest
+import torch
+
+from igae.autoencoders import (
+    AutoencoderCard,
+    AutoencoderError,
+    LatentNormalizer,
+    decode,
+    encode,
+    latent_background,
+    load_autoencoder,
+    load_with_card,
+    save_autoencoder,
+    small_autoencoder,
+)
+
+
+def tiny_ae():
+    torch.manual_seed(0)
+    return small_autoencoder(latent_channels=4, block_out_channels=(8, 8, 8, 8), norm_num_groups=8, image_size=32)
+
+
+def tiny_card(ae, scale=0.5):
+    card = AutoencoderCard("tiny", "trained", "test", 4, 8, scale, [])
+    card.latent_background = latent_background(ae, card.normalizer, 32).tolist()
+    return card
+
+
+def test_normalizer_round_trip_and_range():
+    normalizer = LatentNormalizer(scale=0.02)
+    z = torch.linspace(-150, 150, 101)
+    assert torch.allclose(normalizer.denormalize(normalizer.normalize(z)), z, atol=1e-2)
+    assert torch.allclose(normalizer.from_unit(normalizer.to_unit(z)), z, atol=1e-2)
+    unit = normalizer.to_unit(z)
+    assert unit.min() >= 0 and unit.max() <= 1
+    # tanh(0.02 z) as the paper's code: z = 50 -> tanh(1)
+    assert normalizer.normalize(torch.tensor(50.0)).item() == pytest.approx(0.761594, abs=1e-5)
+
+
+def test_encode_decode_shapes_follow_the_downsampling():
+    ae = tiny_ae()
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    z = encode(ae, images)
+    assert z.shape == (2, 4, 4, 4)
+    assert decode(ae, z).shape == (2, 3, 32, 32)
+    assert decode(ae, z).abs().max() <= 1
+
+
+def test_latent_background_is_the_normalised_latent_of_white():
+    ae = tiny_ae()
+    normalizer = LatentNormalizer(scale=0.5)
+    background = latent_background(ae, normalizer, 32)
+    white_latent = encode(ae, torch.ones(1, 3, 32, 32))
+    assert background.shape == (4,)
+    assert torch.allclose(background, normalizer.to_unit(white_latent).mean(dim=(0, 2, 3)), atol=1e-6)
+
+
+def test_save_and_load_round_trip_with_card(tmp_path):
+    ae = tiny_ae()
+    card = save_autoencoder(ae, tmp_path / "ae", tiny_card(ae))
+    loaded, loaded_card = load_with_card(tmp_path / "ae")
+    assert loaded_card.sha256 == card.sha256 and len(card.sha256) == 64
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.allclose(encode(ae, x), encode(loaded, x))
+    assert not (tmp_path / "ae.tmp").exists()
+
+
+def test_corrupt_weights_are_reported(tmp_path):
+    ae = tiny_ae()
+    save_autoencoder(ae, tmp_path / "ae", tiny_card(ae))
+    weights = tmp_path / "ae" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(AutoencoderError, match="sha256"):
+        load_with_card(tmp_path / "ae")
+    card = json.loads((tmp_path / "ae" / "card.json").read_text())
+    card["sha256"] = ""
+    (tmp_path / "ae" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(AutoencoderError, match="cannot load the weights"):
+        load_with_card(tmp_path / "ae")
+
+
+def test_missing_folder_and_offline_hub_id_give_clear_errors(tmp_path, monkeypatch):
+    with pytest.raises(AutoencoderError, match="does not exist"):
+        load_autoencoder(tmp_path / "nope")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(AutoencoderError, match=r"ostris/vae-kl-f8-d16.*local-dir"):
+        load_autoencoder("ostris/vae-kl-f8-d16")

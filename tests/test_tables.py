@@ -1,0 +1,200 @@
+"""From result files to tables and figures; provenance and the atomic writer they rely on.
+
+The result folders here are file-format fixtures: well-formed files with chosen numbers, so the arithmetic is checkable.
+"""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from igae.figures import qualitative_figure
+from igae.metrics import DEFAULT_PROTOCOL
+from igae.provenance import atomic_write_json, config_hash, folder_sha256, provenance
+from igae.tables import (
+    AE_RECONSTRUCTION_COLUMNS,
+    LATENT_NVS_COLUMNS,
+    TIMING_COLUMNS,
+    ResultFileError,
+    ae_reconstruction_table,
+    latent_nvs_table,
+    timing_table,
+    write_tables,
+)
+
+PROVENANCE = {"config_hash": "abc123def456", "ae_sha256": None, "versions": "torch=2.14.1;nerfstudio=1.1.5"}
+VIEWS = ["images/r_000.png", "images/r_001.png"]
+
+
+def write_ae_eval(path, name, synthetic_psnr):
+    rows = [
+        {"data": "synthetic", "psnr": synthetic_psnr, "ssim": 0.8, "lpips": None, "n_images": 12},
+        {"data": "real", "psnr": 25.0, "ssim": 0.7, "lpips": None, "n_images": 5},
+    ]
+    provenance = {**PROVENANCE, "ae_sha256": f"sha-{name}"}
+    atomic_write_json(
+        path / f"{name}.json",
+        {
+            "autoencoder": name,
+            "rows": rows,
+            "lpips_reason": "LPIPS unavailable: no AlexNet weights",
+            "protocol": DEFAULT_PROTOCOL.as_dict(),
+            "provenance": provenance,
+        },
+    )
+    return path / f"{name}.json"
+
+
+def write_run(run_dir, space, method, scene, psnrs, train_s, render_ms, decode_ms=0.0, ae=None, iterations=100):
+    per_image = [{"view": view, "psnr": p, "ssim": 0.5, "lpips": None} for view, p in zip(VIEWS, psnrs, strict=True)]
+    metrics = {
+        "space": space,
+        "method": method,
+        "dataset": "procedural",
+        "scene": scene,
+        "autoencoder": ae,
+        "per_image": per_image,
+        "mean": {"psnr": float(np.mean(psnrs)), "ssim": 0.5, "lpips": None},
+        "lpips_reason": "LPIPS unavailable",
+        "protocol": DEFAULT_PROTOCOL.as_dict(),
+        "provenance": {**PROVENANCE, "ae_sha256": f"sha-{ae}" if ae else None},
+    }
+    if space == "latent":
+        metrics["latent_mean"] = {"psnr": 30.0, "ssim": None}
+    timing = {
+        "train_seconds": train_s,
+        "iterations": iterations,
+        "stage_seconds": {"train": train_s},
+        "render_ms_per_view": render_ms,
+        "decode_ms_per_view": decode_ms,
+        "peak_memory_mb": 500.0,
+    }
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    atomic_write_json(run_dir / "timing.json", timing)
+    return run_dir
+
+
+@pytest.fixture
+def results(tmp_path):
+    """Two AE evaluations, two latent runs (one without an RGB partner) and one RGB run."""
+    ae_dir = tmp_path / "results" / "ae_eval"
+    ae_files = [write_ae_eval(ae_dir, "standard", 18.0), write_ae_eval(ae_dir, "igae", 19.0)]
+    latent_root, rgb_root = tmp_path / "results" / "runs" / "latent" / "igae", tmp_path / "results" / "runs" / "rgb"
+    latent = [
+        write_run(
+            latent_root / "tensorf/procedural/s0", "latent", "tensorf", "s0", [14.0, 16.0], 10.0, 5.0, 10.0, "igae"
+        ),
+        write_run(
+            latent_root / "nerfacto/procedural/s0", "latent", "nerfacto", "s0", [13.0, 13.0], 8.0, 4.0, 4.0, "igae"
+        ),
+    ]
+    rgb = [write_run(rgb_root / "tensorf/procedural/s0", "rgb", "tensorf", "s0", [20.0, 22.0], 40.0, 30.0)]
+    return {"ae_eval_files": ae_files, "latent_run_dirs": latent, "rgb_run_dirs": rgb, "root": tmp_path}
+
+
+def test_ae_reconstruction_table_has_one_row_per_autoencoder_and_data(results):
+    table = ae_reconstruction_table(results["ae_eval_files"])
+    assert list(table.columns) == AE_RECONSTRUCTION_COLUMNS
+    assert table[["autoencoder", "data"]].values.tolist() == [
+        ["standard", "synthetic"],
+        ["standard", "real"],
+        ["igae", "synthetic"],
+        ["igae", "real"],
+    ]
+    igae = table[(table.autoencoder == "igae") & (table.data == "synthetic")].iloc[0]
+    assert igae.psnr == 19.0 and igae.n_images == 12 and math.isnan(igae.lpips)
+    assert igae.ae_sha256 == "sha-igae" and igae.config_hash == "abc123def456"
+
+
+def test_latent_nvs_table_rows_latent_and_rgb_runs(results):
+    table = latent_nvs_table([*results["latent_run_dirs"], *results["rgb_run_dirs"]])
+    assert list(table.columns) == LATENT_NVS_COLUMNS
+    latent, rgb = table.iloc[0], table.iloc[2]
+    assert (latent.space, latent.autoencoder, latent.psnr, latent.latent_psnr) == ("latent", "igae", 15.0, 30.0)
+    assert (rgb.space, rgb.autoencoder, rgb.psnr, rgb.n_views) == ("rgb", "", 21.0, 2)
+    assert math.isnan(rgb.latent_psnr) and math.isnan(latent.latent_ssim)
+
+
+def test_timing_table_pairs_runs_and_computes_speedups(results):
+    table = timing_table(results["latent_run_dirs"], results["rgb_run_dirs"])
+    assert list(table.columns) == TIMING_COLUMNS
+    tensorf = table[table.method == "tensorf"].iloc[0]
+    assert tensorf.train_speedup == pytest.approx(40.0 / 10.0)
+    assert tensorf.render_speedup == pytest.approx(30.0 / (5.0 + 10.0))
+    unpaired = table[table.method == "nerfacto"].iloc[0]
+    assert math.isnan(unpaired.rgb_train_s) and math.isnan(unpaired.train_speedup)
+
+
+def test_a_malformed_metrics_json_is_named_in_the_error(results):
+    broken = results["latent_run_dirs"][0] / "metrics.json"
+    broken.write_text('{"space": "latent", "method": ')
+    with pytest.raises(ResultFileError, match=f"{broken}.*not valid JSON"):
+        latent_nvs_table(results["latent_run_dirs"])
+
+
+def test_a_metrics_json_without_its_mean_names_the_missing_key(results):
+    path = results["rgb_run_dirs"][0] / "metrics.json"
+    metrics = json.loads(path.read_text())
+    del metrics["mean"]
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(ResultFileError, match=f"{path} lacks mean"):
+        timing_table(results["latent_run_dirs"], results["rgb_run_dirs"])
+
+
+def test_write_tables_writes_the_three_csvs(results):
+    out = results["root"] / "results" / "tables"
+    paths = write_tables(results["ae_eval_files"], results["latent_run_dirs"], results["rgb_run_dirs"], out)
+    assert sorted(p.name for p in out.iterdir()) == ["ae_reconstruction.csv", "latent_nvs.csv", "timing.csv"]
+    assert len(pd.read_csv(paths["latent_nvs"])) == 3
+    assert pd.read_csv(paths["timing"]).set_index("method").loc["tensorf", "train_speedup"] == pytest.approx(4.0)
+
+
+def test_qualitative_figure_has_a_row_per_view_and_a_column_per_run_plus_ground_truth(results, tmp_path):
+    scene = tmp_path / "scene"
+    (scene / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for view in VIEWS:
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(scene / view)
+        for run_dir in results["latent_run_dirs"]:
+            (run_dir / "renders").mkdir(exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(run_dir / "renders" / view[7:])
+    columns = [("IG-AE TensoRF", results["latent_run_dirs"][0]), ("IG-AE Nerfacto", results["latent_run_dirs"][1])]
+    one_view = qualitative_figure(scene, columns[:1], VIEWS[:1], tmp_path / "one.png")
+    full = qualitative_figure(scene, columns, VIEWS, tmp_path / "full.png")
+    (one_width, one_height), (full_width, full_height) = Image.open(one_view).size, Image.open(full).size
+    assert full_width == pytest.approx(one_width * 3 / 2, rel=0.02)
+    assert full_height == pytest.approx(one_height * 2, rel=0.02)
+    rgb_run = results["rgb_run_dirs"][0]
+    (rgb_run / "renders").mkdir()
+    Image.open(scene / VIEWS[0]).save(rgb_run / "renders" / "r_000.png")  # r_001 never rendered
+    with pytest.raises(FileNotFoundError, match="renders/r_001.png"):
+        qualitative_figure(scene, [("RGB TensoRF", rgb_run)], VIEWS, tmp_path / "rgb.png")
+
+
+def test_config_hash_ignores_key_order_and_follows_values():
+    config = {"nerf": {"steps": 100, "methods": ["tensorf"]}, "seed": 0}
+    assert config_hash(config) == config_hash({"seed": 0, "nerf": {"methods": ["tensorf"], "steps": 100}})
+    assert config_hash(config) != config_hash({**config, "seed": 1})
+    record = provenance(config, ae_sha256="f" * 64)
+    assert record["config_hash"] == config_hash(config) and "torch=" in record["versions"]
+
+
+def test_folder_sha256_follows_the_weights_only(tmp_path):
+    (tmp_path / "diffusion_pytorch_model.safetensors").write_bytes(b"weights v1")
+    (tmp_path / "card.json").write_text("{}")
+    before = folder_sha256(tmp_path)
+    (tmp_path / "card.json").write_text('{"note": "edited"}')
+    assert folder_sha256(tmp_path) == before
+    (tmp_path / "diffusion_pytorch_model.safetensors").write_bytes(b"weights v2")
+    assert folder_sha256(tmp_path) != before
+
+
+def test_atomic_write_json_refuses_nan_and_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    atomic_write_json(path, {"psnr": 20.0})
+    with pytest.raises(ValueError, match="NaN"):
+        atomic_write_json(path, {"psnr": float("nan")})
+    assert json.loads(path.read_text()) == {"psnr": 20.0} and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

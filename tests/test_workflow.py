@@ -1,0 +1,107 @@
+"""The Snakemake workflow: config validation before any job, one end-to-end run of a tiny config, re-run behaviour."""
+
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from igae.workflow_config import ConfigError, check_config
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny_config.yaml").read_text())
+
+
+def snakemake(workdir: Path, config: dict, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    config_file = workdir / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(config_file)]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """{rule: count} from the 'Job stats' table of `snakemake -n`."""
+    lines = dry_run_output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("job ")) + 2
+    counts = {}
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_default_config_is_valid():
+    check_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+
+
+def test_unknown_key_is_rejected_before_any_job(tmp_path):
+    config = {**TINY, "benchmrk": TINY["benchmark"]}
+    out = snakemake(tmp_path, config, "-n")
+    assert out.returncode != 0
+    assert "benchmrk" in out.stdout + out.stderr
+    assert not (tmp_path / "resources").exists()
+
+
+def test_wrong_value_is_rejected_with_its_key(tmp_path):
+    config = {**TINY, "benchmark": {**TINY["benchmark"], "methods": ["tensorff"]}}
+    out = snakemake(tmp_path, config, "-n")
+    assert out.returncode != 0 and "tensorff" in out.stdout + out.stderr
+
+
+def test_unknown_base_autoencoder_names_the_key():
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["autoencoders"]["igae"]["base"] = "standrd"
+    with pytest.raises(ConfigError, match=r"autoencoders\.igae\.base = 'standrd' names no autoencoder"):
+        check_config(config)
+
+
+def test_end_to_end_tiny_run(tmp_path):
+    out = snakemake(tmp_path, TINY, "--cores", "2")
+    assert out.returncode == 0, out.stderr[-3000:]
+
+    ae = pd.read_csv(tmp_path / "results/tables/ae_reconstruction.csv")
+    assert sorted(zip(ae.autoencoder, ae.data)) == [("igae", "real"), ("igae", "synthetic"),
+                                                   ("standard", "real"), ("standard", "synthetic")]
+    nvs = pd.read_csv(tmp_path / "results/tables/latent_nvs.csv")
+    assert sorted(zip(nvs.space, nvs.autoencoder.fillna(""))) == [("latent", "igae"), ("latent", "standard"),
+                                                                  ("rgb", "")]
+    timing = pd.read_csv(tmp_path / "results/tables/timing.csv")
+    assert sorted(timing.autoencoder) == ["igae", "standard"]
+    for table in (ae, nvs):
+        assert all(math.isfinite(v) for v in table.psnr) and all(math.isfinite(v) for v in table.ssim)
+        assert table.lpips.isna().all() and table.lpips_reason.str.contains("AlexNet").all()
+    assert (timing.train_speedup > 0).all() and (timing.render_speedup > 0).all()
+    for table in (ae, nvs, timing):
+        assert table.config_hash.notna().all() and table.versions.str.contains("nerfstudio=1.1.5").all()
+    assert (ae.ae_sha256.str.len() == 64).all()
+    assert (tmp_path / "results/figures/qualitative.png").stat().st_size > 10_000
+
+    # a complete run leaves nothing to do
+    again = snakemake(tmp_path, TINY, "-n")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+    # one more IG-AE variant re-runs only what depends on it
+    ablation = yaml.safe_load(yaml.safe_dump(TINY))
+    ablation["autoencoders"]["igae_no_rgb"] = {**TINY["autoencoders"]["igae"]}
+    ablation["autoencoders"]["igae_no_rgb"]["training"] = {**TINY["autoencoders"]["igae"]["training"],
+                                                           "loss": {"rgb": False}}
+    ablation["benchmark"]["autoencoders"].append("igae_no_rgb")
+    dry = snakemake(tmp_path, ablation, "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert job_counts(dry.stdout) == {
+        "all": 1, "encode_latents": 1, "evaluate_autoencoder": 1, "figure_qualitative": 1,
+        "fit_latent_nerf": 1, "tables": 1, "train_igae": 1,
+    }
+
+    # an interrupted job's output is never taken for a result: Snakemake removes it and re-runs the job
+    shutil.rmtree(tmp_path / "results/runs/rgb")
+    (tmp_path / "results/runs/rgb/tensorf/heldout/photo_000.tmp").mkdir(parents=True)
+    dry = snakemake(tmp_path, TINY, "-n")
+    assert job_counts(dry.stdout)["fit_rgb_nerf"] == 1

@@ -1,0 +1,95 @@
+"""Autoencoders (pretrained, trained here, IG-AE), their reconstruction quality, and the encoded latents."""
+
+REAL = f"resources/real/{config['real_images']['source']}"
+
+
+def prepare_inputs(wc):
+    spec = AUTOENCODERS[wc.ae]
+    shipped = spec.get("checkpoint") and config["use_shipped_checkpoints"]
+    return {"real": REAL} if spec["kind"] == "trained" and not shipped else {}
+
+
+rule prepare_autoencoder:
+    """Load a pretrained AE (hub id or folder), copy a shipped checkpoint, or train a standard AE on real images."""
+    input:
+        unpack(prepare_inputs),
+    output:
+        directory("results/autoencoders/{ae}"),
+    wildcard_constraints:
+        ae=alternatives(PLAIN_NAMES),
+    params:
+        spec=lambda wc: spec_json(wc.ae),
+        use_shipped=config["use_shipped_checkpoints"],
+        device=config["device"],
+    log:
+        "logs/prepare_autoencoder/{ae}.log",
+    benchmark:
+        "benchmarks/prepare_autoencoder/{ae}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        gpu=0,
+    script:
+        "../scripts/prepare_autoencoder.py"
+
+
+rule train_igae:
+    """Fine-tune the base AE jointly with latent Tri-Planes of the synthetic scenes (warm-up, then joint phase)."""
+    input:
+        base=lambda wc: f"results/autoencoders/{AUTOENCODERS[wc.ae]['base']}",
+        scenes=lambda wc: f"resources/scenes/{AUTOENCODERS[wc.ae]['scenes']}",
+        real=REAL,
+    output:
+        directory("results/autoencoders/{ae}"),
+    wildcard_constraints:
+        ae=alternatives(IGAE_NAMES),
+    params:
+        spec=lambda wc: spec_json(wc.ae),
+        device=config["device"],
+    log:
+        "logs/train_igae/{ae}.log",
+    benchmark:
+        "benchmarks/train_igae/{ae}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        gpu=1,
+    script:
+        "../scripts/train_igae.py"
+
+
+rule evaluate_autoencoder:
+    """Reconstruction quality D(E(x)) on the benchmark scenes' views (synthetic) and the real test images."""
+    input:
+        ae="results/autoencoders/{ae}",
+        scenes=expand("resources/scenes/{dataset}", dataset=BENCH["datasets"]),
+        real=REAL,
+    output:
+        "results/ae_eval/{ae}.json",
+    params:
+        device=config["device"],
+    log:
+        "logs/evaluate_autoencoder/{ae}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/evaluate_autoencoder.py"
+
+
+rule encode_latents:
+    """Encode every frame of one scene once per AE; shared by every method fitted on it."""
+    input:
+        ae="results/autoencoders/{ae}",
+        dataset="resources/scenes/{dataset}",
+    output:
+        "results/latents/{ae}/{dataset}/{scene}.safetensors",
+    params:
+        device=config["device"],
+    log:
+        "logs/encode_latents/{ae}/{dataset}/{scene}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/encode_latents.py"

@@ -1,0 +1,49 @@
+"""Latent NeRFs (two stages) and RGB NeRFs, through the same harness (igae.nerf_fit)."""
+
+
+rule fit_latent_nerf:
+    """Fit one nerfstudio method on one scene's latents, then align it in RGB; evaluate the final model."""
+    input:
+        dataset="resources/scenes/{dataset}",
+        latents="results/latents/{ae}/{dataset}/{scene}.safetensors",
+        ae="results/autoencoders/{ae}",
+    output:
+        run=directory("results/runs/latent/{ae}/{method}/{dataset}/{scene}"),
+    params:
+        schedule=BENCH["schedule"],
+        model=lambda wc: BENCH["model"].get(wc.method, {}),
+        seed=BENCH["seed"],
+        device=config["device"],
+    log:
+        "logs/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}.log",
+    benchmark:
+        "benchmarks/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        gpu=1,
+    script:
+        "../scripts/fit_nerf.py"
+
+
+rule fit_rgb_nerf:
+    """Fit the same method on the same scene and split, in RGB space (the quality and speed reference)."""
+    input:
+        dataset="resources/scenes/{dataset}",
+    output:
+        run=directory("results/runs/rgb/{method}/{dataset}/{scene}"),
+    params:
+        schedule=BENCH["schedule"],
+        model=lambda wc: BENCH["model"].get(wc.method, {}),
+        seed=BENCH["seed"],
+        device=config["device"],
+    log:
+        "logs/fit_rgb_nerf/{method}/{dataset}/{scene}.log",
+    benchmark:
+        "benchmarks/fit_rgb_nerf/{method}/{dataset}/{scene}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        gpu=1,
+    script:
+        "../scripts/fit_nerf.py"

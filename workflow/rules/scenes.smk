@@ -1,0 +1,33 @@
+"""Scenes (nerfstudio-format datasets) and the real-image set."""
+
+
+rule scene_dataset:
+    """Render every scene of one dataset from its source (procedural: built in, offline)."""
+    output:
+        directory("resources/scenes/{dataset}"),
+    params:
+        spec=lambda wc: config["scenes"][wc.dataset],
+        image_size=config["image_size"],
+    log:
+        "logs/scene_dataset/{dataset}.log",
+    benchmark:
+        "benchmarks/scene_dataset/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/scene_dataset.py"
+
+
+rule real_images:
+    """Square crops of real photographs, split by photo (stands in for ImageNet)."""
+    output:
+        directory("resources/real/{source}"),
+    params:
+        spec=config["real_images"],
+        image_size=config["image_size"],
+    log:
+        "logs/real_images/{source}.log",
+    threads: 1
+    script:
+        "../scripts/real_images.py"
