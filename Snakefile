@@ -1,6 +1,6 @@
 # igae-bench: the IG-AE paper's experiments as one Snakemake DAG.
-#   snakemake --cores all                      default (offline, CPU) configuration
-#   snakemake --cores all --configfile config/paper.yaml    the paper's scale (needs the network and a GPU)
+#   snakemake --cores all                         the default configuration (offline, CPU)
+#   snakemake --cores all --configfile <file>     another complete configuration
 
 # Each config file is complete: with --configfile, config.yaml is not loaded underneath it (no silent merging).
 if not workflow.overwrite_configfiles:
@@ -14,6 +14,9 @@ include: "workflow/rules/scenes.smk"
 include: "workflow/rules/autoencoders.smk"
 include: "workflow/rules/nerf.smk"
 include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:

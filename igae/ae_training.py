@@ -37,7 +37,7 @@ class AETrainingConfig:
     """Weight of the perceptual term."""
     latent_channels: int = 16
     """Latent channels (the paper's AE has 16)."""
-    block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    block_out_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 64])
     """Channels of the encoder/decoder blocks; n blocks give 2^(n-1) down-sampling."""
     layers_per_block: int = 1
     """ResNet layers per block."""

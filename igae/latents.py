@@ -11,13 +11,12 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from igae.autoencoders import AutoencoderCard, encode
+from igae.metrics import read_rgb
 
 
 def read_frames(scene_dir: str | Path) -> list[str]:
@@ -31,19 +30,6 @@ def read_frames(scene_dir: str | Path) -> list[str]:
         raise ValueError(f"{path} is malformed ({error})") from error
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1] from an 8-bit RGB(A) file, alpha composited on white."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    image = np.asarray(Image.open(path), dtype=np.float32) / 255.0
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    if image.shape[-1] == 4:
-        image = image[..., :3] * image[..., 3:] + (1 - image[..., 3:])
-    return image
-
-
 @torch.no_grad()
 def encode_scene(ae, card: AutoencoderCard, scene_dir: str | Path, out_file: str | Path, device="cpu", batch=8):
     """Encode every frame of a scene with the posterior mean and write the latents file atomically."""
@@ -51,8 +37,8 @@ def encode_scene(ae, card: AutoencoderCard, scene_dir: str | Path, out_file: str
     file_paths = read_frames(scene_dir)
     latents = []
     for start in range(0, len(file_paths), batch):
-        images = np.stack([read_image(scene_dir / p) for p in file_paths[start : start + batch]])
-        images = torch.from_numpy(images).permute(0, 3, 1, 2).to(device) * 2 - 1  # (B, 3, H, W) in [-1, 1]
+        images = torch.stack([read_rgb(scene_dir / p) for p in file_paths[start : start + batch]])
+        images = images.permute(0, 3, 1, 2).to(device) * 2 - 1  # (B, 3, H, W) in [-1, 1]
         latents.append(encode(ae, images).float().cpu())  # (B, C, H/f, W/f)
     metadata = {
         "file_paths": json.dumps(file_paths),

@@ -17,8 +17,7 @@ from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from PIL import Image
 
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
-from igae.latents import read_image
-from igae.metrics import DEFAULT_PROTOCOL, image_metrics, latent_metrics, lpips_status, summarize
+from igae.metrics import DEFAULT_PROTOCOL, image_metrics, latent_metrics, lpips_status, read_rgb, summarize
 from igae.provenance import atomic_write_json, file_sha256, provenance
 from igae.timing import IterationTimer, median_time_ms, peak_memory_mb
 
@@ -72,7 +71,7 @@ def evaluate(pipeline, space: str, out_dir: Path, device) -> tuple[list[dict], d
             latent = latent_metrics(rendered, dataset.latents[index].to(rendered.device))
             row.update(latent_psnr=latent["psnr"], latent_ssim=latent["ssim"])
             rendered = pipeline.decode_latent_image(rendered)
-        target = torch.from_numpy(read_image(dataset.image_filenames[index])).to(rendered.device)
+        target = read_rgb(dataset.image_filenames[index]).to(rendered.device)
         row.update(image_metrics(rendered.clamp(0, 1), target))
         per_image.append(row)
         image = (rendered.clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)

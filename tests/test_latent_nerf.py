@@ -45,8 +45,15 @@ def test_latent_tensorf_trains_two_stages_and_evaluates(scene_and_ae):
     schedule = TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0)
     decoder_before = {k: v.clone() for k, v in load_with_card(ae_dir)[0].decoder.state_dict().items()}
     result = fit(
-        "latent", "tensorf", scene, root / "run_latent", schedule, autoencoder=ae_dir, latents=latents_file,
-        model_overrides=SMALL_TENSORF, labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"},
+        "latent",
+        "tensorf",
+        scene,
+        root / "run_latent",
+        schedule,
+        autoencoder=ae_dir,
+        latents=latents_file,
+        model_overrides=SMALL_TENSORF,
+        labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"},
     )
     run = root / "run_latent"
     timing = json.loads((run / "timing.json").read_text())
@@ -66,8 +73,15 @@ def test_latent_tensorf_trains_two_stages_and_evaluates(scene_and_ae):
 def test_rgb_tensorf_trains_offline_through_the_same_harness(scene_and_ae):
     scene, _, _, root = scene_and_ae
     schedule = TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0, rgb_rays_per_batch=64)
-    result = fit("rgb", "tensorf", scene, root / "run_rgb", schedule, model_overrides=SMALL_TENSORF,
-                 labels={"dataset": "d", "scene": scene.name, "autoencoder": None})
+    result = fit(
+        "rgb",
+        "tensorf",
+        scene,
+        root / "run_rgb",
+        schedule,
+        model_overrides=SMALL_TENSORF,
+        labels={"dataset": "d", "scene": scene.name, "autoencoder": None},
+    )
     timing = json.loads((root / "run_rgb" / "timing.json").read_text())
     assert timing["iterations"] == 2 and timing["decode_ms_per_view"] == 0
     assert result["mean"]["psnr"] > 0

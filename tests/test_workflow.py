@@ -27,7 +27,9 @@ def snakemake(workdir: Path, config: dict, *args: str, timeout: int = 900) -> su
 def job_counts(dry_run_output: str) -> dict[str, int]:
     """{rule: count} from the 'Job stats' table of `snakemake -n`."""
     lines = dry_run_output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("job ")) + 2
+    header = [i for i, line in enumerate(lines) if line.startswith("job ")]
+    assert header, f"no job table in the dry run's output:\n{dry_run_output[-3000:]}"
+    start = header[0] + 2
     counts = {}
     for line in lines[start:]:
         parts = line.split()
@@ -67,11 +69,18 @@ def test_end_to_end_tiny_run(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
 
     ae = pd.read_csv(tmp_path / "results/tables/ae_reconstruction.csv")
-    assert sorted(zip(ae.autoencoder, ae.data)) == [("igae", "real"), ("igae", "synthetic"),
-                                                   ("standard", "real"), ("standard", "synthetic")]
+    assert sorted(zip(ae.autoencoder, ae.data, strict=True)) == [
+        ("igae", "real"),
+        ("igae", "synthetic"),
+        ("standard", "real"),
+        ("standard", "synthetic"),
+    ]
     nvs = pd.read_csv(tmp_path / "results/tables/latent_nvs.csv")
-    assert sorted(zip(nvs.space, nvs.autoencoder.fillna(""))) == [("latent", "igae"), ("latent", "standard"),
-                                                                  ("rgb", "")]
+    assert sorted(zip(nvs.space, nvs.autoencoder.fillna(""), strict=True)) == [
+        ("latent", "igae"),
+        ("latent", "standard"),
+        ("rgb", ""),
+    ]
     timing = pd.read_csv(tmp_path / "results/tables/timing.csv")
     assert sorted(timing.autoencoder) == ["igae", "standard"]
     for table in (ae, nvs):
@@ -90,18 +99,27 @@ def test_end_to_end_tiny_run(tmp_path):
     # one more IG-AE variant re-runs only what depends on it
     ablation = yaml.safe_load(yaml.safe_dump(TINY))
     ablation["autoencoders"]["igae_no_rgb"] = {**TINY["autoencoders"]["igae"]}
-    ablation["autoencoders"]["igae_no_rgb"]["training"] = {**TINY["autoencoders"]["igae"]["training"],
-                                                           "loss": {"rgb": False}}
+    ablation["autoencoders"]["igae_no_rgb"]["training"] = {
+        **TINY["autoencoders"]["igae"]["training"],
+        "loss": {"rgb": False},
+    }
     ablation["benchmark"]["autoencoders"].append("igae_no_rgb")
     dry = snakemake(tmp_path, ablation, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert job_counts(dry.stdout) == {
-        "all": 1, "encode_latents": 1, "evaluate_autoencoder": 1, "figure_qualitative": 1,
-        "fit_latent_nerf": 1, "tables": 1, "train_igae": 1,
+    assert job_counts(dry.stdout + dry.stderr) == {
+        "all": 1,
+        "encode_latents": 1,
+        "evaluate_autoencoder": 1,
+        "figure_qualitative": 1,
+        "fit_latent_nerf": 1,
+        "tables": 1,
+        "train_igae": 1,
     }
 
-    # an interrupted job's output is never taken for a result: Snakemake removes it and re-runs the job
+    # a run interrupted before it finished left only its temporary folder: it is re-run, never taken as a result
     shutil.rmtree(tmp_path / "results/runs/rgb")
+    shutil.rmtree(tmp_path / "results/tables")
     (tmp_path / "results/runs/rgb/tensorf/heldout/photo_000.tmp").mkdir(parents=True)
     dry = snakemake(tmp_path, TINY, "-n")
-    assert job_counts(dry.stdout)["fit_rgb_nerf"] == 1
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert job_counts(dry.stdout + dry.stderr)["fit_rgb_nerf"] == 1

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
 from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.model_components.ray_generators import RayGenerator
 
 from igae.autoencoders import LatentNormalizer
-from igae.latents import load_latents, read_image
+from igae.latents import load_latents
+from igae.metrics import read_rgb
 
 
 class LatentDataset(InputDataset):
@@ -46,8 +46,7 @@ class LatentDataset(InputDataset):
     def rgb(self, image_idx: int) -> torch.Tensor:
         """(H, W, 3) float32 ground-truth image in [0, 1]."""
         if image_idx not in self._rgb_cache:
-            image = read_image(self._dataparser_outputs.image_filenames[image_idx])
-            self._rgb_cache[image_idx] = torch.from_numpy(np.ascontiguousarray(image))
+            self._rgb_cache[image_idx] = read_rgb(self._dataparser_outputs.image_filenames[image_idx])
         return self._rgb_cache[image_idx]
 
 

@@ -1,0 +1,148 @@
+"""``igae``: each stage of the benchmark as a command that runs alone (the workflow's rules call the same functions).
+
+igae scenes --family photo --count 2 --out resources/scenes/heldout
+igae real-images --out resources/real/skimage
+igae encode --autoencoder results/autoencoders/igae --scene resources/scenes/heldout/photo_000 --out z.safetensors
+igae fit --space latent --method tensorf --scene <scene> --autoencoder <ae> --latents <z> --out <run>
+igae tables --results results
+igae check-config config.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _scenes(args):
+    from igae.scenes.procedural import build_procedural_dataset
+
+    folders = build_procedural_dataset(
+        args.out, args.family, args.count, args.views, args.image_size, args.eval_fraction, args.seed
+    )
+    print("\n".join(map(str, folders)))
+
+
+def _real_images(args):
+    from igae.real_images import build_real_images
+
+    build_real_images(args.out, image_size=args.image_size, seed=args.seed)
+
+
+def _encode(args):
+    from igae.autoencoders import load_with_card
+    from igae.latents import encode_scene
+    from igae.runtime import resolve_device
+
+    device = resolve_device(args.device)
+    ae, card = load_with_card(args.autoencoder, device)
+    encode_scene(ae, card, args.scene, args.out, device=device)
+
+
+def _fit(args):
+    from igae.latent_nerf.method_configs import TwoStageSchedule
+    from igae.nerf_fit import fit
+    from igae.runtime import resolve_device
+
+    schedule = TwoStageSchedule(**json.loads(args.schedule))
+    fit(
+        args.space,
+        args.method,
+        Path(args.scene),
+        Path(args.out),
+        schedule,
+        autoencoder=args.autoencoder,
+        latents=args.latents,
+        model_overrides=json.loads(args.model),
+        seed=args.seed,
+        device=resolve_device(args.device),
+        labels={
+            "dataset": Path(args.scene).parent.name,
+            "scene": Path(args.scene).name,
+            "autoencoder": Path(args.autoencoder).name if args.autoencoder else None,
+        },
+    )
+
+
+def _tables(args):
+    from igae.tables import discover_inputs, write_tables
+
+    inputs = discover_inputs(args.results)
+    for name, path in write_tables(**inputs, out_dir=Path(args.results) / "tables").items():
+        print(f"{name}: {path}")
+
+
+def _check_config(args):
+    import yaml
+    from jsonschema import validate
+
+    from igae.workflow_config import check_config
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    validate(config, schema)
+    check_config(config)
+    print(f"{args.config}: valid")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="igae", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    scenes = commands.add_parser("scenes", help="render a procedural scene dataset")
+    scenes.add_argument("--family", choices=("primitives", "photo"), required=True)
+    scenes.add_argument("--count", type=int, required=True)
+    scenes.add_argument("--views", type=int, default=24)
+    scenes.add_argument("--image-size", type=int, default=128)
+    scenes.add_argument("--eval-fraction", type=float, default=0.125)
+    scenes.add_argument("--seed", type=int, default=0)
+    scenes.add_argument("--out", required=True)
+    scenes.set_defaults(run=_scenes)
+
+    real = commands.add_parser("real-images", help="crops of scikit-image's photographs, split by photo")
+    real.add_argument("--out", required=True)
+    real.add_argument("--image-size", type=int, default=128)
+    real.add_argument("--seed", type=int, default=0)
+    real.set_defaults(run=_real_images)
+
+    encode = commands.add_parser("encode", help="encode every frame of a scene with an autoencoder folder")
+    encode.add_argument("--autoencoder", required=True)
+    encode.add_argument("--scene", required=True)
+    encode.add_argument("--out", required=True)
+    encode.add_argument("--device", default="auto")
+    encode.set_defaults(run=_encode)
+
+    fit = commands.add_parser("fit", help="fit and evaluate one NeRF, latent or RGB")
+    fit.add_argument("--space", choices=("latent", "rgb"), required=True)
+    fit.add_argument("--method", default="tensorf")
+    fit.add_argument("--scene", required=True)
+    fit.add_argument("--out", required=True)
+    fit.add_argument("--autoencoder", help="latent space: an autoencoder folder")
+    fit.add_argument("--latents", help="latent space: the scene's latents file (igae encode)")
+    fit.add_argument("--schedule", default="{}", help='JSON of TwoStageSchedule fields, e.g. {"latent_steps": 300}')
+    fit.add_argument("--model", default="{}", help="JSON of model config overrides")
+    fit.add_argument("--seed", type=int, default=1234)
+    fit.add_argument("--device", default="auto")
+    fit.set_defaults(run=_fit)
+
+    tables = commands.add_parser("tables", help="write results/tables/*.csv from the result folders")
+    tables.add_argument("--results", default="results")
+    tables.set_defaults(run=_tables)
+
+    check = commands.add_parser("check-config", help="validate a config file (schema and cross-references)")
+    check.add_argument("config")
+    check.set_defaults(run=_check_config)
+
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"igae: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
