@@ -67,6 +67,13 @@ def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = 
         _, card = load_with_card(checkpoint, "cpu")  # checks the weights against the card's sha256
         if spec.get("sha256") and spec["sha256"] != card.sha256:
             raise AutoencoderError(f"{checkpoint}: sha256 {card.sha256} differs from config's {spec['sha256']}")
+        recipe = asdict(AETrainingConfig(**spec.get("training", {})))
+        if card.recipe.get("training") != recipe:
+            changed = sorted(k for k in recipe if card.recipe.get("training", {}).get(k) != recipe[k])
+            raise AutoencoderError(
+                f"config: autoencoders.{name}.training differs from the recipe of the shipped checkpoint {checkpoint} "
+                f"(keys: {', '.join(changed)}); set use_shipped_checkpoints: false to train with the new recipe"
+            )
         _copy_folder(checkpoint, out_dir)
         log(f"{name}: shipped checkpoint {checkpoint} (sha256 {card.sha256}); recipe: {json.dumps(card.recipe)}")
         return card
@@ -92,8 +99,8 @@ def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="
     """Fine-tune the base AE into an IG-AE on the train views of every scene of ``scenes_dir``; save it."""
     ae, base_card = load_with_card(base_dir, device)
     config, perceptual_kind = igae_training_config(spec.get("training", {}), device)
-    scene_folders = sorted(p for p in Path(scenes_dir).iterdir() if p.is_dir())
-    scenes = [SceneViews.from_scene_data(load_scene(folder)) for folder in scene_folders]
+    folders = scene_folders(scenes_dir)
+    scenes = [SceneViews.from_scene_data(load_scene(folder)) for folder in folders]
     real = load_real_images(real_dir, "train")
     perceptual = build_perceptual_loss(perceptual_kind, device)
     log(
@@ -113,7 +120,7 @@ def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="
             "base_sha256": base_card.sha256,
             "training": asdict(config),
             "perceptual": perceptual.label if perceptual else "none",
-            "scenes": [folder.name for folder in scene_folders],
+            "scenes": [folder.name for folder in folders],
             "n_real_images": len(real),
             "seconds": sum(entry["seconds"] for entry in result.history),
         },
@@ -141,31 +148,40 @@ def _reconstruction_rows(ae, images: torch.Tensor, device, batch: int = 16) -> l
     return rows
 
 
-def evaluate_autoencoder(ae_dir, scene_datasets, real_dir, out_file, config=None, device="cpu", log=print) -> dict:
-    """Reconstruction on every view of the benchmark scenes (never seen by any AE) and on the real test split."""
+def scene_folders(dataset_dir) -> list[Path]:
+    """The scene folders of a dataset, in name order (hidden leftovers of interrupted writes skipped)."""
+    return sorted(p for p in Path(dataset_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def evaluate_autoencoder(
+    ae_dir, scene_datasets, real_dir, out_file, name=None, config=None, device="cpu", log=print
+) -> dict:
+    """Reconstruction on every view of the benchmark scenes (no AE trains on them; check_config ensures it) and
+    on the real test split. ``name``: the config entry's name (a shipped card may carry another)."""
     ae, card = load_with_card(ae_dir, device)
+    name = name or card.name
     views = []
     for dataset in scene_datasets:
-        for folder in sorted(p for p in Path(dataset).iterdir() if p.is_dir()):
+        for folder in scene_folders(dataset):
             views.append(torch.from_numpy(np.asarray(load_scene(folder).images)).permute(0, 3, 1, 2) * 2 - 1)
     data = {"synthetic": torch.cat(views), "real": load_real_images(real_dir, "test")}
     rows = []
-    for name, images in data.items():
+    for data_name, images in data.items():
         per_image = _reconstruction_rows(ae, images.float(), device)
         mean = summarize(per_image)
         rows.append(
             {
-                "data": name,
+                "data": data_name,
                 "psnr": mean["psnr"],
                 "ssim": mean["ssim"],
                 "lpips": mean["lpips"],
                 "n_images": len(per_image),
             }
         )
-        log(f"{card.name} on {name}: PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.3f} ({len(per_image)} images)")
+        log(f"{name} on {data_name}: PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.3f} ({len(per_image)} images)")
     available, reason = lpips_status()
     result = {
-        "autoencoder": card.name,
+        "autoencoder": name,
         "rows": rows,
         "lpips_reason": None if available else reason,
         "protocol": DEFAULT_PROTOCOL.as_dict(),

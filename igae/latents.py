@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from igae.autoencoders import AutoencoderCard, encode
 from igae.metrics import read_rgb
+from igae.provenance import file_sha256
 
 
 def read_frames(scene_dir: str | Path) -> list[str]:
@@ -42,6 +43,7 @@ def encode_scene(ae, card: AutoencoderCard, scene_dir: str | Path, out_file: str
         latents.append(encode(ae, images).float().cpu())  # (B, C, H/f, W/f)
     metadata = {
         "file_paths": json.dumps(file_paths),
+        "transforms_sha256": file_sha256(scene_dir / "transforms.json"),
         "autoencoder_sha256": card.sha256,
         "latent_scale": repr(card.latent_scale),
     }
@@ -69,3 +71,16 @@ def load_latents(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     if len(file_paths) != latents.shape[0]:
         raise ValueError(f"{path}: {len(file_paths)} file paths for {latents.shape[0]} latents")
     return dict(zip(file_paths, latents, strict=True)), metadata
+
+
+def check_latents_match(path: str | Path, card: AutoencoderCard, scene_dir: str | Path) -> None:
+    """Raise if a latents file was not encoded from ``scene_dir`` with the autoencoder of ``card``."""
+    _, metadata = load_latents(path)
+    if metadata.get("autoencoder_sha256") != card.sha256:
+        raise ValueError(
+            f"{path} was encoded with autoencoder {metadata.get('autoencoder_sha256', '?')[:12]}…, not with "
+            f"{card.name} ({card.sha256[:12]}…); re-encode the scene with this autoencoder"
+        )
+    scene_sha = file_sha256(Path(scene_dir) / "transforms.json")
+    if metadata.get("transforms_sha256") != scene_sha:
+        raise ValueError(f"{path} was not encoded from {scene_dir} (its transforms.json differs); re-encode it")

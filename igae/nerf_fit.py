@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from PIL import Image
 
@@ -99,7 +100,7 @@ def fit(
     log=print,
 ) -> dict:
     """Train, evaluate and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables."""
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     seed_everything(seed)
@@ -107,9 +108,9 @@ def fit(
         space,
         method,
         schedule,
-        scene=Path(scene),
-        autoencoder=autoencoder,
-        latents=latents,
+        scene=Path(scene).resolve(),
+        autoencoder=Path(autoencoder).resolve() if autoencoder else None,
+        latents=Path(latents).resolve() if latents else None,
         model_overrides=model_overrides,
         output_dir=tmp,
         seed=seed,
@@ -124,7 +125,9 @@ def fit(
     )
     timing = train(trainer, schedule.total_steps, device, log=log)
     trainer.save_checkpoint(schedule.total_steps - 1)
-    config.save_config()
+    # nerfstudio's config.yml, written for where the run folder will be, so ns-eval / ns-render load it from there
+    config.output_dir = out_dir
+    (tmp / config.get_base_dir().relative_to(out_dir) / "config.yml").write_text(yaml.dump(config), "utf8")
     per_image, eval_timing = evaluate(trainer.pipeline, space, tmp, device)
     mean = summarize(per_image)
     timing.update(eval_timing, peak_memory_mb=peak_memory_mb(device))

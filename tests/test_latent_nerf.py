@@ -70,6 +70,44 @@ def test_latent_tensorf_trains_two_stages_and_evaluates(scene_and_ae):
     assert state["_model.field.field_output_rgb.net.weight"].shape[0] == 4
 
 
+def test_latent_checkpoint_loads_through_ns_eval(scene_and_ae):
+    """nerfstudio's own loader (what ns-eval and ns-render call) restores the latent run with its fine-tuned decoder."""
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    _, _, _, root = scene_and_ae
+    run = root / "run_latent"
+    if not run.exists():
+        pytest.skip("needs the latent run of test_latent_tensorf_trains_two_stages_and_evaluates")
+    _, pipeline, checkpoint, step = eval_setup(run / "nerfstudio" / "latent-tensorf" / "config.yml", test_mode="test")
+    assert step == 1 and checkpoint.is_file()
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["pipeline"]
+    loaded = pipeline.autoencoder.decoder.conv_out.weight.cpu()
+    assert torch.equal(loaded, saved["autoencoder.decoder.conv_out.weight"])
+    camera = pipeline.datamanager.eval_dataset.cameras[0:1].to(pipeline.device)
+    assert pipeline.model.get_outputs_for_camera(camera)["rgb"].shape == (4, 4, 4)  # (h, w, C) latent view
+
+
+def test_latents_of_another_autoencoder_are_refused(scene_and_ae, tmp_path):
+    scene, ae_dir, latents_file, _ = scene_and_ae
+    torch.manual_seed(1)
+    other = small_autoencoder(latent_channels=4, block_out_channels=(8, 8, 8, 8), norm_num_groups=8, image_size=32)
+    card = AutoencoderCard("other", "trained", "test", 4, 8, 0.5, [0.5] * 4)
+    save_autoencoder(other, tmp_path / "other", card)
+    schedule = TwoStageSchedule(latent_steps=1, align_steps=1)
+    with pytest.raises(ValueError, match="re-encode the scene with this autoencoder"):
+        fit(
+            "latent",
+            "tensorf",
+            scene,
+            tmp_path / "run",
+            schedule,
+            autoencoder=tmp_path / "other",
+            latents=latents_file,
+            model_overrides=SMALL_TENSORF,
+        )
+    assert not (tmp_path / "run").exists()
+
+
 def test_rgb_tensorf_trains_offline_through_the_same_harness(scene_and_ae):
     scene, _, _, root = scene_and_ae
     schedule = TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0, rgb_rays_per_batch=64)

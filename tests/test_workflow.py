@@ -64,6 +64,13 @@ def test_unknown_base_autoencoder_names_the_key():
         check_config(config)
 
 
+def test_igae_scenes_may_not_be_benchmark_scenes():
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["benchmark"]["datasets"] = ["heldout", "synthetic"]
+    with pytest.raises(ConfigError, match="also a benchmark dataset"):
+        check_config(config)
+
+
 def test_end_to_end_tiny_run(tmp_path):
     out = snakemake(tmp_path, TINY, "--cores", "2")
     assert out.returncode == 0, out.stderr[-3000:]

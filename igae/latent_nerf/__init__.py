@@ -5,3 +5,13 @@ nerfstudio as installed from PyPI: the latent models subclass nerfstudio's model
 and a latent renderer; the pipeline adds the two stages of the paper (latent supervision, then RGB alignment with
 decoder fine-tuning).
 """
+
+import numpy as np
+import torch
+
+# nerfstudio 1.1.5's schedulers leave numpy scalars in checkpoints (LambdaLR's last lr is np.float64), and its loaders
+# call torch.load with torch >= 2.6's default weights_only=True, which refuses them: ns-eval / ns-render fail on any
+# checkpoint. Allow-listing numpy's scalar reconstructor and dtypes (plain data, no code) makes them load.
+torch.serialization.add_safe_globals(
+    [np.core.multiarray.scalar, np.dtype, *(type(np.dtype(t)) for t in ("float64", "float32", "int64"))]
+)

@@ -8,6 +8,7 @@ code resets the NeRF optimizers; the decoder's starts then, so its learning rate
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineC
 
 from igae.autoencoders import decode, load_with_card
 from igae.latent_nerf.data import LatentDataManagerConfig
-from igae.latents import encode_scene
+from igae.latents import check_latents_match, encode_scene
 
 
 @dataclass
@@ -34,7 +35,8 @@ class LatentPipelineConfig(VanillaPipelineConfig):
     loss_d_weight: float = 0.01
     """Weight of the RGB alignment loss on the decoded rendering (pixels in [0, 1])."""
     reset_optimizers_at_stage_2: bool = True
-    """Reset every optimizer and scheduler when stage 2 begins (as the official code does for the NeRF)."""
+    """Reset the NeRF's optimizers and schedulers when stage 2 begins (as the official code does). The decoder's are
+    always reset then, so its learning rate decays over stage 2 only."""
 
 
 class LatentPipeline(VanillaPipeline):
@@ -50,19 +52,27 @@ class LatentPipeline(VanillaPipeline):
         config.datamanager.camera_res_scale_factor = 1.0 / card.downsample
         if config.datamanager.latents is None:  # ns-train without `igae encode`: encode next to the outputs
             data = Path(config.datamanager.data or config.datamanager.dataparser.data)
-            config.datamanager.latents = Path("outputs") / "latents" / f"{data.name}-{card.sha256[:12]}.safetensors"
+            scene_key = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:12]
+            config.datamanager.latents = (
+                Path("outputs/latents") / f"{data.name}-{scene_key}-{card.sha256[:12]}.safetensors"
+            )
             if not config.datamanager.latents.exists():
                 encode_scene(autoencoder, card, data, config.datamanager.latents, device=device)
+        check_latents_match(
+            config.datamanager.latents, card, Path(config.datamanager.data or config.datamanager.dataparser.data)
+        )
         super().__init__(config, device, test_mode=test_mode, world_size=world_size, local_rank=local_rank, **kw)
         self.autoencoder = autoencoder
         self.autoencoder.requires_grad_(False)
-        self.autoencoder.decoder.requires_grad_(True)
-        self.autoencoder.post_quant_conv.requires_grad_(True)
+        for parameter in self.decoder_parameters():
+            parameter.requires_grad_(True)
         self.card = card
         self.normalizer = card.normalizer
 
     def decoder_parameters(self) -> list[torch.nn.Parameter]:
-        return list(self.autoencoder.decoder.parameters()) + list(self.autoencoder.post_quant_conv.parameters())
+        post_quant_conv = getattr(self.autoencoder, "post_quant_conv", None)  # AutoencoderTiny has none
+        extra = list(post_quant_conv.parameters()) if post_quant_conv is not None else []
+        return list(self.autoencoder.decoder.parameters()) + extra
 
     def get_param_groups(self):
         return {**super().get_param_groups(), "decoder": self.decoder_parameters()}
@@ -91,12 +101,12 @@ class LatentPipeline(VanillaPipeline):
 
     def get_training_callbacks(self, training_callback_attributes):
         callbacks = super().get_training_callbacks(training_callback_attributes)
-        if not self.config.reset_optimizers_at_stage_2:
-            return callbacks
         optimizers = training_callback_attributes.optimizers
 
         def reset_optimizers(step: int):
             for name, params in self.get_param_groups().items():
+                if name != "decoder" and not self.config.reset_optimizers_at_stage_2:
+                    continue
                 group_config = optimizers.config[name]
                 optimizers.optimizers[name] = group_config["optimizer"].setup(params=params)
                 if group_config["scheduler"]:

@@ -44,6 +44,8 @@ class LatentTensoRFModel(TensoRFModel):
     config: LatentTensoRFModelConfig
 
     def populate_modules(self):
+        if self.config.use_gradient_scaling:
+            raise ValueError("latent-tensorf does not support use_gradient_scaling yet")
         with offline_safe_lpips(TensoRFModel):
             super().populate_modules()
         channels = self.config.latent_channels

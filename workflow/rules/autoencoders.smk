@@ -4,9 +4,13 @@ REAL = f"resources/real/{config['real_images']['source']}"
 
 
 def prepare_inputs(wc):
+    """A shipped checkpoint is an input (replacing it re-runs the rule); training needs the real images."""
     spec = AUTOENCODERS[wc.ae]
-    shipped = spec.get("checkpoint") and config["use_shipped_checkpoints"]
-    return {"real": REAL} if spec["kind"] == "trained" and not shipped else {}
+    if spec["kind"] != "trained":
+        return {}
+    if spec.get("checkpoint") and config["use_shipped_checkpoints"]:
+        return {"checkpoint": spec["checkpoint"]}
+    return {"real": REAL}
 
 
 rule prepare_autoencoder:

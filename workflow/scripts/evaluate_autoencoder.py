@@ -6,6 +6,7 @@ from igae.runtime import logged_job, resolve_device
 with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
     evaluate_autoencoder(
         snakemake.input.ae,  # noqa: F821
+        name=snakemake.wildcards.ae,  # noqa: F821
         scene_datasets=list(snakemake.input.scenes),  # noqa: F821
         real_dir=snakemake.input.real,  # noqa: F821
         out_file=snakemake.output[0],  # noqa: F821
