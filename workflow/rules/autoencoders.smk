@@ -54,7 +54,7 @@ rule train_igae:
         "logs/train_igae/{ae}.log",
     benchmark:
         "benchmarks/train_igae/{ae}.tsv"
-    threads: 2
+    threads: 1  # with 2 cores, the standard AE's NeRFs run beside it
     resources:
         mem_mb=8000,
         gpu=1,
