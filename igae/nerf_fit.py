@@ -69,8 +69,11 @@ def evaluate(pipeline, space: str, out_dir: Path, device) -> tuple[list[dict], d
             decode_ms.append(
                 median_time_ms(lambda r=rendered: pipeline.decode_latent_image(r), warmup=1, repeats=3, device=device)
             )
-            latent = latent_metrics(rendered, dataset.latents[index].to(rendered.device))
-            row.update(latent_psnr=latent["psnr"], latent_ssim=latent["ssim"])
+            target_latent = dataset.latents[index].to(rendered.device)  # (h, w, C) encoded eval view, in [0, 1]
+            latent = latent_metrics(rendered, target_latent)
+            # error relative to the latents' own spread: comparable across AEs whose latents have other scales
+            relative_mse = ((rendered - target_latent) ** 2).mean() / target_latent.var()
+            row.update(latent_psnr=latent["psnr"], latent_ssim=latent["ssim"], latent_rel_mse=relative_mse.item())
             rendered = pipeline.decode_latent_image(rendered)
         target = read_rgb(dataset.image_filenames[index]).to(rendered.device)
         row.update(image_metrics(rendered.clamp(0, 1), target))
@@ -116,6 +119,8 @@ def fit(
         seed=seed,
     )
     config.machine.device_type = "cuda" if str(device).startswith("cuda") else "cpu"
+    # AMP (and its CUDA grad scaler) only where the official configs use it and the device is a GPU
+    config.mixed_precision = config.mixed_precision and config.machine.device_type == "cuda"
     config.experiment_name, config.timestamp = "nerfstudio", ""
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
@@ -139,7 +144,7 @@ def fit(
         **(labels or {}),
         "per_image": per_image,
         "mean": {key: mean[key] for key in ("psnr", "ssim", "lpips")},
-        "latent_mean": {key: mean[f"latent_{key}"] for key in ("psnr", "ssim")} if space == "latent" else {},
+        "latent_mean": {key: mean[f"latent_{key}"] for key in ("psnr", "ssim", "rel_mse")} if space == "latent" else {},
         "lpips_reason": None if lpips_ok else lpips_reason,
         "protocol": DEFAULT_PROTOCOL.as_dict(),
         "schedule": vars(schedule),

@@ -19,7 +19,8 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or
      "autoencoder": "igae" | null,
      "per_image": [{"view": "images/r_000.png", "psnr": ..., "ssim": ..., "lpips": ... | null}, ...],
      "mean": {"psnr": ..., "ssim": ..., "lpips": ... | null},
-     "latent_mean": {"psnr": ..., "ssim": ... | null},     # latent runs only: rendered vs encoded latents
+     "latent_mean": {"psnr": ..., "ssim": ... | null, "rel_mse": ...},  # latent runs: rendered vs encoded
+                                               # latents; rel_mse = MSE / Var(encoded latent), scale-free
      "lpips_reason": null | "...", "protocol": {...}, "provenance": {...}}
 
 - ``timing.json``::
@@ -53,7 +54,7 @@ AE_RECONSTRUCTION_COLUMNS = [
 ]  # fmt: skip
 LATENT_NVS_COLUMNS = [
     "method", "dataset", "scene", "space", "autoencoder", "psnr", "ssim", "lpips", "lpips_reason",
-    "latent_psnr", "latent_ssim", "n_views", *PROVENANCE_COLUMNS,
+    "latent_psnr", "latent_ssim", "latent_rel_mse", "n_views", *PROVENANCE_COLUMNS,
 ]  # fmt: skip
 TIMING_COLUMNS = [
     "method", "dataset", "scene", "autoencoder", "latent_train_s", "rgb_train_s", "latent_render_ms",
@@ -168,6 +169,7 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 "lpips_reason": metrics.get("lpips_reason") or "",
                 "latent_psnr": _number(latent_mean, "psnr", path, "latent_mean.", optional=True),
                 "latent_ssim": _number(latent_mean, "ssim", path, "latent_mean.", optional=True),
+                "latent_rel_mse": _number(latent_mean, "rel_mse", path, "latent_mean.", optional=True),
                 "n_views": len(metrics["per_image"]),
                 **_provenance_columns(metrics, path),
             }

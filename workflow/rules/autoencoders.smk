@@ -29,7 +29,8 @@ rule prepare_autoencoder:
         "logs/prepare_autoencoder/{ae}.log",
     benchmark:
         "benchmarks/prepare_autoencoder/{ae}.tsv"
-    threads: 2
+    priority: 10  # on the critical path: the IG-AE starts from it
+    threads: 1
     resources:
         mem_mb=4000,
         gpu=0,
@@ -54,6 +55,7 @@ rule train_igae:
         "logs/train_igae/{ae}.log",
     benchmark:
         "benchmarks/train_igae/{ae}.tsv"
+    priority: 10  # the longest job: start it as soon as it can run
     threads: 1  # with 2 cores, the standard AE's NeRFs run beside it
     resources:
         mem_mb=8000,

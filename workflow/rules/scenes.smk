@@ -12,6 +12,7 @@ rule scene_dataset:
         "logs/scene_dataset/{dataset}.log",
     benchmark:
         "benchmarks/scene_dataset/{dataset}.tsv"
+    priority: 10
     threads: 1
     resources:
         mem_mb=2000,
@@ -28,6 +29,7 @@ rule real_images:
         image_size=config["image_size"],
     log:
         "logs/real_images/{source}.log",
+    priority: 10
     threads: 1
     script:
         "../scripts/real_images.py"
