@@ -32,6 +32,11 @@ def check_config(config: dict) -> None:
                 raise ConfigError(
                     f"{where}.scenes = {spec.get('scenes')!r} names no dataset (known: {', '.join(scenes)})"
                 )
+            if spec["scenes"] in bench["datasets"]:
+                raise ConfigError(
+                    f"{where}.scenes = {spec['scenes']!r} is also a benchmark dataset: its views would be both IG-AE "
+                    "training data and NeRF/AE test data. Give the benchmark held-out scenes"
+                )
         if spec["kind"] == "pretrained" and not (spec.get("path") or spec.get("hub_id")):
             raise ConfigError(f"{where}: a pretrained autoencoder needs `path` (a local folder) or `hub_id`")
     for key, known in (("datasets", scenes), ("autoencoders", autoencoders)):

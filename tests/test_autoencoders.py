@@ -86,6 +86,8 @@ def test_corrupt_weights_are_reported(tmp_path):
 def test_missing_folder_and_offline_hub_id_give_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(AutoencoderError, match="does not exist"):
         load_autoencoder(tmp_path / "nope")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import: patch the constant
     with pytest.raises(AutoencoderError, match=r"ostris/vae-kl-f8-d16.*local-dir"):
         load_autoencoder("ostris/vae-kl-f8-d16")
