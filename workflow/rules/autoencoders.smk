@@ -32,6 +32,7 @@ rule prepare_autoencoder:
     priority: 10  # on the critical path: the IG-AE starts from it
     threads: 1
     resources:
+        runtime=240,  # minutes, for cluster executors
         mem_mb=4000,
         gpu=0,
     script:
@@ -58,6 +59,7 @@ rule train_igae:
     priority: 10  # the longest job: start it as soon as it can run
     threads: 1  # with 2 cores, the standard AE's NeRFs run beside it
     resources:
+        runtime=2880,  # minutes, for cluster executors
         mem_mb=8000,
         gpu=1,
     script:
@@ -78,6 +80,7 @@ rule evaluate_autoencoder:
         "logs/evaluate_autoencoder/{ae}.log",
     threads: 1
     resources:
+        runtime=60,  # minutes, for cluster executors
         mem_mb=4000,
     script:
         "../scripts/evaluate_autoencoder.py"
@@ -96,6 +99,7 @@ rule encode_latents:
         "logs/encode_latents/{ae}/{dataset}/{scene}.log",
     threads: 1
     resources:
+        runtime=30,  # minutes, for cluster executors
         mem_mb=2000,
     script:
         "../scripts/encode_latents.py"

@@ -20,6 +20,7 @@ rule fit_latent_nerf:
         "benchmarks/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}.tsv"
     threads: 1
     resources:
+        runtime=600,  # minutes, for cluster executors
         mem_mb=4000,
         gpu=1,
     script:
@@ -43,6 +44,7 @@ rule fit_rgb_nerf:
         "benchmarks/fit_rgb_nerf/{method}/{dataset}/{scene}.tsv"
     threads: 1
     resources:
+        runtime=600,  # minutes, for cluster executors
         mem_mb=4000,
         gpu=1,
     script:

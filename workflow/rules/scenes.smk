@@ -15,6 +15,7 @@ rule scene_dataset:
     priority: 10
     threads: 1
     resources:
+        runtime=120,  # minutes, for cluster executors
         mem_mb=2000,
     script:
         "../scripts/scene_dataset.py"
