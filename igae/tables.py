@@ -54,7 +54,7 @@ AE_RECONSTRUCTION_COLUMNS = [
 ]  # fmt: skip
 LATENT_NVS_COLUMNS = [
     "method", "dataset", "scene", "space", "autoencoder", "psnr", "ssim", "lpips", "lpips_reason",
-    "latent_psnr", "latent_ssim", "latent_rel_mse", "n_views", *PROVENANCE_COLUMNS,
+    "latent_psnr", "latent_ssim", "latent_rel_mse", "n_views", *PROVENANCE_COLUMNS, "note",
 ]  # fmt: skip
 TIMING_COLUMNS = [
     "method", "dataset", "scene", "autoencoder", "latent_train_s", "rgb_train_s", "latent_render_ms",
@@ -254,15 +254,22 @@ def write_tables(
     latent_run_dirs: Iterable[str | os.PathLike],
     rgb_run_dirs: Iterable[str | os.PathLike],
     out_dir: str | os.PathLike = "results/tables",
+    skipped: dict[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write ae_reconstruction.csv, latent_nvs.csv and timing.csv into ``out_dir`` atomically. Returns their paths.
 
+    ``skipped``: {method: reason} of methods that could not run here (e.g. GPU-only ones on a CPU): each gets a
+    latent_nvs row with empty metrics and the reason in ``note``, so their absence is visible, not silent.
     All tables are built before any file is written, so a malformed input leaves the previous tables untouched.
     """
     latent_run_dirs, rgb_run_dirs = list(latent_run_dirs), list(rgb_run_dirs)
+    latent_nvs = latent_nvs_table([*latent_run_dirs, *rgb_run_dirs])
+    if skipped:
+        notes = pd.DataFrame([{"method": method, "note": f"skipped: {reason}"} for method, reason in skipped.items()])
+        latent_nvs = pd.concat([latent_nvs, notes.reindex(columns=LATENT_NVS_COLUMNS)], ignore_index=True)
     tables = {
         "ae_reconstruction": ae_reconstruction_table(ae_eval_files),
-        "latent_nvs": latent_nvs_table([*latent_run_dirs, *rgb_run_dirs]),
+        "latent_nvs": latent_nvs,
         "timing": timing_table(latent_run_dirs, rgb_run_dirs),
     }
     out = Path(out_dir)

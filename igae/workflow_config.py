@@ -6,6 +6,15 @@ names refer to each other correctly, before any job starts, with messages that s
 
 from __future__ import annotations
 
+GPU_ONLY_METHODS = {"instant-ngp": "instant-ngp needs nerfacc's CUDA extension; it is GPU-only"}
+"""Methods that cannot run without CUDA, and why: the workflow skips them on a CPU run and says so in the tables."""
+
+
+def skipped_methods(config: dict, cuda_available: bool) -> dict[str, str]:
+    """{method: reason} for the benchmark's methods that cannot run on this machine."""
+    on_gpu = config["device"] == "cuda" or (config["device"] == "auto" and cuda_available)
+    return {} if on_gpu else {m: r for m, r in GPU_ONLY_METHODS.items() if m in config["benchmark"]["methods"]}
+
 
 class ConfigError(ValueError):
     """config.yaml is inconsistent; the message names the key at fault."""

@@ -27,11 +27,20 @@ class LatentRenderer(nn.Module):
         num_rays=None,
         background_color=None,
     ) -> Tensor:
-        """(..., S, C) per-sample latents and (..., S, 1) weights -> (..., C) composited latents."""
+        """(..., S, C) per-sample latents and (..., S, 1) weights -> (..., C) composited latents.
+
+        Packed samples (instant-ngp's nerfacc sampler): ``rgb`` (S_all, C) and ``weights`` (S_all, 1) of all rays
+        together, ``ray_indices`` (S_all,) saying which of the ``num_rays`` rays each sample belongs to.
+        """
         if ray_indices is not None:
-            raise NotImplementedError("packed samples (nerfacc) are not supported by the latent renderer yet")
-        composited = torch.sum(weights * rgb, dim=-2)  # (*bs, C)
-        opacity = torch.sum(weights, dim=-2)  # (*bs, 1)
+            if num_rays is None:
+                raise ValueError("packed samples need num_rays")
+            weighted = weights * rgb  # (S_all, C)
+            composited = weighted.new_zeros(num_rays, rgb.shape[-1]).index_add_(0, ray_indices, weighted)  # (R, C)
+            opacity = weights.new_zeros(num_rays, 1).index_add_(0, ray_indices, weights)  # (R, 1)
+        else:
+            composited = torch.sum(weights * rgb, dim=-2)  # (*bs, C)
+            opacity = torch.sum(weights, dim=-2)  # (*bs, 1)
         latent = composited + self.background * (1.0 - opacity)
         if not self.training:
             latent = torch.clamp(torch.nan_to_num(latent), 0.0, 1.0)

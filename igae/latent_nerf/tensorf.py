@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from nerfstudio.field_components.field_heads import FieldHead, FieldHeadNames
+from nerfstudio.field_components.field_heads import FieldHeadNames
 from nerfstudio.models.tensorf import TensoRFModel, TensoRFModelConfig
-from torch import nn
 
+from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_field_head, latent_renderer
 from igae.latent_nerf.offline import offline_safe_lpips
-from igae.latent_nerf.renderers import LatentRenderer
-from igae.metrics import latent_metrics
 
 
 @dataclass
@@ -40,7 +38,7 @@ class LatentTensoRFModelConfig(TensoRFModelConfig):
     """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
 
 
-class LatentTensoRFModel(TensoRFModel):
+class LatentTensoRFModel(LatentImageMetrics, TensoRFModel):
     config: LatentTensoRFModelConfig
 
     def populate_modules(self):
@@ -49,13 +47,8 @@ class LatentTensoRFModel(TensoRFModel):
         with offline_safe_lpips(TensoRFModel):
             super().populate_modules()
         channels = self.config.latent_channels
-        if len(self.config.latent_background) != channels:
-            raise ValueError(
-                f"latent_background has {len(self.config.latent_background)} values for {channels} latent channels"
-            )
-        head_in = self.field.mlp_head.get_out_dim()
-        self.field.field_output_rgb = FieldHead(channels, FieldHeadNames.RGB, in_dim=head_in, activation=nn.Sigmoid())
-        self.renderer_rgb = LatentRenderer(self.config.latent_background)
+        self.renderer_rgb = latent_renderer(channels, self.config.latent_background)
+        self.field.field_output_rgb = latent_field_head(self.field.mlp_head.get_out_dim(), channels)
 
     def get_outputs(self, ray_bundle):
         # TensoRF's own get_outputs fills empty samples and rays with an RGB white: here they get the latent
@@ -75,11 +68,3 @@ class LatentTensoRFModel(TensoRFModel):
             "accumulation": torch.clamp(self.renderer_accumulation(weights), min=0),
             "depth": self.renderer_depth(weights, samples_pdf),
         }
-
-    def get_image_metrics_and_images(self, outputs, batch):
-        """Latent PSNR/SSIM only (no LPIPS on latents); decoded-RGB metrics are the pipeline's job."""
-        target = batch["image"].to(outputs["rgb"].device)  # (h, w, C)
-        metrics = latent_metrics(outputs["rgb"], target)
-        preview = torch.cat([target[..., :3], outputs["rgb"][..., :3]], dim=1)
-        scores = {f"latent_{key}": value for key, value in metrics.items() if value is not None}
-        return scores, {"latent_channels_0_2": preview}

@@ -2,11 +2,14 @@
 
 import json
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-from igae.workflow_config import check_config, scene_names  # noqa: E402
+import torch  # noqa: E402
+
+from igae.workflow_config import check_config, scene_names, skipped_methods  # noqa: E402
 
 check_config(config)
 
@@ -14,6 +17,10 @@ AUTOENCODERS = config["autoencoders"]
 IGAE_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] == "igae"]
 PLAIN_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] != "igae"]
 BENCH = config["benchmark"]
+SKIPPED_METHODS = skipped_methods(config, torch.cuda.is_available())
+METHODS = [method for method in BENCH["methods"] if method not in SKIPPED_METHODS]
+for method, reason in SKIPPED_METHODS.items():
+    logger.warning(f"igae: skipping {method}: {reason}. The tables say so.")
 
 
 def alternatives(names):
@@ -23,7 +30,7 @@ def alternatives(names):
 wildcard_constraints:
     dataset=alternatives(config["scenes"]),
     ae=alternatives(AUTOENCODERS),
-    method=alternatives(BENCH["methods"]),
+    method=alternatives(METHODS),
     scene=r"[A-Za-z0-9_\-]+",
 
 
@@ -40,13 +47,13 @@ def latent_runs():
     return [
         f"results/runs/latent/{ae}/{method}/{dataset}/{scene}"
         for ae in BENCH["autoencoders"]
-        for method in BENCH["methods"]
+        for method in METHODS
         for dataset, scene in bench_scenes()
     ]
 
 
 def rgb_runs():
-    return [f"results/runs/rgb/{method}/{dataset}/{scene}" for method in BENCH["methods"] for dataset, scene in bench_scenes()]
+    return [f"results/runs/rgb/{method}/{dataset}/{scene}" for method in METHODS for dataset, scene in bench_scenes()]
 
 
 def final_outputs():

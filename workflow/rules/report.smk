@@ -11,6 +11,8 @@ rule tables:
         ae=report("results/tables/ae_reconstruction.csv", category="Tables"),
         nvs=report("results/tables/latent_nvs.csv", category="Tables"),
         timing=report("results/tables/timing.csv", category="Tables"),
+    params:
+        skipped=SKIPPED_METHODS,
     log:
         "logs/tables.log",
     script:

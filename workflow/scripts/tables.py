@@ -11,5 +11,6 @@ with logged_job(snakemake.log[0]) as log:  # noqa: F821 (injected by Snakemake)
         latent_run_dirs=list(snakemake.input.latent_runs),  # noqa: F821
         rgb_run_dirs=list(snakemake.input.rgb_runs),  # noqa: F821
         out_dir=Path(snakemake.output.ae).parent,  # noqa: F821
+        skipped=snakemake.params.skipped,  # noqa: F821
     )
     log("\n".join(f"{name}: {path}" for name, path in paths.items()))

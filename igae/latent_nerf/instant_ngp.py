@@ -1,0 +1,86 @@
+"""Instant-NGP in latent space (C output channels, latent background), and the offline-safe RGB baseline. GPU only.
+
+nerfstudio's ``NGPModel`` samples with nerfacc's occupancy grid, whose CUDA extension has no CPU path: both models
+check for a CUDA device before nerfacc is used and stop with a clear error otherwise.
+
+Two departures from stock nerfstudio 1.1.5, both to match the paper's code:
+
+- "no appearance embedding": nerfstudio 1.1.5's ``NGPModel`` inverts ``use_appearance_embedding`` (False gives a
+  32-dim per-image embedding). The official fork fixed that inversion, so with ``use_appearance_embedding=False``
+  the field's embedding is removed here and its colour MLP rebuilt without those inputs;
+- the latent model composites packed samples (``ray_indices``) over the latent background (:class:`LatentRenderer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from nerfstudio.models.instant_ngp import InstantNGPModelConfig, NGPModel
+
+from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_renderer, rebuilt_mlp
+from igae.latent_nerf.offline import offline_safe_lpips
+from igae.workflow_config import GPU_ONLY_METHODS
+
+GPU_ONLY = f"{GPU_ONLY_METHODS['instant-ngp']} (no CUDA device here)"
+
+
+def require_cuda() -> None:
+    """Stop before nerfacc's occupancy grid is built when there is no CUDA device."""
+    if not torch.cuda.is_available():
+        raise RuntimeError(GPU_ONLY)
+
+
+def set_colour_head(model: NGPModel, out_dim: int) -> None:
+    """Rebuild the field's colour MLP with ``out_dim`` outputs, without appearance inputs unless they were asked for."""
+    nerfacto_field = model.field
+    if model.config.use_appearance_embedding:
+        raise ValueError(
+            "use_appearance_embedding=True is not supported: nerfstudio 1.1.5 inverts the flag (its NGPModel builds no "
+            "embedding then); the paper's instant-ngp has none"
+        )
+    if nerfacto_field.appearance_embedding_dim:
+        nerfacto_field.embedding_appearance = None
+        nerfacto_field.appearance_embedding_dim = 0
+    # colour MLP: (N, SH(16) + geo features(15)) -> (N, out_dim), sigmoid
+    in_dim = nerfacto_field.direction_encoding.get_out_dim() + nerfacto_field.geo_feat_dim
+    nerfacto_field.mlp_head = rebuilt_mlp(nerfacto_field.mlp_head, out_dim=out_dim, in_dim=in_dim)
+
+
+@dataclass
+class RGBInstantNGPModelConfig(InstantNGPModelConfig):
+    """Stock instant-ngp without appearance embedding, built so that a missing LPIPS backbone does not stop it."""
+
+    _target: type = field(default_factory=lambda: RGBInstantNGPModel)
+
+
+class RGBInstantNGPModel(NGPModel):
+    config: RGBInstantNGPModelConfig
+
+    def populate_modules(self):
+        require_cuda()
+        with offline_safe_lpips(NGPModel):
+            super().populate_modules()
+        set_colour_head(self, out_dim=3)
+
+
+@dataclass
+class LatentInstantNGPModelConfig(InstantNGPModelConfig):
+    """Instant-NGP rendering C latent channels in [0, 1] over the autoencoder's latent background."""
+
+    _target: type = field(default_factory=lambda: LatentInstantNGPModel)
+    latent_channels: int = 16
+    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
+    latent_background: tuple[float, ...] = ()
+    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
+
+
+class LatentInstantNGPModel(LatentImageMetrics, NGPModel):
+    config: LatentInstantNGPModelConfig
+
+    def populate_modules(self):
+        require_cuda()
+        with offline_safe_lpips(NGPModel):
+            super().populate_modules()
+        set_colour_head(self, out_dim=self.config.latent_channels)
+        self.renderer_rgb = latent_renderer(self.config.latent_channels, self.config.latent_background)

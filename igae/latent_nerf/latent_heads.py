@@ -1,0 +1,60 @@
+"""Pieces every latent model shares: C-channel colour heads, the checked latent renderer, latent-only eval metrics.
+
+A nerfstudio model becomes latent by (1) giving its colour head C outputs instead of 3, (2) compositing over the
+autoencoder's latent background (:class:`LatentRenderer`) and (3) scoring its eval images without LPIPS, which is
+defined on RGB only. The model files (nerfacto.py, vanilla_nerf.py, kplanes.py, instant_ngp.py) combine these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from nerfstudio.field_components.field_heads import FieldHead, FieldHeadNames
+from nerfstudio.field_components.mlp import MLP
+from torch import nn
+
+from igae.latent_nerf.renderers import LatentRenderer
+from igae.metrics import latent_metrics
+
+
+def rebuilt_mlp(mlp: MLP, out_dim: int, in_dim: int | None = None) -> MLP:
+    """A freshly initialised nerfstudio MLP like ``mlp`` (depth, width, activations, tcnn or torch) with another
+    output size (and optionally input size)."""
+    return MLP(
+        in_dim=mlp.in_dim if in_dim is None else in_dim,
+        num_layers=mlp.num_layers,
+        layer_width=mlp.layer_width,
+        out_dim=out_dim,
+        skip_connections=mlp.skip_connections,
+        activation=mlp.activation,
+        out_activation=mlp.out_activation,
+        implementation="tcnn" if mlp.tcnn_encoding is not None else "torch",
+    )
+
+
+def latent_field_head(in_dim: int, channels: int) -> FieldHead:
+    """The C-channel counterpart of nerfstudio's ``RGBFieldHead``: linear layer + sigmoid, latents in [0, 1]."""
+    return FieldHead(channels, FieldHeadNames.RGB, in_dim=in_dim, activation=nn.Sigmoid())
+
+
+def latent_renderer(channels: int, background: Sequence[float]) -> LatentRenderer:
+    """A :class:`LatentRenderer` over ``background``, checked to have one value per latent channel."""
+    if len(background) != channels:
+        raise ValueError(f"latent_background has {len(background)} values for {channels} latent channels")
+    return LatentRenderer(background)
+
+
+class LatentImageMetrics:
+    """Mixin (put it before the nerfstudio model class): nerfstudio's per-image eval metrics on latents.
+
+    nerfstudio's ``get_image_metrics_and_images`` runs LPIPS, which takes 3-channel RGB only. Latent renders get PSNR
+    and SSIM (data range 1); metrics of decoded RGB renders are the pipeline's job (``igae.nerf_fit.evaluate``).
+    """
+
+    def get_image_metrics_and_images(self, outputs, batch):
+        target = batch["image"].to(outputs["rgb"].device)  # (h, w, C)
+        metrics = latent_metrics(outputs["rgb"], target)
+        preview = torch.cat([target[..., :3], outputs["rgb"][..., :3]], dim=1)  # (h, 2w, 3): channels 0-2 only
+        scores = {f"latent_{key}": value for key, value in metrics.items() if value is not None}
+        return scores, {"latent_channels_0_2": preview}

@@ -1,0 +1,61 @@
+"""Nerfacto in latent space (C output channels, latent background), and the offline-safe RGB nerfacto baseline.
+
+What is RGB-specific in nerfstudio's ``NerfactoModel`` and how the latent model handles it:
+
+- the colour head ``field.mlp_head`` (3 outputs, sigmoid) -> rebuilt with C outputs, same depth and widths;
+- ``renderer_rgb`` (3-channel background: "last_sample" by default) -> :class:`LatentRenderer`, whose
+  ``blend_background`` / ``blend_background_for_loss_computation`` are identities, so nerfacto's own
+  ``get_metrics_dict`` (PSNR works on any channel count) and ``get_loss_dict`` (MSE + interlevel + distortion) run
+  unchanged on latents;
+- LPIPS in ``get_image_metrics_and_images`` -> replaced by latent PSNR/SSIM (:class:`LatentImageMetrics`).
+
+The hash grids run with ``implementation="torch"`` where tiny-cuda-nn is absent (the method configs set it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
+
+from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_renderer, rebuilt_mlp
+from igae.latent_nerf.offline import offline_safe_lpips
+
+
+@dataclass
+class RGBNerfactoModelConfig(NerfactoModelConfig):
+    """Stock nerfacto, built so that a missing LPIPS backbone does not stop training offline."""
+
+    _target: type = field(default_factory=lambda: RGBNerfactoModel)
+
+
+class RGBNerfactoModel(NerfactoModel):
+    config: RGBNerfactoModelConfig
+
+    def populate_modules(self):
+        with offline_safe_lpips(NerfactoModel):
+            super().populate_modules()
+
+
+@dataclass
+class LatentNerfactoModelConfig(NerfactoModelConfig):
+    """Nerfacto rendering C latent channels in [0, 1] over the autoencoder's latent background."""
+
+    _target: type = field(default_factory=lambda: LatentNerfactoModel)
+    latent_channels: int = 16
+    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
+    latent_background: tuple[float, ...] = ()
+    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
+
+
+class LatentNerfactoModel(LatentImageMetrics, NerfactoModel):
+    config: LatentNerfactoModelConfig
+
+    def populate_modules(self):
+        if self.config.predict_normals:
+            raise ValueError("latent-nerfacto does not support predict_normals")
+        with offline_safe_lpips(NerfactoModel):
+            super().populate_modules()
+        # colour MLP: (N, SH(16) + geo features(15) [+ appearance]) -> (N, C), sigmoid as nerfacto's RGB head
+        self.field.mlp_head = rebuilt_mlp(self.field.mlp_head, out_dim=self.config.latent_channels)
+        self.renderer_rgb = latent_renderer(self.config.latent_channels, self.config.latent_background)

@@ -1,0 +1,68 @@
+"""Vanilla NeRF in latent space (C output channels, latent background), and the offline-safe RGB baseline.
+
+nerfstudio's ``NeRFModel`` has a coarse and a fine field; each ends in an ``RGBFieldHead`` (3 outputs, sigmoid) in
+``field.field_heads``. The latent model swaps both heads for C-channel ones and composites over the latent background.
+Its losses (MSE on coarse and fine renders) run unchanged on latents.
+
+nerfstudio's vanilla NeRF names its outputs ``rgb_coarse`` / ``rgb_fine`` only; both variants here also return the
+fine render as ``rgb``, the name the latent pipeline, ``igae.nerf_fit`` and ``ns-render`` read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nerfstudio.models.vanilla_nerf import NeRFModel, VanillaModelConfig
+from torch import nn
+
+from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_field_head, latent_renderer
+from igae.latent_nerf.offline import offline_safe_lpips
+
+
+@dataclass
+class RGBVanillaNeRFModelConfig(VanillaModelConfig):
+    """Stock vanilla NeRF (+ an ``rgb`` output), built so that a missing LPIPS backbone does not stop it offline."""
+
+    _target: type = field(default_factory=lambda: RGBVanillaNeRFModel)
+
+
+class RGBVanillaNeRFModel(NeRFModel):
+    config: RGBVanillaNeRFModelConfig
+
+    def populate_modules(self):
+        with offline_safe_lpips(NeRFModel):
+            super().populate_modules()
+
+    def get_outputs(self, ray_bundle):
+        outputs = super().get_outputs(ray_bundle)
+        outputs["rgb"] = outputs["rgb_fine"]  # (N, 3): the render that is evaluated
+        return outputs
+
+
+@dataclass
+class LatentVanillaNeRFModelConfig(VanillaModelConfig):
+    """Vanilla NeRF rendering C latent channels in [0, 1] over the autoencoder's latent background."""
+
+    _target: type = field(default_factory=lambda: LatentVanillaNeRFModel)
+    latent_channels: int = 16
+    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
+    latent_background: tuple[float, ...] = ()
+    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
+
+
+class LatentVanillaNeRFModel(LatentImageMetrics, NeRFModel):
+    config: LatentVanillaNeRFModelConfig
+
+    def populate_modules(self):
+        with offline_safe_lpips(NeRFModel):
+            super().populate_modules()
+        channels = self.config.latent_channels
+        for nerf_field in (self.field_coarse, self.field_fine):
+            # head MLP output (N, S, 128) -> (N, S, C) latents, one head per field as nerfstudio's RGBFieldHead
+            nerf_field.field_heads = nn.ModuleList([latent_field_head(nerf_field.mlp_head.get_out_dim(), channels)])
+        self.renderer_rgb = latent_renderer(channels, self.config.latent_background)
+
+    def get_outputs(self, ray_bundle):
+        outputs = super().get_outputs(ray_bundle)
+        outputs["rgb"] = outputs["rgb_fine"]  # (N, C): the render that is decoded and evaluated
+        return outputs

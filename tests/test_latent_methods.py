@@ -1,0 +1,141 @@
+"""The other paper methods as latent nerfstudio methods: 2 real iterations each, latent and RGB, on a tiny scene.
+
+Model sizes are cut down so that each run takes seconds on 2 CPU cores (SMALL below); the architecture, losses,
+samplers and the two-stage pipeline are the real ones:
+
+- nerfacto: 4 hash levels up to 64^3 in 2^12 entries, 16-wide MLPs, 16 + 8 proposal samples and 8 field samples,
+  proposal nets of 2 levels up to 32^3 in 2^10 entries;
+- vanilla-nerf: 8 coarse + 8 importance samples (the 8 x 256 MLPs as they are);
+- kplanes: planes 8^2 at scales (1, 2) with 8 features, proposal planes 8^2 and 16^2, 16 + 8 proposal samples and
+  8 field samples.
+"""
+
+import json
+import math
+
+import pytest
+import torch
+
+from igae.autoencoders import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
+from igae.latent_nerf import method_configs
+from igae.latent_nerf.instant_ngp import GPU_ONLY
+from igae.latent_nerf.method_configs import METHODS, TwoStageSchedule
+from igae.latent_nerf.renderers import LatentRenderer
+from igae.latents import encode_scene
+from igae.nerf_fit import fit
+from igae.scenes.procedural import build_procedural_dataset
+
+CHANNELS = 4
+SMALL = {
+    "nerfacto": {
+        "num_levels": 4,
+        "max_res": 64,
+        "log2_hashmap_size": 12,
+        "hidden_dim": 16,
+        "hidden_dim_color": 16,
+        "num_proposal_samples_per_ray": (16, 8),
+        "num_nerf_samples_per_ray": 8,
+        "proposal_net_args_list": [
+            {"hidden_dim": 8, "log2_hashmap_size": 10, "num_levels": 2, "max_res": 32, "use_linear": False}
+        ]
+        * 2,
+    },
+    "vanilla-nerf": {"num_coarse_samples": 8, "num_importance_samples": 8},
+    "kplanes": {
+        "grid_base_resolution": (8, 8, 8),
+        "grid_feature_dim": 8,
+        "multiscale_res": (1, 2),
+        "proposal_resolutions": (8, 16),
+        "num_proposal_samples": (16, 8),
+        "num_samples": 8,
+    },
+}
+COLOUR_HEADS = {
+    # checkpoint keys of the last layer of each colour head: its first dimension is the number of output channels
+    "nerfacto": ["_model.field.mlp_head.layers.2.weight"],
+    "vanilla-nerf": ["_model.field_coarse.field_heads.0.net.weight", "_model.field_fine.field_heads.0.net.weight"],
+    "kplanes": ["_model.field.mlp_head.layers.2.weight"],
+}
+
+
+@pytest.fixture(scope="module")
+def scene_and_ae(tmp_path_factory):
+    root = tmp_path_factory.mktemp("latent_methods")
+    (scene,) = build_procedural_dataset(root / "scenes", "photo", 1, views=5, image_size=32, eval_fraction=0.2, seed=0)
+    torch.manual_seed(0)
+    ae = small_autoencoder(latent_channels=CHANNELS, block_out_channels=(8, 8, 8, 8), norm_num_groups=8, image_size=32)
+    card = AutoencoderCard("tiny", "trained", "test", CHANNELS, 8, 0.5, [])
+    card.latent_background = latent_background(ae, card.normalizer, 32).tolist()
+    save_autoencoder(ae, root / "ae", card)
+    ae, card = load_with_card(root / "ae")
+    encode_scene(ae, card, scene, root / "latents.safetensors")
+    return scene, root / "ae", root / "latents.safetensors", root
+
+
+def test_every_paper_method_is_known_and_registered():
+    assert METHODS == ("tensorf", "nerfacto", "vanilla-nerf", "kplanes", "instant-ngp")
+    for method in METHODS:
+        spec = getattr(method_configs, "latent_" + method.replace("-", "_"))
+        assert spec.config.method_name == f"latent-{method}"
+        assert type(spec.config.pipeline.model).__name__.startswith("Latent")
+
+
+@pytest.mark.parametrize("space", ["latent", "rgb"])
+@pytest.mark.parametrize("method", ["nerfacto", "vanilla-nerf", "kplanes"])
+def test_method_trains_two_iterations_and_evaluates(scene_and_ae, method, space):
+    scene, ae_dir, latents_file, root = scene_and_ae
+    run = root / f"run_{space}_{method}"
+    schedule = TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0, rgb_rays_per_batch=64)
+    latent = space == "latent"
+    result = fit(
+        space,
+        method,
+        scene,
+        run,
+        schedule,
+        autoencoder=ae_dir if latent else None,
+        latents=latents_file if latent else None,
+        model_overrides=SMALL[method],
+        labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny" if latent else None},
+    )
+    timing = json.loads((run / "timing.json").read_text())
+    assert json.loads((run / "metrics.json").read_text())["method"] == method
+    assert timing["iterations"] == 2
+    assert set(timing["stage_seconds"]) == ({"fit", "align"} if latent else {"fit"})
+    assert math.isfinite(result["mean"]["psnr"]) and math.isfinite(result["mean"]["ssim"])
+    if latent:
+        assert math.isfinite(result["latent_mean"]["psnr"])
+    state = torch.load(next(run.rglob("*.ckpt")), map_location="cpu", weights_only=False)["pipeline"]
+    for key in COLOUR_HEADS[method]:
+        assert state[key].shape[0] == (CHANNELS if latent else 3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")
+@pytest.mark.parametrize("space", ["latent", "rgb"])
+def test_instant_ngp_refuses_the_cpu_before_training(scene_and_ae, space):
+    scene, ae_dir, latents_file, root = scene_and_ae
+    latent = space == "latent"
+    with pytest.raises(RuntimeError, match="GPU-only") as error:
+        fit(
+            space,
+            "instant-ngp",
+            scene,
+            root / f"run_ngp_{space}",
+            TwoStageSchedule(latent_steps=1, align_steps=1),
+            autoencoder=ae_dir if latent else None,
+            latents=latents_file if latent else None,
+        )
+    assert str(error.value) == GPU_ONLY
+    assert not (root / f"run_ngp_{space}").exists()
+
+
+def test_latent_renderer_composites_packed_samples_as_dense_ones():
+    """instant-ngp's packed samples (nerfacc ray_indices) give the same latents as the same samples per ray."""
+    torch.manual_seed(0)
+    renderer = LatentRenderer([0.1, 0.5, 0.9, 0.3])
+    latents, weights = torch.rand(6, 5, 4), torch.rand(6, 5, 1) / 5  # (rays, samples, C), (rays, samples, 1)
+    dense = renderer(latents, weights)
+    packed = renderer(
+        latents.reshape(-1, 4), weights.reshape(-1, 1), ray_indices=torch.arange(6).repeat_interleave(5), num_rays=6
+    )
+    assert torch.allclose(dense, packed, atol=1e-6)
