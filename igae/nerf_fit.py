@@ -7,6 +7,7 @@ temporary sibling and renamed at the end, so an interrupted run never leaves a f
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from PIL import Image
 
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
-from igae.metrics import DEFAULT_PROTOCOL, image_metrics, latent_metrics, lpips_status, read_rgb, summarize
+from igae.metrics import DEFAULT_PROTOCOL, image_metrics, lpips_status, read_rgb, summarize
 from igae.provenance import atomic_write_json, file_sha256, provenance
 from igae.timing import IterationTimer, median_time_ms, peak_memory_mb
 
@@ -53,10 +54,21 @@ def train(trainer, total_steps: int, device, log=print, log_every: int = 50) -> 
 def evaluate(pipeline, space: str, out_dir: Path, device) -> tuple[list[dict], dict]:
     """Render every eval view of the final model, decode latents, score against the ground truth, save PNGs."""
     pipeline.eval()
-    model, dataset = pipeline.model, pipeline.datamanager.eval_dataset
-    data_dir = Path(dataset.image_filenames[0]).parent.parent
     renders_dir = out_dir / "renders"
     renders_dir.mkdir(parents=True, exist_ok=True)
+    latent_only = pipeline.latent_renders_only() if space == "latent" else contextlib.nullcontext()
+    with latent_only:
+        per_image, render_ms, decode_ms = _evaluate_views(pipeline, space, renders_dir, device)
+    timing = {
+        "render_ms_per_view": float(np.median(render_ms)),
+        "decode_ms_per_view": float(np.median(decode_ms)) if decode_ms else 0.0,
+    }
+    return per_image, timing
+
+
+def _evaluate_views(pipeline, space: str, renders_dir: Path, device) -> tuple[list[dict], list[float], list[float]]:
+    model, dataset = pipeline.model, pipeline.datamanager.eval_dataset
+    data_dir = Path(dataset.image_filenames[0]).parent.parent
     per_image, render_ms, decode_ms = [], [], []
     for index in range(len(dataset)):
         camera = dataset.cameras[index : index + 1].to(device)
@@ -64,27 +76,19 @@ def evaluate(pipeline, space: str, out_dir: Path, device) -> tuple[list[dict], d
             median_time_ms(lambda cam=camera: model.get_outputs_for_camera(cam), warmup=1, repeats=2, device=device)
         )
         rendered = model.get_outputs_for_camera(camera)["rgb"]  # (h, w, C) latent or (H, W, 3) RGB, in [0, 1]
-        row = {"view": Path(dataset.image_filenames[index]).relative_to(data_dir).as_posix()}
+        view = Path(dataset.image_filenames[index]).relative_to(data_dir).as_posix()
         if space == "latent":
             decode_ms.append(
                 median_time_ms(lambda r=rendered: pipeline.decode_latent_image(r), warmup=1, repeats=3, device=device)
             )
-            target_latent = dataset.latents[index].to(rendered.device)  # (h, w, C) encoded eval view, in [0, 1]
-            latent = latent_metrics(rendered, target_latent)
-            # error relative to the latents' own spread: comparable across AEs whose latents have other scales
-            relative_mse = ((rendered - target_latent) ** 2).mean() / target_latent.var()
-            row.update(latent_psnr=latent["psnr"], latent_ssim=latent["ssim"], latent_rel_mse=relative_mse.item())
-            rendered = pipeline.decode_latent_image(rendered)
-        target = read_rgb(dataset.image_filenames[index]).to(rendered.device)
-        row.update(image_metrics(rendered.clamp(0, 1), target))
+            row, rendered = pipeline.score_eval_view(index, rendered)
+        else:
+            row = image_metrics(rendered.clamp(0, 1), read_rgb(dataset.image_filenames[index]).to(rendered.device))
+        row = {"view": view, **row}
         per_image.append(row)
         image = (rendered.clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
         Image.fromarray(image).save(renders_dir / Path(row["view"]).name)
-    timing = {
-        "render_ms_per_view": float(np.median(render_ms)),
-        "decode_ms_per_view": float(np.median(decode_ms)) if decode_ms else 0.0,
-    }
-    return per_image, timing
+    return per_image, render_ms, decode_ms
 
 
 def fit(
@@ -145,6 +149,8 @@ def fit(
         "per_image": per_image,
         "mean": {key: mean[key] for key in ("psnr", "ssim", "lpips")},
         "latent_mean": {key: mean[f"latent_{key}"] for key in ("psnr", "ssim", "rel_mse")} if space == "latent" else {},
+        "ae_mean": {key: mean[f"ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
+        "vs_ae_mean": {key: mean[f"vs_ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
         "lpips_reason": None if lpips_ok else lpips_reason,
         "protocol": DEFAULT_PROTOCOL.as_dict(),
         "schedule": vars(schedule),

@@ -21,6 +21,7 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or
      "mean": {"psnr": ..., "ssim": ..., "lpips": ... | null},
      "latent_mean": {"psnr": ..., "ssim": ... | null, "rel_mse": ...},  # latent runs: rendered vs encoded
                                                # latents; rel_mse = MSE / Var(encoded latent), scale-free
+     "ae_mean": {"psnr", "ssim", "lpips"}, "vs_ae_mean": {...},  # latent runs: D(E(x)) vs x; render vs D(E(x))
      "lpips_reason": null | "...", "protocol": {...}, "provenance": {...}}
 
 - ``timing.json``::
@@ -54,7 +55,7 @@ AE_RECONSTRUCTION_COLUMNS = [
 ]  # fmt: skip
 LATENT_NVS_COLUMNS = [
     "method", "dataset", "scene", "space", "autoencoder", "psnr", "ssim", "lpips", "lpips_reason",
-    "latent_psnr", "latent_ssim", "latent_rel_mse", "n_views", *PROVENANCE_COLUMNS, "note",
+    "latent_psnr", "latent_ssim", "latent_rel_mse", "ae_psnr", "vs_ae_psnr", "n_views", *PROVENANCE_COLUMNS, "note",
 ]  # fmt: skip
 TIMING_COLUMNS = [
     "method", "dataset", "scene", "autoencoder", "latent_train_s", "rgb_train_s", "latent_render_ms",
@@ -170,6 +171,8 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 "latent_psnr": _number(latent_mean, "psnr", path, "latent_mean.", optional=True),
                 "latent_ssim": _number(latent_mean, "ssim", path, "latent_mean.", optional=True),
                 "latent_rel_mse": _number(latent_mean, "rel_mse", path, "latent_mean.", optional=True),
+                "ae_psnr": _number(metrics.get("ae_mean") or {}, "psnr", path, "ae_mean.", optional=True),
+                "vs_ae_psnr": _number(metrics.get("vs_ae_mean") or {}, "psnr", path, "vs_ae_mean.", optional=True),
                 "n_views": len(metrics["per_image"]),
                 **_provenance_columns(metrics, path),
             }

@@ -87,6 +87,27 @@ def test_latent_checkpoint_loads_through_ns_eval(scene_and_ae):
     assert pipeline.model.get_outputs_for_camera(camera)["rgb"].shape == (4, 4, 4)  # (h, w, C) latent view
 
 
+def test_ns_eval_reports_decoded_rgb_metrics(scene_and_ae, tmp_path):
+    """`ns-eval` on a latent checkpoint reports the four metric families, decoded-RGB PSNR among them."""
+    _, _, _, root = scene_and_ae
+    config = root / "run_latent" / "nerfstudio" / "latent-tensorf" / "config.yml"
+    if not config.exists():
+        pytest.skip("needs the latent run of test_latent_tensorf_trains_two_stages_and_evaluates")
+    ns_eval = Path(sys.executable).parent / "ns-eval"
+    out = subprocess.run(
+        [str(ns_eval), "--load-config", str(config), "--output-path", str(tmp_path / "eval.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads((tmp_path / "eval.json").read_text())["results"]
+    for key in ("psnr", "ssim", "latent_psnr", "latent_rel_mse", "ae_psnr", "vs_ae_psnr"):
+        assert key in results and results[key] == results[key]  # present and not NaN
+    recorded = json.loads((root / "run_latent" / "metrics.json").read_text())["mean"]["psnr"]
+    assert abs(results["psnr"] - recorded) < 1e-3  # the same code path as the benchmark's own evaluation
+
+
 def test_latents_of_another_autoencoder_are_refused(scene_and_ae, tmp_path):
     scene, ae_dir, latents_file, _ = scene_and_ae
     torch.manual_seed(1)
@@ -131,3 +152,31 @@ def test_ns_train_lists_the_latent_method():
     out = subprocess.run([str(ns_train), "latent-tensorf", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "pipeline.autoencoder" in out.stdout
+
+
+def test_ns_render_writes_decoded_rgb_views(scene_and_ae, tmp_path):
+    _, _, _, root = scene_and_ae
+    config = root / "run_latent" / "nerfstudio" / "latent-tensorf" / "config.yml"
+    if not config.exists():
+        pytest.skip("needs the latent run of test_latent_tensorf_trains_two_stages_and_evaluates")
+    ns_render = Path(sys.executable).parent / "ns-render"
+    command = [
+        str(ns_render),
+        "dataset",
+        "--load-config",
+        str(config),
+        "--output-path",
+        str(tmp_path),
+        "--split",
+        "test",
+        "--rendered-output-names",
+        "rgb_decoded",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    renders = [p for p in tmp_path.rglob("*") if p.suffix in (".png", ".jpg")]
+    assert len(renders) == 1, sorted(tmp_path.rglob("*"))
+    render = renders[0]
+    from PIL import Image
+
+    assert Image.open(render).size == (32, 32)  # the decoded RGB view, not the 4x4 latent

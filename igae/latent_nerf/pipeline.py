@@ -8,6 +8,7 @@ code resets the NeRF optimizers; the decoder's starts then, so its learning rate
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,17 @@ class LatentPipeline(VanillaPipeline):
             parameter.requires_grad_(True)
         self.card = card
         self.normalizer = card.normalizer
+        # viewers and ns-render get decoded RGB; the benchmark's own timing renders latents only (latent_renders_only)
+        self.model.decode_outputs = self.decode_latent_image
+
+    @contextlib.contextmanager
+    def latent_renders_only(self):
+        """Whole-camera renders without the decoded image, so render and decode times are measured apart."""
+        decode, self.model.decode_outputs = self.model.decode_outputs, None
+        try:
+            yield
+        finally:
+            self.model.decode_outputs = decode
 
     def decoder_parameters(self) -> list[torch.nn.Parameter]:
         post_quant_conv = getattr(self.autoencoder, "post_quant_conv", None)  # AutoencoderTiny has none
@@ -84,6 +96,45 @@ class LatentPipeline(VanillaPipeline):
         """(h, w, C) rendering in [0, 1] -> (H, W, 3) decoded image in [0, 1]."""
         raw = self.normalizer.from_unit(latent_image).permute(2, 0, 1)[None]  # (1, C, h, w)
         return (decode(self.autoencoder, raw)[0].permute(1, 2, 0) + 1) / 2
+
+    @torch.no_grad()
+    def score_eval_view(self, index: int, latent_render: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """The official extension's four metric families for one eval view, and the decoded render (H, W, 3).
+
+        latent_*: rendered vs encoded latent (PSNR/SSIM, + MSE relative to the latents' variance, comparable
+        across AEs whose latents have other scales); psnr/ssim/lpips: decoded render vs ground truth (the NVS
+        metric); ae_*: D(E(x)) vs ground truth (the AE's own bound); vs_ae_*: decoded render vs D(E(x)).
+        """
+        from igae.metrics import image_metrics, latent_metrics, read_rgb
+
+        dataset = self.datamanager.eval_dataset
+        encoded = dataset.latents[index].to(latent_render.device)  # (h, w, C) in [0, 1]
+        target = read_rgb(dataset.image_filenames[index]).to(latent_render.device)  # (H, W, 3)
+        decoded = self.decode_latent_image(latent_render).clamp(0, 1)
+        reconstruction = self.decode_latent_image(encoded).clamp(0, 1)
+        row = {f"latent_{k}": v for k, v in latent_metrics(latent_render, encoded).items()}
+        row["latent_rel_mse"] = (((latent_render - encoded) ** 2).mean() / encoded.var()).item()
+        row.update(image_metrics(decoded, target))
+        row.update({f"ae_{k}": v for k, v in image_metrics(reconstruction, target).items()})
+        row.update({f"vs_ae_{k}": v for k, v in image_metrics(decoded, reconstruction).items()})
+        return row, decoded
+
+    @torch.no_grad()
+    def get_average_eval_image_metrics(self, step=None, output_path=None, get_std: bool = False):
+        """What ns-eval reports: the four metric families averaged over every eval view (decoded RGB included)."""
+        from igae.metrics import summarize
+
+        self.eval()
+        dataset = self.datamanager.eval_dataset
+        rows = []
+        with self.latent_renders_only():
+            for index in range(len(dataset)):
+                camera = dataset.cameras[index : index + 1].to(self.device)
+                rows.append(self.score_eval_view(index, self.model.get_outputs_for_camera(camera)["rgb"])[0])
+        summary = summarize(rows)
+        self.train()
+        keep = (lambda k: True) if get_std else (lambda k: not k.endswith("_std"))
+        return {k: v for k, v in summary.items() if v is not None and keep(k)}
 
     def get_train_loss_dict(self, step: int):
         ray_bundle, batch = self.datamanager.next_train(step)
