@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Time a cold run of the default configuration (set-up excluded), in a fresh working directory.
-# Usage: bash benchmarks/default_run.sh [workdir]   (default: a new temporary directory)
+# Time a cold run of a configuration (set-up excluded), in a fresh working directory.
+# Usage: bash benchmarks/default_run.sh [workdir] [config]   (defaults: a new temporary directory, config.yaml)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 workdir=${1:-$(mktemp -d)}
 mkdir -p "$workdir"
-cp "$repo/config.yaml" "$workdir/config.yaml"
+cp "$repo/${2:-config.yaml}" "$workdir/config.yaml"
 ln -sfn "$repo/assets" "$workdir/assets"
 start=$(date +%s)
 "$repo/.venv/bin/snakemake" -s "$repo/Snakefile" -d "$workdir" --configfile "$workdir/config.yaml" --cores all \
   > "$workdir/snakemake.log" 2>&1
 end=$(date +%s)
-echo "default run: $((end - start)) s wall on $(nproc) cores, in $workdir"
+echo "${2:-config.yaml}: $((end - start)) s wall on $(nproc) cores, in $workdir"
 for table in ae_reconstruction latent_nvs timing; do
   echo "== $table"; cut -d, -f1-12 "$workdir/results/tables/$table.csv"
 done

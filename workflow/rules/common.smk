@@ -39,6 +39,11 @@ def spec_json(ae):
     return json.dumps({"name": ae, **AUTOENCODERS[ae], "image_size": config["image_size"]}, sort_keys=True)
 
 
+def method_schedule(method):
+    """The benchmark's two-stage schedule, with the method's own overrides (slow CPU methods run fewer steps)."""
+    return {**BENCH["schedule"], **BENCH.get("schedule_overrides", {}).get(method, {})}
+
+
 def bench_scenes():
     return [(dataset, scene) for dataset in BENCH["datasets"] for scene in scene_names(config["scenes"][dataset])]
 

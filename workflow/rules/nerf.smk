@@ -10,7 +10,7 @@ rule fit_latent_nerf:
     output:
         run=directory("results/runs/latent/{ae}/{method}/{dataset}/{scene}"),
     params:
-        schedule=BENCH["schedule"],
+        schedule=lambda wc: method_schedule(wc.method),
         model=lambda wc: BENCH["model"].get(wc.method, {}),
         seed=BENCH["seed"],
         device=config["device"],
@@ -34,7 +34,7 @@ rule fit_rgb_nerf:
     output:
         run=directory("results/runs/rgb/{method}/{dataset}/{scene}"),
     params:
-        schedule=BENCH["schedule"],
+        schedule=lambda wc: method_schedule(wc.method),
         model=lambda wc: BENCH["model"].get(wc.method, {}),
         seed=BENCH["seed"],
         device=config["device"],
