@@ -40,7 +40,9 @@ def test_latents_are_encoded_once_per_frame(scene_and_ae):
     assert len(metadata["autoencoder_sha256"]) == 64
 
 
-def test_latent_tensorf_trains_two_stages_and_evaluates(scene_and_ae):
+@pytest.fixture(scope="module")
+def latent_run(scene_and_ae):
+    """A 1 + 1 step latent TensoRF run folder, and the decoder weights before stage 2 fine-tuned them."""
     scene, ae_dir, latents_file, root = scene_and_ae
     schedule = TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0)
     decoder_before = {k: v.clone() for k, v in load_with_card(ae_dir)[0].decoder.state_dict().items()}
@@ -55,7 +57,11 @@ def test_latent_tensorf_trains_two_stages_and_evaluates(scene_and_ae):
         model_overrides=SMALL_TENSORF,
         labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"},
     )
-    run = root / "run_latent"
+    return root / "run_latent", result, decoder_before
+
+
+def test_latent_tensorf_trains_two_stages_and_evaluates(latent_run):
+    run, result, decoder_before = latent_run
     timing = json.loads((run / "timing.json").read_text())
     assert set(timing["stage_seconds"]) == {"fit", "align"}
     assert timing["decode_ms_per_view"] > 0
@@ -70,14 +76,11 @@ def test_latent_tensorf_trains_two_stages_and_evaluates(scene_and_ae):
     assert state["_model.field.field_output_rgb.net.weight"].shape[0] == 4
 
 
-def test_latent_checkpoint_loads_through_ns_eval(scene_and_ae):
+def test_latent_checkpoint_loads_through_ns_eval(latent_run):
     """nerfstudio's own loader (what ns-eval and ns-render call) restores the latent run with its fine-tuned decoder."""
     from nerfstudio.utils.eval_utils import eval_setup
 
-    _, _, _, root = scene_and_ae
-    run = root / "run_latent"
-    if not run.exists():
-        pytest.skip("needs the latent run of test_latent_tensorf_trains_two_stages_and_evaluates")
+    run = latent_run[0]
     _, pipeline, checkpoint, step = eval_setup(run / "nerfstudio" / "latent-tensorf" / "config.yml", test_mode="test")
     assert step == 1 and checkpoint.is_file()
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["pipeline"]
@@ -87,12 +90,9 @@ def test_latent_checkpoint_loads_through_ns_eval(scene_and_ae):
     assert pipeline.model.get_outputs_for_camera(camera)["rgb"].shape == (4, 4, 4)  # (h, w, C) latent view
 
 
-def test_ns_eval_reports_decoded_rgb_metrics(scene_and_ae, tmp_path):
+def test_ns_eval_reports_decoded_rgb_metrics(latent_run, tmp_path):
     """`ns-eval` on a latent checkpoint reports the four metric families, decoded-RGB PSNR among them."""
-    _, _, _, root = scene_and_ae
-    config = root / "run_latent" / "nerfstudio" / "latent-tensorf" / "config.yml"
-    if not config.exists():
-        pytest.skip("needs the latent run of test_latent_tensorf_trains_two_stages_and_evaluates")
+    config = latent_run[0] / "nerfstudio" / "latent-tensorf" / "config.yml"
     ns_eval = Path(sys.executable).parent / "ns-eval"
     out = subprocess.run(
         [str(ns_eval), "--load-config", str(config), "--output-path", str(tmp_path / "eval.json")],
@@ -104,7 +104,7 @@ def test_ns_eval_reports_decoded_rgb_metrics(scene_and_ae, tmp_path):
     results = json.loads((tmp_path / "eval.json").read_text())["results"]
     for key in ("psnr", "ssim", "latent_psnr", "latent_rel_mse", "ae_psnr", "vs_ae_psnr"):
         assert key in results and results[key] == results[key]  # present and not NaN
-    recorded = json.loads((root / "run_latent" / "metrics.json").read_text())["mean"]["psnr"]
+    recorded = latent_run[1]["mean"]["psnr"]
     assert abs(results["psnr"] - recorded) < 1e-3  # the same code path as the benchmark's own evaluation
 
 
@@ -154,11 +154,8 @@ def test_ns_train_lists_the_latent_method():
     assert "pipeline.autoencoder" in out.stdout
 
 
-def test_ns_render_writes_decoded_rgb_views(scene_and_ae, tmp_path):
-    _, _, _, root = scene_and_ae
-    config = root / "run_latent" / "nerfstudio" / "latent-tensorf" / "config.yml"
-    if not config.exists():
-        pytest.skip("needs the latent run of test_latent_tensorf_trains_two_stages_and_evaluates")
+def test_ns_render_writes_decoded_rgb_views(latent_run, tmp_path):
+    config = latent_run[0] / "nerfstudio" / "latent-tensorf" / "config.yml"
     ns_render = Path(sys.executable).parent / "ns-render"
     command = [
         str(ns_render),
