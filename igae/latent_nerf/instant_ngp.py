@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from nerfstudio.models.instant_ngp import InstantNGPModelConfig, NGPModel
 
-from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_renderer, rebuilt_mlp
+from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer, rebuilt_mlp
 from igae.latent_nerf.offline import offline_safe_lpips
 from igae.workflow_config import GPU_ONLY_METHODS
 
@@ -65,14 +65,10 @@ class RGBInstantNGPModel(NGPModel):
 
 
 @dataclass
-class LatentInstantNGPModelConfig(InstantNGPModelConfig):
+class LatentInstantNGPModelConfig(LatentModelFields, InstantNGPModelConfig):
     """Instant-NGP rendering C latent channels in [0, 1] over the autoencoder's latent background."""
 
     _target: type = field(default_factory=lambda: LatentInstantNGPModel)
-    latent_channels: int = 16
-    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
-    latent_background: tuple[float, ...] = ()
-    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
 
 
 class LatentInstantNGPModel(LatentImageMetrics, NGPModel):

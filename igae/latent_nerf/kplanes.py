@@ -38,7 +38,7 @@ from nerfstudio.models.base_model import Model, ModelConfig
 from nerfstudio.utils import colormaps
 from torch import Tensor, nn
 
-from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_renderer
+from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer
 from igae.latent_nerf.offline import offline_safe_lpips
 
 
@@ -330,14 +330,10 @@ class RGBKPlanesModel(Model):
 
 
 @dataclass
-class LatentKPlanesModelConfig(RGBKPlanesModelConfig):
+class LatentKPlanesModelConfig(LatentModelFields, RGBKPlanesModelConfig):
     """K-Planes rendering C latent channels in [0, 1] over the autoencoder's latent background."""
 
     _target: type = field(default_factory=lambda: LatentKPlanesModel)
-    latent_channels: int = 16
-    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
-    latent_background: tuple[float, ...] = ()
-    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
 
 
 class LatentKPlanesModel(LatentImageMetrics, RGBKPlanesModel):

@@ -8,6 +8,7 @@ defined on RGB only. The model files (nerfacto.py, vanilla_nerf.py, kplanes.py, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from nerfstudio.field_components.field_heads import FieldHead, FieldHeadNames
@@ -16,6 +17,16 @@ from torch import nn
 
 from igae.latent_nerf.renderers import LatentRenderer
 from igae.metrics import latent_metrics
+
+
+@dataclass
+class LatentModelFields:
+    """Config fields every latent model shares (first base of its config class); the latent pipeline fills both."""
+
+    latent_channels: int = 16
+    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
+    latent_background: tuple[float, ...] = ()
+    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
 
 
 def rebuilt_mlp(mlp: MLP, out_dim: int, in_dim: int | None = None) -> MLP:

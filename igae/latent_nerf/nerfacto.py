@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
 
-from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_renderer, rebuilt_mlp
+from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer, rebuilt_mlp
 from igae.latent_nerf.offline import offline_safe_lpips
 
 
@@ -38,14 +38,10 @@ class RGBNerfactoModel(NerfactoModel):
 
 
 @dataclass
-class LatentNerfactoModelConfig(NerfactoModelConfig):
+class LatentNerfactoModelConfig(LatentModelFields, NerfactoModelConfig):
     """Nerfacto rendering C latent channels in [0, 1] over the autoencoder's latent background."""
 
     _target: type = field(default_factory=lambda: LatentNerfactoModel)
-    latent_channels: int = 16
-    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
-    latent_background: tuple[float, ...] = ()
-    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
 
 
 class LatentNerfactoModel(LatentImageMetrics, NerfactoModel):

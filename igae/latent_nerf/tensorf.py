@@ -8,7 +8,7 @@ import torch
 from nerfstudio.field_components.field_heads import FieldHeadNames
 from nerfstudio.models.tensorf import TensoRFModel, TensoRFModelConfig
 
-from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_field_head, latent_renderer
+from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_field_head, latent_renderer
 from igae.latent_nerf.offline import offline_safe_lpips
 
 
@@ -28,14 +28,10 @@ class RGBTensoRFModel(TensoRFModel):
 
 
 @dataclass
-class LatentTensoRFModelConfig(TensoRFModelConfig):
+class LatentTensoRFModelConfig(LatentModelFields, TensoRFModelConfig):
     """TensoRF rendering C latent channels in [0, 1] over the autoencoder's latent background."""
 
     _target: type = field(default_factory=lambda: LatentTensoRFModel)
-    latent_channels: int = 16
-    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
-    latent_background: tuple[float, ...] = ()
-    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
 
 
 class LatentTensoRFModel(LatentImageMetrics, TensoRFModel):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from nerfstudio.models.vanilla_nerf import NeRFModel, VanillaModelConfig
 from torch import nn
 
-from igae.latent_nerf.latent_heads import LatentImageMetrics, latent_field_head, latent_renderer
+from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_field_head, latent_renderer
 from igae.latent_nerf.offline import offline_safe_lpips
 
 
@@ -40,14 +40,10 @@ class RGBVanillaNeRFModel(NeRFModel):
 
 
 @dataclass
-class LatentVanillaNeRFModelConfig(VanillaModelConfig):
+class LatentVanillaNeRFModelConfig(LatentModelFields, VanillaModelConfig):
     """Vanilla NeRF rendering C latent channels in [0, 1] over the autoencoder's latent background."""
 
     _target: type = field(default_factory=lambda: LatentVanillaNeRFModel)
-    latent_channels: int = 16
-    """Channels of the autoencoder's latent space (filled from the autoencoder card by the latent pipeline)."""
-    latent_background: tuple[float, ...] = ()
-    """Normalised latent of a white image, one value per channel (filled from the autoencoder card)."""
 
 
 class LatentVanillaNeRFModel(LatentImageMetrics, NeRFModel):
