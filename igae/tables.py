@@ -32,7 +32,7 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or
 - ``renders/{view_stem}.png``: the decoded RGB render of each eval view (``images/r_000.png`` -> ``renders/r_000.png``);
   the ground truth stays in the scene folder ``resources/scenes/{dataset}/{scene}/images/``.
 
-Outputs (:func:`write_tables`): ``ae_reconstruction.csv``, ``latent_nvs.csv``, ``timing.csv``.
+Outputs (:func:`write_tables`): ``ae_reconstruction.csv``, ``latent_nvs.csv``, ``timing.csv``, ``ablation.csv``.
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ TIMING_COLUMNS = [
     "method", "dataset", "scene", "autoencoder", "latent_train_s", "rgb_train_s", "latent_render_ms",
     "latent_decode_ms", "rgb_render_ms", "train_speedup", "render_speedup", "iterations", "rgb_iterations",
     "latent_peak_memory_mb", "rgb_peak_memory_mb", *PROVENANCE_COLUMNS,
+]  # fmt: skip
+
+ABLATION_COLUMNS = [
+    "method", "dataset", "autoencoder", "role", "n_scenes", "psnr", "psnr_std", "ssim", "latent_rel_mse",
+    "ae_psnr", "ae_sha256",
 ]  # fmt: skip
 
 
@@ -242,6 +247,31 @@ def timing_table(
     return table.astype({"rgb_iterations": "Int64"})
 
 
+def ablation_table(latent_nvs: pd.DataFrame, main: Sequence[str], variants: Sequence[str]) -> pd.DataFrame:
+    """Ablation: each AE variant beside the main AEs, over the scenes of each (method, dataset) the variants ran.
+
+    One row per (method, dataset, autoencoder) with the mean over scenes (``psnr_std`` across scenes); ``role`` is
+    ``main`` or ``variant``. Only the methods some variant was fitted with appear. Empty when there are no variants.
+    """
+    latent = latent_nvs[(latent_nvs["space"] == "latent") & latent_nvs["autoencoder"].isin([*main, *variants])]
+    ablated_methods = latent.loc[latent["autoencoder"].isin(variants), "method"].unique()
+    latent = latent[latent["method"].isin(ablated_methods)]
+    if latent.empty:
+        return pd.DataFrame(columns=ABLATION_COLUMNS)
+    grouped = latent.groupby(["method", "dataset", "autoencoder"], sort=False)
+    table = grouped.agg(
+        n_scenes=("scene", "nunique"),
+        psnr=("psnr", "mean"),
+        psnr_std=("psnr", "std"),
+        ssim=("ssim", "mean"),
+        latent_rel_mse=("latent_rel_mse", "mean"),
+        ae_psnr=("ae_psnr", "mean"),
+        ae_sha256=("ae_sha256", "first"),
+    ).reset_index()
+    table["role"] = ["variant" if ae in variants else "main" for ae in table["autoencoder"]]
+    return table[ABLATION_COLUMNS]
+
+
 def discover_inputs(results_dir: str | os.PathLike = "results") -> dict[str, list[Path]]:
     """Every AE evaluation and run folder under ``results_dir``, sorted: the arguments of :func:`write_tables`."""
     results = Path(results_dir)
@@ -258,8 +288,11 @@ def write_tables(
     rgb_run_dirs: Iterable[str | os.PathLike],
     out_dir: str | os.PathLike = "results/tables",
     skipped: dict[str, str] | None = None,
+    ablation: dict[str, Sequence[str]] | None = None,
 ) -> dict[str, Path]:
-    """Write ae_reconstruction.csv, latent_nvs.csv and timing.csv into ``out_dir`` atomically. Returns their paths.
+    """Write ae_reconstruction.csv, latent_nvs.csv, timing.csv and ablation.csv into ``out_dir`` atomically.
+
+    Returns their paths. ``ablation``: ``{"main": [AE names], "variants": [AE names]}`` (see :func:`ablation_table`).
 
     ``skipped``: {method: reason} of methods that could not run here (e.g. GPU-only ones on a CPU): each gets a
     latent_nvs row with empty metrics and the reason in ``note``, so their absence is visible, not silent.
@@ -274,6 +307,7 @@ def write_tables(
         "ae_reconstruction": ae_reconstruction_table(ae_eval_files),
         "latent_nvs": latent_nvs,
         "timing": timing_table(latent_run_dirs, rgb_run_dirs),
+        "ablation": ablation_table(latent_nvs, **(ablation or {"main": [], "variants": []})),
     }
     out = Path(out_dir)
     return {name: atomic_write_text(out / f"{name}.csv", table.to_csv(index=False)) for name, table in tables.items()}

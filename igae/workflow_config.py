@@ -13,7 +13,24 @@ GPU_ONLY_METHODS = {"instant-ngp": "instant-ngp needs nerfacc's CUDA extension; 
 def skipped_methods(config: dict, cuda_available: bool) -> dict[str, str]:
     """{method: reason} for the benchmark's methods that cannot run on this machine."""
     on_gpu = config["device"] == "cuda" or (config["device"] == "auto" and cuda_available)
-    return {} if on_gpu else {m: r for m, r in GPU_ONLY_METHODS.items() if m in config["benchmark"]["methods"]}
+    return {} if on_gpu else {m: r for m, r in GPU_ONLY_METHODS.items() if m in benchmark_methods(config)}
+
+
+def benchmark_methods(config: dict) -> list[str]:
+    """Every method the benchmark names, the main ones first, then those only the ablation uses."""
+    bench = config["benchmark"]
+    extra = bench.get("ablation", {}).get("methods", [])
+    return list(dict.fromkeys([*bench["methods"], *extra]))
+
+
+def benchmark_runs(config: dict) -> list[tuple[str, str]]:
+    """(autoencoder, method) pairs of the latent runs: every main AE with every method, then each ablation
+    variant with the ablation methods only (a variant per loss term times five methods would dwarf the rest)."""
+    bench = config["benchmark"]
+    ablation = bench.get("ablation", {"autoencoders": [], "methods": []})
+    pairs = [(ae, method) for ae in bench["autoencoders"] for method in bench["methods"]]
+    pairs += [(ae, method) for ae in ablation["autoencoders"] for method in ablation["methods"]]
+    return list(dict.fromkeys(pairs))
 
 
 class ConfigError(ValueError):
@@ -48,8 +65,13 @@ def check_config(config: dict) -> None:
                 )
         if spec["kind"] == "pretrained" and not (spec.get("path") or spec.get("hub_id")):
             raise ConfigError(f"{where}: a pretrained autoencoder needs `path` (a local folder) or `hub_id`")
-    for key, known in (("datasets", scenes), ("autoencoders", autoencoders)):
-        for name in bench[key]:
+    ablation = bench.get("ablation", {})
+    for key, names, known in (
+        ("datasets", bench["datasets"], scenes),
+        ("autoencoders", bench["autoencoders"], autoencoders),
+        ("ablation.autoencoders", ablation.get("autoencoders", []), autoencoders),
+    ):
+        for name in names:
             if name not in known:
                 raise ConfigError(
                     f"config: benchmark.{key} lists {name!r}, which is not defined (known: {', '.join(known)})"

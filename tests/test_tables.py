@@ -15,10 +15,12 @@ from igae.figures import qualitative_figure
 from igae.metrics import DEFAULT_PROTOCOL
 from igae.provenance import atomic_write_json, config_hash, folder_sha256, provenance
 from igae.tables import (
+    ABLATION_COLUMNS,
     AE_RECONSTRUCTION_COLUMNS,
     LATENT_NVS_COLUMNS,
     TIMING_COLUMNS,
     ResultFileError,
+    ablation_table,
     ae_reconstruction_table,
     latent_nvs_table,
     timing_table,
@@ -144,10 +146,31 @@ def test_a_metrics_json_without_its_mean_names_the_missing_key(results):
         timing_table(results["latent_run_dirs"], results["rgb_run_dirs"])
 
 
-def test_write_tables_writes_the_three_csvs(results):
+def test_ablation_table_sets_variants_beside_the_main_autoencoders_for_the_ablated_methods(tmp_path):
+    runs = []
+    for ae, psnrs in (("igae", [[15.0, 17.0], [19.0, 19.0]]), ("no_rgb", [[14.0, 14.0], [16.0, 16.0]])):
+        for scene, scene_psnrs in zip(("s0", "s1"), psnrs, strict=True):
+            runs.append(write_run(tmp_path / ae / scene, "latent", "tensorf", scene, scene_psnrs, 1.0, 1.0, ae=ae))
+    runs.append(write_run(tmp_path / "igae_nerfacto", "latent", "nerfacto", "s0", [12.0, 12.0], 1.0, 1.0, ae="igae"))
+    table = ablation_table(latent_nvs_table(runs), main=["igae"], variants=["no_rgb"])
+    assert list(table.columns) == ABLATION_COLUMNS
+    assert table[["method", "autoencoder", "role", "n_scenes"]].values.tolist() == [
+        ["tensorf", "igae", "main", 2],
+        ["tensorf", "no_rgb", "variant", 2],
+    ]  # nerfacto: no variant ran it
+    assert table.psnr.tolist() == [17.5, 15.0] and table.psnr_std.tolist() == pytest.approx([2.1213, 1.4142], 1e-4)
+    assert ablation_table(latent_nvs_table(runs), main=["igae"], variants=[]).empty
+
+
+def test_write_tables_writes_the_four_csvs(results):
     out = results["root"] / "results" / "tables"
     paths = write_tables(results["ae_eval_files"], results["latent_run_dirs"], results["rgb_run_dirs"], out)
-    assert sorted(p.name for p in out.iterdir()) == ["ae_reconstruction.csv", "latent_nvs.csv", "timing.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ablation.csv",
+        "ae_reconstruction.csv",
+        "latent_nvs.csv",
+        "timing.csv",
+    ]
     assert len(pd.read_csv(paths["latent_nvs"])) == 3
     assert pd.read_csv(paths["timing"]).set_index("method").loc["tensorf", "train_speedup"] == pytest.approx(4.0)
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 import yaml
 
-from igae.workflow_config import ConfigError, check_config
+from igae.tables import ABLATION_COLUMNS
+from igae.workflow_config import ConfigError, benchmark_runs, check_config
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -72,6 +73,22 @@ def test_igae_scenes_may_not_be_benchmark_scenes():
         check_config(config)
 
 
+def test_ablation_variants_run_only_the_ablation_methods():
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["autoencoders"]["control"] = {**config["autoencoders"]["igae"]}
+    config["benchmark"]["ablation"] = {"autoencoders": ["control"], "methods": ["tensorf"]}
+    assert benchmark_runs(config) == [
+        ("standard", "tensorf"),
+        ("standard", "instant-ngp"),
+        ("igae", "tensorf"),
+        ("igae", "instant-ngp"),
+        ("control", "tensorf"),
+    ]
+    config["benchmark"]["ablation"]["autoencoders"] = ["contrl"]
+    with pytest.raises(ConfigError, match=r"benchmark\.ablation\.autoencoders lists 'contrl'"):
+        check_config(config)
+
+
 def test_end_to_end_tiny_run(tmp_path):
     out = snakemake(tmp_path, TINY, "--cores", "2")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -105,6 +122,7 @@ def test_end_to_end_tiny_run(tmp_path):
         assert table.config_hash.notna().all() and table.versions.str.contains("nerfstudio=1.1.5").all()
     assert (ae.ae_sha256.str.len() == 64).all()
     assert (tmp_path / "results/figures/qualitative.png").stat().st_size > 10_000
+    assert list(pd.read_csv(tmp_path / "results/tables/ablation.csv").columns) == ABLATION_COLUMNS  # no variants
 
     # a complete run leaves nothing to do
     again = snakemake(tmp_path, TINY, "-n")
@@ -117,7 +135,7 @@ def test_end_to_end_tiny_run(tmp_path):
         **TINY["autoencoders"]["igae"]["training"],
         "loss": {"rgb": False},
     }
-    ablation["benchmark"]["autoencoders"].append("igae_no_rgb")
+    ablation["benchmark"]["ablation"] = {"autoencoders": ["igae_no_rgb"], "methods": ["tensorf"]}
     dry = snakemake(tmp_path, ablation, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert job_counts(dry.stdout + dry.stderr) == {

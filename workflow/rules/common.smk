@@ -9,7 +9,13 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 import torch  # noqa: E402
 
-from igae.workflow_config import check_config, scene_names, skipped_methods  # noqa: E402
+from igae.workflow_config import (  # noqa: E402
+    benchmark_methods,
+    benchmark_runs,
+    check_config,
+    scene_names,
+    skipped_methods,
+)
 
 check_config(config)
 
@@ -18,7 +24,8 @@ IGAE_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] == "ig
 PLAIN_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] != "igae"]
 BENCH = config["benchmark"]
 SKIPPED_METHODS = skipped_methods(config, torch.cuda.is_available())
-METHODS = [method for method in BENCH["methods"] if method not in SKIPPED_METHODS]
+METHODS = [method for method in benchmark_methods(config) if method not in SKIPPED_METHODS]
+ABLATION_AES = BENCH.get("ablation", {}).get("autoencoders", [])
 for method, reason in SKIPPED_METHODS.items():
     logger.warning(f"igae: skipping {method}: {reason}. The tables say so.")
 
@@ -51,8 +58,8 @@ def bench_scenes():
 def latent_runs():
     return [
         f"results/runs/latent/{ae}/{method}/{dataset}/{scene}"
-        for ae in BENCH["autoencoders"]
-        for method in METHODS
+        for ae, method in benchmark_runs(config)
+        if method in METHODS
         for dataset, scene in bench_scenes()
     ]
 
@@ -66,5 +73,6 @@ def final_outputs():
         "results/tables/ae_reconstruction.csv",
         "results/tables/latent_nvs.csv",
         "results/tables/timing.csv",
+        "results/tables/ablation.csv",
         "results/figures/qualitative.png",
     ]

@@ -2,7 +2,7 @@
 
 
 rule tables:
-    """Long-format CSVs: AE reconstruction (Tab. 1), latent NVS (Tab. 2), timing (Tab. 5)."""
+    """Long-format CSVs: AE reconstruction (Tab. 1), latent NVS (Tab. 2), timing (Tab. 5), ablation."""
     input:
         ae_eval=expand("results/ae_eval/{ae}.json", ae=list(AUTOENCODERS)),
         latent_runs=latent_runs(),
@@ -11,8 +11,10 @@ rule tables:
         ae=report("results/tables/ae_reconstruction.csv", category="Tables"),
         nvs=report("results/tables/latent_nvs.csv", category="Tables"),
         timing=report("results/tables/timing.csv", category="Tables"),
+        ablation=report("results/tables/ablation.csv", category="Tables"),
     params:
         skipped=SKIPPED_METHODS,
+        ablation={"main": BENCH["autoencoders"], "variants": ABLATION_AES},
     log:
         "logs/tables.log",
     script:

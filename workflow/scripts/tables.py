@@ -12,5 +12,6 @@ with logged_job(snakemake.log[0]) as log:  # noqa: F821 (injected by Snakemake)
         rgb_run_dirs=list(snakemake.input.rgb_runs),  # noqa: F821
         out_dir=Path(snakemake.output.ae).parent,  # noqa: F821
         skipped=snakemake.params.skipped,  # noqa: F821
+        ablation=snakemake.params.ablation,  # noqa: F821
     )
     log("\n".join(f"{name}: {path}" for name, path in paths.items()))
