@@ -4,6 +4,7 @@ train an IG-AE, evaluate reconstruction. Each takes a config entry (a dict, as i
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -82,6 +83,31 @@ def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = 
     return save_autoencoder(ae, out_dir, card)
 
 
+def epochs_to_steps(training: dict, train_views: int) -> dict:
+    """Replace the paper's epoch-based keys of a ``training`` entry by the step counts they mean for this data.
+
+    ``warmup_epochs`` / ``joint_epochs``: passes over the ``train_views`` synthetic train views with the phase's batch
+    (``warmup_batch_views`` / ``batch_views``), rounded up. ``lr_decay_per_epoch`` (official 0.988032) becomes
+    ``lr_decay_per_step`` = decay ** (1 / joint steps per epoch), one rate for both phases (the warm-up's epochs have
+    fewer, larger batches: its lrs then decay more slowly per epoch than the official code's).
+    """
+    training = dict(training)
+    defaults = IGAETrainingConfig()
+    batches = {
+        "warmup": training.get("warmup_batch_views", defaults.warmup_batch_views),
+        "joint": training.get("batch_views", defaults.batch_views),
+    }
+    for phase, batch in batches.items():
+        if f"{phase}_epochs" in training:
+            if f"{phase}_steps" in training:
+                raise ValueError(f"igae: training sets both {phase}_epochs and {phase}_steps; keep one")
+            training[f"{phase}_steps"] = math.ceil(training.pop(f"{phase}_epochs") * train_views / batch)
+    if "lr_decay_per_epoch" in training:
+        steps_per_epoch = math.ceil(train_views / batches["joint"])
+        training["lr_decay_per_step"] = training.pop("lr_decay_per_epoch") ** (1.0 / steps_per_epoch)
+    return training
+
+
 def igae_training_config(training: dict, device: str) -> tuple[IGAETrainingConfig, str]:
     """(IGAETrainingConfig, perceptual kind) from an entry's ``training`` dict (nested ``loss``, ``triplanes``)."""
     training = dict(training)
@@ -98,9 +124,11 @@ def igae_training_config(training: dict, device: str) -> tuple[IGAETrainingConfi
 def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="cpu", log=print) -> AutoencoderCard:
     """Fine-tune the base AE into an IG-AE on the train views of every scene of ``scenes_dir``; save it."""
     ae, base_card = load_with_card(base_dir, device)
-    config, perceptual_kind = igae_training_config(spec.get("training", {}), device)
     folders = scene_folders(scenes_dir)
-    scenes = [SceneViews.from_scene_data(load_scene(folder)) for folder in folders]
+    scene_data = [load_scene(folder) for folder in folders]
+    train_views = sum(len(scene.train_indices) for scene in scene_data)
+    config, perceptual_kind = igae_training_config(epochs_to_steps(spec.get("training", {}), train_views), device)
+    scenes = [SceneViews.from_scene_data(scene) for scene in scene_data]
     real = load_real_images(real_dir, "train")
     perceptual = build_perceptual_loss(perceptual_kind, device)
     log(

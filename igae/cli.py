@@ -25,6 +25,16 @@ def _scenes(args):
     print("\n".join(map(str, folders)))
 
 
+def _mesh_scenes(args):
+    from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset, mesh_files
+
+    files = [Path(f) for f in args.meshes]
+    files = [file for path in files for file in (mesh_files(path) if path.is_dir() else [path])]
+    config = MeshSceneConfig(args.views, args.image_size, args.eval_fraction, args.up_axis, args.shading)
+    for folder in build_mesh_dataset(args.out, files, config, args.seed):
+        print(folder)
+
+
 def _real_images(args):
     from igae.real_images import build_real_images
 
@@ -100,6 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     scenes.add_argument("--seed", type=int, default=0)
     scenes.add_argument("--out", required=True)
     scenes.set_defaults(run=_scenes)
+
+    meshes = commands.add_parser("mesh-scenes", help="render mesh files (or folders of them) into scene folders")
+    meshes.add_argument("meshes", nargs="+", help="OBJ/GLB/GLTF/PLY/OFF/STL files, or folders of them")
+    meshes.add_argument("--out", required=True)
+    meshes.add_argument("--views", type=int, default=24)
+    meshes.add_argument("--image-size", type=int, default=128)
+    meshes.add_argument("--eval-fraction", type=float, default=0.125)
+    meshes.add_argument("--up-axis", choices=("y", "z"), default="y")
+    meshes.add_argument("--shading", choices=("lit", "unlit"), default="lit")
+    meshes.add_argument("--seed", type=int, default=0)
+    meshes.set_defaults(run=_mesh_scenes)
 
     real = commands.add_parser("real-images", help="crops of scikit-image's photographs, split by photo")
     real.add_argument("--out", required=True)

@@ -203,6 +203,29 @@ def build_real_images(
     return manifest
 
 
+def write_image_folder(out_dir: str | Path, images: dict[str, tuple[np.ndarray, str]], parameters: dict) -> dict:
+    """Write ``{file: (RGB uint8 (S, S, 3), origin)}`` and a manifest to ``out_dir`` atomically; return the manifest.
+
+    ``file`` is ``train/...png`` or ``test/...png``; ``origin`` (the source file) is recorded in the manifest.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        entries = []
+        for file, (array, origin) in images.items():
+            (temporary / file).parent.mkdir(exist_ok=True)
+            Image.fromarray(array).save(temporary / file)
+            entries.append({"file": file, "split": file.split("/")[0], "origin": origin})
+        manifest = {**parameters, "crops": entries}
+        (temporary / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        _replace_folder(temporary, out_dir)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return manifest
+
+
 def _replace_folder(new: Path, destination: Path) -> None:
     """Move the finished folder ``new`` to ``destination``, replacing what was there."""
     old = None

@@ -6,6 +6,8 @@ names refer to each other correctly, before any job starts, with messages that s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 GPU_ONLY_METHODS = {"instant-ngp": "instant-ngp needs nerfacc's CUDA extension; it is GPU-only"}
 """Methods that cannot run without CUDA, and why: the workflow skips them on a CPU run and says so in the tables."""
 
@@ -37,15 +39,15 @@ class ConfigError(ValueError):
     """config.yaml is inconsistent; the message names the key at fault."""
 
 
-def scene_names(dataset_spec: dict) -> list[str]:
-    """Scene folder names of one dataset, in order."""
-    if dataset_spec["source"] == "procedural":
-        return [f"{dataset_spec['family']}_{index:03d}" for index in range(dataset_spec["count"])]
-    raise ConfigError(f"scene source {dataset_spec['source']!r} is not supported yet")
-
-
 def check_config(config: dict) -> None:
     autoencoders, scenes, bench = config["autoencoders"], config["scenes"], config["benchmark"]
+    for name, spec in scenes.items():
+        where = f"config: scenes.{name}"
+        if spec["source"] == "mesh":
+            if bool(spec.get("path")) == bool(spec.get("objaverse_uids")):
+                raise ConfigError(f"{where}: a mesh source needs exactly one of `path` (a folder) or `objaverse_uids`")
+            if spec.get("path") and not Path(spec["path"]).is_dir():
+                raise ConfigError(f"{where}.path = {spec['path']!r} is not a folder (of OBJ/GLB/PLY files)")
     for name, spec in autoencoders.items():
         where = f"config: autoencoders.{name}"
         if spec["kind"] == "igae":

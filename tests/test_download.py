@@ -1,37 +1,25 @@
-"""The release downloader against a local stand-in for the Hugging Face Hub (HEAD/GET on /datasets/{repo}/resolve/...).
-
-The stand-in answers as the Hub answers huggingface_hub: ETag (sha256 for LFS files, git blob sha1 for plain files),
-X-Repo-Commit, Content-Length, Range requests (206 + Content-Range), X-Error-Code on 404s, and the tree API.
-"""
+"""The release downloader against a local stand-in for the Hugging Face Hub (tests/fake_hub.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 import pytest
+from fake_hub import COMMIT, REPO, FakeHub, serving, sha256_hex
 from huggingface_hub import constants
 from PIL import Image
 
 from igae.sources.download import DownloadError, ReleaseFile, download_release, list_release, list_release_files
 
-REPO = "k-kassab/igae-data"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 SCENE = "000-0a1b2c"
 MAP = "train/objaverse/dataset_map.json"
 TRANSFORMS = f"train/objaverse/square128/{SCENE}/transforms_opencv.json"
 PNGS = [f"train/objaverse/square128/{SCENE}/rgb/{i:03d}.png" for i in range(2)]
-RESOLVE = re.compile(r"/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)")
-TREE = re.compile(r"/api/datasets/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.+))?")
 
 
 def _png(seed: int, size: int = 96) -> bytes:
@@ -53,115 +41,6 @@ def _release() -> dict[str, bytes]:
     }
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class FakeHub:
-    """What the stand-in serves, and the log of what it was asked."""
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files = files
-        """Repository path -> true content (its ETag is computed from it)."""
-        self.corrupt: dict[str, bytes] = {}
-        """Repository path -> the bytes actually sent (a corrupted transfer)."""
-        self.cut_once: set[str] = set()
-        """Paths whose next full GET stops after half the body and closes the connection."""
-        self.log: list[tuple[str, str, str | None]] = []
-        """(method, url path, Range header) of every request."""
-        self.endpoint = ""
-
-    def etag(self, path: str) -> str:
-        data = self.files[path]
-        if path.endswith(".png"):  # stored in LFS on the Hub: the ETag is the sha256
-            return _sha256(data)
-        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # plain git file: the blob sha1
-
-    def gets(self, path: str) -> list[str | None]:
-        """Range headers of the GETs of ``path``, in order."""
-        return [rng for method, url, rng in self.log if method == "GET" and url.endswith("/" + path)]
-
-
-class _HubHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 5  # seconds: a client that goes silent cannot hold a server thread
-
-    def log_message(self, *args):  # keep pytest's output clean
-        pass
-
-    def do_HEAD(self):
-        self._serve(send_body=False)
-
-    def do_GET(self):
-        self._serve(send_body=True)
-
-    def _reply(self, status: int, headers: dict, body: bytes, send_body: bool) -> None:
-        self.send_response(status)
-        for key, value in {**headers, "Content-Length": str(len(body)), "X-Repo-Commit": COMMIT}.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
-
-    def _error(self, code: str, send_body: bool) -> None:
-        body = json.dumps({"error": code}).encode()
-        self._reply(404, {"X-Error-Code": code, "Content-Type": "application/json"}, body, send_body)
-
-    def _serve(self, send_body: bool) -> None:
-        hub: FakeHub = self.server.hub
-        url = urlsplit(self.path)
-        path = unquote(url.path)
-        hub.log.append((self.command, path, self.headers.get("Range")))
-        match = RESOLVE.fullmatch(path) or TREE.fullmatch(path)
-        if match is None or match["repo"] != REPO:
-            return self._error("RepoNotFound", send_body)
-        if match["rev"] not in ("main", COMMIT):
-            return self._error("RevisionNotFound", send_body)
-        if match.re is TREE:
-            return self._tree(match["path"] or "", parse_qs(url.query).get("recursive") == ["true"], send_body)
-        name = match["path"]
-        if name not in hub.files:
-            return self._error("EntryNotFound", send_body)
-        data = hub.corrupt.get(name, hub.files[name])
-        headers = {"ETag": f'"{hub.etag(name)}"', "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
-        status, start = 200, 0
-        requested = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        if requested and send_body:
-            start = int(requested.group(1))
-            if start >= len(data):
-                return self._reply(416, {"Content-Range": f"bytes */{len(data)}"}, b"", send_body)
-            status, headers["Content-Range"] = 206, f"bytes {start}-{len(data) - 1}/{len(data)}"
-        body = data[start:]
-        if send_body and name in hub.cut_once and not requested:
-            hub.cut_once.discard(name)
-            self.send_response(200)
-            for key, value in {**headers, "Content-Length": str(len(body)), "X-Repo-Commit": COMMIT}.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])  # then hang up: the client sees a short body
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self._reply(status, headers, body, send_body)
-
-    def _tree(self, folder: str, recursive: bool, send_body: bool) -> None:
-        hub: FakeHub = self.server.hub
-        prefix = folder + "/" if folder else ""
-        entries = []
-        for path, data in sorted(hub.files.items()):
-            rest = path[len(prefix) :]
-            if not path.startswith(prefix) or (not recursive and "/" in rest):
-                continue
-            entry = {"type": "file", "path": path, "size": len(data), "oid": hub.etag(path)}
-            if path.endswith(".png"):
-                entry["oid"] = "f" * 40
-                entry["lfs"] = {"oid": _sha256(data), "size": len(data), "pointerSize": 130}
-            entries.append(entry)
-        if not entries:
-            return self._error("EntryNotFound", send_body)
-        self._reply(200, {"Content-Type": "application/json"}, json.dumps(entries).encode(), send_body)
-
-
 @pytest.fixture(autouse=True)
 def _online(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the tests talk to 127.0.0.1 only
@@ -169,17 +48,8 @@ def _online(monkeypatch):
 
 @pytest.fixture
 def hub():
-    hub = FakeHub(_release())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HubHandler)  # port 0: a free port
-    server.daemon_threads = True
-    server.hub = hub
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    hub.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    yield hub
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(FakeHub(_release())) as hub:
+        yield hub
 
 
 def _partials(out: Path) -> list[Path]:
@@ -188,7 +58,7 @@ def _partials(out: Path) -> list[Path]:
 
 def test_downloads_only_the_requested_files_verified(hub, tmp_path):
     out = tmp_path / "release"
-    files = [ReleaseFile(path, _sha256(hub.files[path]), len(hub.files[path])) for path in PNGS]
+    files = [ReleaseFile(path, sha256_hex(hub.files[path]), len(hub.files[path])) for path in PNGS]
     files.append(ReleaseFile(TRANSFORMS))  # no pins: checked against the git blob sha1 the Hub sends as ETag
     paths = download_release(REPO, files, out, endpoint=hub.endpoint, revision=COMMIT)
 
@@ -206,7 +76,7 @@ def test_downloads_only_the_requested_files_verified(hub, tmp_path):
 @pytest.mark.parametrize("retries", [0, 2], ids=["in-a-later-call", "within-the-call"])
 def test_an_interrupted_transfer_resumes_where_it_stopped(hub, tmp_path, retries):
     out, path = tmp_path / "release", PNGS[0]
-    file = ReleaseFile(path, _sha256(hub.files[path]), len(hub.files[path]))
+    file = ReleaseFile(path, sha256_hex(hub.files[path]), len(hub.files[path]))
     hub.cut_once.add(path)
     if retries == 0:
         with pytest.raises(DownloadError, match="run again to resume"):
@@ -272,6 +142,6 @@ def test_listing_gives_paths_and_lfs_pins_that_download(hub, tmp_path):
     assert list_release(REPO, pattern, endpoint=hub.endpoint) == [TRANSFORMS]
     assert list_release(REPO, "train/objaverse/missing/*", endpoint=hub.endpoint) == []
     pngs = list_release_files(REPO, "train/objaverse/*.png", endpoint=hub.endpoint)
-    assert pngs == [ReleaseFile(path, _sha256(hub.files[path]), len(hub.files[path])) for path in PNGS]
+    assert pngs == [ReleaseFile(path, sha256_hex(hub.files[path]), len(hub.files[path])) for path in PNGS]
     for path in download_release(REPO, pngs, tmp_path, endpoint=hub.endpoint):
         assert path.read_bytes() == hub.files[path.relative_to(tmp_path).as_posix()]

@@ -45,6 +45,39 @@ def test_default_config_is_valid():
     check_config(yaml.safe_load((REPO / "config.yaml").read_text()))
 
 
+def test_the_paper_configuration_plans_offline_with_no_data(tmp_path):
+    """config/paper.yaml: 33 evaluation scenes (3 SRN categories x 10 + 3 Objaverse uids), 5 methods, 2 AEs, 5
+    ablation variants with TensoRF; `snakemake -n` needs neither the data nor the network."""
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    dry = snakemake(tmp_path, paper, "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    scenes = 3 * 10 + 3
+    assert job_counts(dry.stdout + dry.stderr) == {
+        "prepare_autoencoder": 1,
+        "real_images": 1,
+        "scene_dataset": 5,
+        "train_igae": 6,
+        "evaluate_autoencoder": 7,
+        "encode_latents": 7 * scenes,
+        "fit_latent_nerf": scenes * (2 * 5 + 5 * 1),
+        "fit_rgb_nerf": scenes * 5,
+        "tables": 1,
+        "figure_qualitative": 1,
+        "all": 1,
+    }
+    assert not (tmp_path / "resources").exists()
+
+
+def test_a_mesh_source_must_name_a_folder_or_uids():
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["scenes"]["meshes"] = {"source": "mesh", "path": "/no/such/folder"}
+    with pytest.raises(ConfigError, match=r"scenes\.meshes\.path = '/no/such/folder' is not a folder"):
+        check_config(config)
+    config["scenes"]["meshes"] = {"source": "mesh"}
+    with pytest.raises(ConfigError, match="exactly one of `path`"):
+        check_config(config)
+
+
 def test_unknown_key_is_rejected_before_any_job(tmp_path):
     config = {**TINY, "benchmrk": TINY["benchmark"]}
     out = snakemake(tmp_path, config, "-n")

@@ -225,6 +225,7 @@ def convert_srn_scene(
     meta = _scene_meta(name, len(pairs), image_size, eval_fraction, interpolation)
     meta.update(
         {
+            "srn_scene": scene.name,
             "srn_frames": [image.stem for image, _ in pairs],
             "original_image_size": original_size,
             "intrinsics_size": reference,
@@ -252,11 +253,13 @@ def convert_srn_category(
     image_size: int = 128,
     eval_fraction: float = 0.125,
     interpolation: str = "area",
+    prefix: str | None = None,
 ) -> list[Path]:
     """Convert the first ``limit`` scenes (by name; all when None) of an SRN category folder; return their folders.
 
     ``srn_root`` holds one SRN scene folder per object (``{srn_root}/{scene_id}/rgb`` ...). Scenes land in
-    ``{out_dataset_dir}/{scene_id}``; a scene already converted with the same settings is kept. Also writes
+    ``{out_dataset_dir}/{scene_id}``, or ``{out_dataset_dir}/{prefix}_{i:03d}`` with a ``prefix`` (names known before
+    the folder is read, as the workflow needs); a scene already converted with the same settings is kept. Also writes
     ``{out_dataset_dir}/dataset_map.json`` = ``{category: [scene ids]}`` (the authors' map, category = the name of
     ``srn_root``).
     """
@@ -271,11 +274,12 @@ def convert_srn_category(
             raise ValueError(f"igae: limit = {limit}; ask for at least one scene")
         scenes = scenes[:limit]
     folders = []
-    for scene in scenes:
-        folder = out / scene.name
+    for index, scene in enumerate(scenes):
+        name = scene.name if prefix is None else f"{prefix}_{index:03d}"
+        folder = out / name
         views = sum(1 for p in (scene / "rgb").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not _is_converted(folder, _scene_meta(scene.name, views, image_size, eval_fraction, interpolation)):
-            convert_srn_scene(scene, out, image_size, eval_fraction, interpolation=interpolation)
+        if not _is_converted(folder, _scene_meta(name, views, image_size, eval_fraction, interpolation)):
+            convert_srn_scene(scene, out, image_size, eval_fraction, name=name, interpolation=interpolation)
         folders.append(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "dataset_map.json").write_text(json.dumps({root.name: [scene.name for scene in scenes]}, indent=2))

@@ -13,9 +13,9 @@ from igae.workflow_config import (  # noqa: E402
     benchmark_methods,
     benchmark_runs,
     check_config,
-    scene_names,
     skipped_methods,
 )
+from igae.sources.datasets import scene_names  # noqa: E402
 
 check_config(config)
 

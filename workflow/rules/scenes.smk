@@ -2,12 +2,13 @@
 
 
 rule scene_dataset:
-    """Render every scene of one dataset from its source (procedural: built in, offline)."""
+    """Write every scene of one dataset from its source (procedural, mesh, srn, igae-data), each checked."""
     output:
         directory("resources/scenes/{dataset}"),
     params:
         spec=lambda wc: config["scenes"][wc.dataset],
         image_size=config["image_size"],
+        downloads=config.get("downloads", "resources/downloads"),
     log:
         "logs/scene_dataset/{dataset}.log",
     benchmark:
@@ -28,9 +29,15 @@ rule real_images:
     params:
         spec=config["real_images"],
         image_size=config["image_size"],
+        downloads=config.get("downloads", "resources/downloads"),
     log:
         "logs/real_images/{source}.log",
+    benchmark:
+        "benchmarks/real_images/{source}.tsv"
     priority: 10
     threads: 1
+    resources:
+        runtime=240,  # minutes, for cluster executors (igae-data: 45,000 downloads)
+        mem_mb=8000,
     script:
         "../scripts/real_images.py"

@@ -1,17 +1,14 @@
-"""Snakemake: render one scene dataset (rule scene_dataset)."""
+"""Snakemake: write every scene of one dataset from its source (rule scene_dataset)."""
 
 from igae.runtime import logged_job
-from igae.scenes.procedural import build_procedural_dataset
+from igae.sources.datasets import build_scene_dataset
 
-spec = snakemake.params.spec  # noqa: F821 (injected by Snakemake)
-with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
-    folders = build_procedural_dataset(
+with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821 (injected by Snakemake)
+    folders = build_scene_dataset(
+        snakemake.params.spec,  # noqa: F821
         snakemake.output[0],  # noqa: F821
-        family=spec["family"],
-        count=spec["count"],
-        views=spec["views"],
         image_size=snakemake.params.image_size,  # noqa: F821
-        eval_fraction=spec["eval_fraction"],
-        seed=spec["seed"],
+        downloads=snakemake.params.downloads,  # noqa: F821
+        log=log,
     )
-    log(f"wrote {len(folders)} scenes")
+    log(f"wrote {len(folders)} scenes, each read back and checked")

@@ -1,0 +1,195 @@
+"""The authors' release ``k-kassab/igae-data`` (a Hugging Face dataset, ~45 GB): only the parts a config needs.
+
+Layout read (digest §2.6; the authors' ``datasets/dataset.py``)::
+
+    train/objaverse/dataset_map.json                    {"objaverse": [scene ids ...]}
+    train/objaverse/square128/{scene}/transforms_opencv.json   frames: file_path, transform_matrix (OpenCV c2w),
+                                                               fl_x, fl_y, cx, cy, w, h
+    train/objaverse/square128/{scene}/<images>          the images the frames name (folder name inferred: any)
+    train/imagenet/square128/**.{png,jpg,jpeg}          the real images (ImageNet at 128 px)
+
+Inferred, not documented: the image folder inside a scene (we download whatever the scene folder holds, and the
+frames' ``file_path`` decide), and that the listing's LFS sha256 pins every image.
+
+Scenes are converted into this project's scene folders (:func:`igae.scenes.dataset_io.write_scene`): read with
+:func:`igae.scenes.dataset_io.load_scene`, which names the file at fault (missing image, malformed transforms file,
+image of the wrong size) before anything trains; resized to ``image_size`` when the release's size differs
+(intrinsics scaled by the same float ratio); the first ceil(eval_fraction * V) views are the eval views.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from igae.scenes.dataset_io import is_complete_scene, load_scene, write_scene
+from igae.scenes.procedural import eval_count
+from igae.sources.download import ReleaseFile, download_release, list_release_files
+
+DEFAULT_REPO = "k-kassab/igae-data"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def release_scene_name(subset: str, index: int) -> str:
+    """Scene folder name of the ``index``-th scene of the release's dataset map (known before any download)."""
+    return f"{subset}_{index:04d}"
+
+
+def scene_ids(release_root: Path, subset: str) -> list[str]:
+    """The scene ids of ``train/{subset}/dataset_map.json`` under a local copy of the release."""
+    path = release_root / "train" / subset / "dataset_map.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"igae: {path} does not exist; is {release_root} a copy of {DEFAULT_REPO}?")
+    try:
+        ids = json.loads(path.read_text())[subset]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"igae: {path} is not a dataset map {{{subset!r}: [scene ids]}} ({error!r})") from error
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"igae: {path}: {subset!r} must map to a list of scene ids")
+    return ids
+
+
+def fetch_release_scenes(
+    repo: str, cache: Path, subset: str, first: int, count: int, revision: str = "main", endpoint: str | None = None
+) -> list[str]:
+    """Download the dataset map and scenes ``first .. first+count-1`` of it into ``cache``; return their ids.
+
+    Only those scenes' files are fetched, each verified and resumable (:mod:`igae.sources.download`).
+    """
+    download_release(repo, [ReleaseFile(f"train/{subset}/dataset_map.json")], cache, endpoint, revision)
+    ids = _window(scene_ids(cache, subset), first, count, cache / "train" / subset / "dataset_map.json")
+    for scene in ids:
+        files = list_release_files(repo, f"train/{subset}/square128/{scene}/*", endpoint=endpoint, revision=revision)
+        if not files:
+            raise FileNotFoundError(f"igae: {repo} lists no file under train/{subset}/square128/{scene}/")
+        download_release(repo, files, cache, endpoint, revision)
+    return ids
+
+
+def _window(ids: list[str], first: int, count: int, where: Path) -> list[str]:
+    if first < 0 or count < 1 or first + count > len(ids):
+        raise ValueError(
+            f"igae: scenes {first}..{first + count - 1} were asked for, but {where} lists {len(ids)} scenes"
+        )
+    return ids[first : first + count]
+
+
+def convert_release_scene(scene_dir: Path, out_folder: Path, image_size: int, eval_fraction: float, meta: dict) -> Path:
+    """One release scene folder -> one scene folder of this project (both transforms files), atomically."""
+    scene = load_scene(scene_dir)  # raises naming the file at fault
+    intrinsics = scene.intrinsics_normalized  # (V, 3, 3), normalised by the image side
+    if not np.allclose(intrinsics, intrinsics[:1], atol=1e-6):
+        raise ValueError(f"igae: {scene_dir / 'transforms_opencv.json'}: the views have different intrinsics")
+    images = scene.images
+    if scene.image_size != image_size:
+        images = np.stack(
+            [cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_AREA) for image in images]
+        )
+    camera = {
+        "fl_x": float(intrinsics[0, 0, 0]) * image_size,
+        "fl_y": float(intrinsics[0, 1, 1]) * image_size,
+        "cx": float(intrinsics[0, 0, 2]) * image_size,
+        "cy": float(intrinsics[0, 1, 2]) * image_size,
+        "w": image_size,
+        "h": image_size,
+    }
+    uint8 = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)  # (V, S, S, 3)
+    views = len(uint8)
+    return write_scene(out_folder, uint8, scene.c2w_opencv, camera, eval_count(views, eval_fraction), meta)
+
+
+def build_release_dataset(
+    out_dir: str | Path,
+    release_root: str | Path,
+    subset: str,
+    first: int,
+    count: int,
+    image_size: int,
+    eval_fraction: float,
+    log=print,
+) -> list[Path]:
+    """Convert scenes ``first .. first+count-1`` of a local copy of the release into ``{out_dir}/{subset}_{i:04d}``.
+
+    A scene already converted with the same settings is kept.
+    """
+    release_root, out_dir = Path(release_root), Path(out_dir)
+    ids = _window(scene_ids(release_root, subset), first, count, release_root / "train" / subset / "dataset_map.json")
+    folders = []
+    for index, scene in zip(range(first, first + count), ids, strict=True):
+        folder = out_dir / release_scene_name(subset, index)
+        meta = {
+            "source": "igae-data",
+            "subset": subset,
+            "scene_id": scene,
+            "image_size": image_size,
+            "eval_fraction": eval_fraction,
+        }
+        if not is_complete_scene(folder, meta):
+            convert_release_scene(release_root / "train" / subset / "square128" / scene, folder, image_size,
+                                  eval_fraction, meta)  # fmt: skip
+            log(f"{folder.name}: converted {scene}")
+        folders.append(folder)
+    return folders
+
+
+def fetch_release_real_images(
+    repo: str, cache: Path, count: int, seed: int, revision: str = "main", endpoint: str | None = None
+) -> list[Path]:
+    """A seeded sample of ``count`` ImageNet images of the release (the authors sample 45,000 with seed 1234)."""
+    listed = [
+        file
+        for file in list_release_files(repo, "train/imagenet/square128/*", endpoint=endpoint, revision=revision)
+        if Path(file.path).suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if len(listed) < count:
+        raise ValueError(f"igae: {repo} lists {len(listed)} images under train/imagenet/square128/, {count} asked")
+    chosen = sorted(np.random.default_rng(seed).choice(len(listed), size=count, replace=False))
+    return download_release(repo, [listed[i] for i in chosen], cache, endpoint, revision)
+
+
+def local_release_real_images(release_root: Path, count: int, seed: int) -> list[Path]:
+    """The same seeded sample, from a local copy of the release."""
+    folder = release_root / "train" / "imagenet" / "square128"
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    if len(files) < count:
+        raise FileNotFoundError(f"igae: {folder} holds {len(files)} images, {count} asked")
+    chosen = sorted(np.random.default_rng(seed).choice(len(files), size=count, replace=False))
+    return [files[i] for i in chosen]
+
+
+def write_real_image_set(
+    files: list[Path], out_dir: str | Path, image_size: int, test_fraction: float, seed: int, source: str
+) -> dict:
+    """The real-image layout of :mod:`igae.real_images` (train/, test/, manifest.json) from image files.
+
+    The split is a seeded permutation (the authors' 0.9 / 0.1); images are centre-cropped square and resized to
+    ``image_size``. A file that is not a readable image raises a ValueError naming it, before anything is written.
+    """
+    from igae.real_images import write_image_folder
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(files))
+    test_count = max(1, int(round(test_fraction * len(files))))
+    if len(files) < 2:
+        raise ValueError(f"igae: {len(files)} real images; the train/test split needs at least 2")
+    arrays = {}
+    for rank, index in enumerate(order):
+        path = files[index]
+        try:
+            with Image.open(path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+        except OSError as error:
+            raise ValueError(f"igae: {path} is not a readable image ({error})") from error
+        side = min(rgb.shape[:2])
+        top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
+        square = rgb[top : top + side, left : left + side]
+        if side != image_size:
+            square = cv2.resize(square, (image_size, image_size), interpolation=cv2.INTER_AREA)
+        split = "test" if rank < test_count else "train"
+        arrays[f"{split}/{rank:06d}.png"] = (square, path.name)
+    parameters = {"source": source, "seed": seed, "image_size": image_size, "test_fraction": test_fraction}
+    return write_image_folder(out_dir, arrays, parameters)
