@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # System packages first (envs/apt-packages.txt): installed when missing and we are root, else named.
-packages=$(grep -v '^#' envs/apt-packages.txt | xargs)
+packages=$(sed -e 's/#.*//' envs/apt-packages.txt | xargs)
 missing=$(for p in $packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"; done | xargs)
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "envs/setup.sh: installing Debian packages: $missing"
-    apt-get install -y -q $missing >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null; }
+    apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing > /tmp/igae-apt.log 2>&1; }
+    apt_install || { apt-get update -q > /dev/null 2>&1 && apt_install; } || { cat /tmp/igae-apt.log >&2; exit 1; }
   else
     echo "envs/setup.sh: WARNING: Debian packages missing (the mesh source needs them): $missing; run as root: apt-get install $missing" >&2
   fi

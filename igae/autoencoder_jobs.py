@@ -28,18 +28,15 @@ from igae.autoencoders import (
 )
 from igae.igae_training import IGAELossConfig, IGAETrainingConfig, SceneViews, train_igae
 from igae.metrics import DEFAULT_PROTOCOL, build_perceptual_loss, lpips_status, per_image_metrics, summarize
-from igae.provenance import atomic_write_json, provenance
+from igae.provenance import atomic_folder, atomic_write_json, provenance
 from igae.real_images import load_real_images
 from igae.scenes.dataset_io import load_scene
 from igae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
 
 
 def _copy_folder(source: Path, destination: Path) -> None:
-    tmp = destination.with_name(destination.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    shutil.rmtree(destination, ignore_errors=True)
-    tmp.rename(destination)
+    with atomic_folder(destination) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
 
 
 def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print):
@@ -123,14 +120,15 @@ def igae_training_config(training: dict, device: str) -> tuple[IGAETrainingConfi
 
 def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="cpu", log=print) -> AutoencoderCard:
     """Fine-tune the base AE into an IG-AE on the train views of every scene of ``scenes_dir``; save it."""
+    config, perceptual_kind = igae_training_config(epochs_to_steps(spec.get("training", {}), 1), device)
+    # first, so that missing LPIPS weights stop the job before the data is loaded
+    perceptual = build_perceptual_loss(perceptual_kind if config.loss.ae_real_perceptual else "none", device)
     ae, base_card = load_with_card(base_dir, device)
     folders = scene_folders(scenes_dir)
-    scene_data = [load_scene(folder) for folder in folders]
-    train_views = sum(len(scene.train_indices) for scene in scene_data)
-    config, perceptual_kind = igae_training_config(epochs_to_steps(spec.get("training", {}), train_views), device)
-    scenes = [SceneViews.from_scene_data(scene) for scene in scene_data]
+    scenes = [SceneViews.from_scene_data(load_scene(folder)) for folder in folders]  # train views only
+    train_views = sum(len(scene.images) for scene in scenes)
+    config, _ = igae_training_config(epochs_to_steps(spec.get("training", {}), train_views), device)
     real = load_real_images(real_dir, "train")
-    perceptual = build_perceptual_loss(perceptual_kind, device)
     log(
         f"{spec['name']}: IG-AE from {base_card.name} on {len(scenes)} scenes, {len(real)} real images, "
         f"perceptual = {perceptual.label if perceptual else 'none'}"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
+
+from igae.provenance import atomic_folder
 
 CARD_NAME = "card.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
@@ -165,16 +166,12 @@ def save_autoencoder(ae, folder: str | Path, card: AutoencoderCard, extras=None)
 
     ``extras(tmp_folder)``, if given, writes further files (e.g. an IG-AE's Tri-Planes) before the folder is renamed.
     """
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    ae.save_pretrained(tmp, safe_serialization=True)
-    if extras is not None:
-        extras(tmp)
-    card.sha256 = weights_sha256(tmp)
-    (tmp / CARD_NAME).write_text(json.dumps(asdict(card), indent=2) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    with atomic_folder(folder) as tmp:
+        ae.save_pretrained(tmp, safe_serialization=True)
+        if extras is not None:
+            extras(tmp)
+        card.sha256 = weights_sha256(tmp)
+        (tmp / CARD_NAME).write_text(json.dumps(asdict(card), indent=2) + "\n")
     return card
 
 

@@ -30,7 +30,13 @@ def _mesh_scenes(args):
 
     files = [Path(f) for f in args.meshes]
     files = [file for path in files for file in (mesh_files(path) if path.is_dir() else [path])]
-    config = MeshSceneConfig(args.views, args.image_size, args.eval_fraction, args.up_axis, args.shading)
+    config = MeshSceneConfig(
+        views=args.views,
+        image_size=args.image_size,
+        eval_fraction=args.eval_fraction,
+        up_axis=args.up_axis,
+        shading=args.shading,
+    )
     for folder in build_mesh_dataset(args.out, files, config, args.seed):
         print(folder)
 

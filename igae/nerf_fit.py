@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from PIL import Image
 
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
 from igae.metrics import DEFAULT_PROTOCOL, image_metrics, lpips_status, read_rgb, summarize
-from igae.provenance import atomic_write_json, file_sha256, provenance
+from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
 from igae.timing import IterationTimer, median_time_ms, peak_memory_mb
 
 
@@ -111,60 +110,60 @@ def fit(
 ) -> dict:
     """Train, evaluate and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables."""
     out_dir = Path(out_dir).resolve()
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    seed_everything(seed)
-    config = trainer_config(
-        space,
-        method,
-        schedule,
-        scene=Path(scene).resolve(),
-        autoencoder=Path(autoencoder).resolve() if autoencoder else None,
-        latents=Path(latents).resolve() if latents else None,
-        model_overrides=model_overrides,
-        output_dir=tmp,
-        seed=seed,
-    )
-    config.machine.device_type = "cuda" if str(device).startswith("cuda") else "cpu"
-    # AMP (and its CUDA grad scaler) only where the official configs use it and the device is a GPU
-    config.mixed_precision = config.mixed_precision and config.machine.device_type == "cuda"
-    config.experiment_name, config.timestamp = "nerfstudio", ""
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
-    log(
-        f"{space} {method} on {scene}: {schedule.total_steps} steps ({len(trainer.pipeline.datamanager.train_dataset)}"
-        f" train views, {len(trainer.pipeline.datamanager.eval_dataset)} eval views)"
-    )
-    timing = train(trainer, schedule.total_steps, device, log=log)
-    trainer.save_checkpoint(schedule.total_steps - 1)
-    # nerfstudio's config.yml, written for where the run folder will be, so ns-eval / ns-render load it from there
-    config.output_dir = out_dir
-    (tmp / config.get_base_dir().relative_to(out_dir) / "config.yml").write_text(yaml.dump(config), "utf8")
-    per_image, eval_timing = evaluate(trainer.pipeline, space, tmp, device)
-    mean = summarize(per_image)
-    timing.update(eval_timing, peak_memory_mb=peak_memory_mb(device))
-    ae_sha = trainer.pipeline.card.sha256 if space == "latent" else None
-    lpips_ok, lpips_reason = lpips_status()
-    result = {
-        "space": space,
-        "method": method,
-        **(labels or {}),
-        "per_image": per_image,
-        "mean": {key: mean[key] for key in ("psnr", "ssim", "lpips")},
-        "latent_mean": {key: mean[f"latent_{key}"] for key in ("psnr", "ssim", "rel_mse")} if space == "latent" else {},
-        "ae_mean": {key: mean[f"ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
-        "vs_ae_mean": {key: mean[f"vs_ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
-        "lpips_reason": None if lpips_ok else lpips_reason,
-        "protocol": DEFAULT_PROTOCOL.as_dict(),
-        "schedule": vars(schedule),
-        "seed": seed,
-        "latents_sha256": file_sha256(latents) if latents else None,
-        "provenance": provenance(config_for_provenance or {}, ae_sha256=ae_sha),
-    }
-    atomic_write_json(tmp / "metrics.json", result)
-    atomic_write_json(tmp / "timing.json", timing)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    with atomic_folder(out_dir) as tmp:
+        seed_everything(seed)
+        config = trainer_config(
+            space,
+            method,
+            schedule,
+            scene=Path(scene).resolve(),
+            autoencoder=Path(autoencoder).resolve() if autoencoder else None,
+            latents=Path(latents).resolve() if latents else None,
+            model_overrides=model_overrides,
+            output_dir=tmp,
+            seed=seed,
+        )
+        config.machine.device_type = "cuda" if str(device).startswith("cuda") else "cpu"
+        # AMP (and its CUDA grad scaler) only where the official configs use it and the device is a GPU
+        config.mixed_precision = config.mixed_precision and config.machine.device_type == "cuda"
+        config.experiment_name, config.timestamp = "nerfstudio", ""
+        trainer = config.setup(local_rank=0, world_size=1)
+        trainer.setup()
+        datamanager = trainer.pipeline.datamanager
+        log(
+            f"{space} {method} on {scene}: {schedule.total_steps} steps ({len(datamanager.train_dataset)} train "
+            f"views, {len(datamanager.eval_dataset)} eval views)"
+        )
+        timing = train(trainer, schedule.total_steps, device, log=log)
+        trainer.save_checkpoint(schedule.total_steps - 1)
+        # nerfstudio's config.yml, written for where the run folder will be, so ns-eval / ns-render load it from there
+        config.output_dir = out_dir
+        (tmp / config.get_base_dir().relative_to(out_dir) / "config.yml").write_text(yaml.dump(config), "utf8")
+        per_image, eval_timing = evaluate(trainer.pipeline, space, tmp, device)
+        mean = summarize(per_image)
+        timing.update(eval_timing, peak_memory_mb=peak_memory_mb(device))
+        ae_sha = trainer.pipeline.card.sha256 if space == "latent" else None
+        lpips_ok, lpips_reason = lpips_status()
+        result = {
+            "space": space,
+            "method": method,
+            **(labels or {}),
+            "per_image": per_image,
+            "mean": {key: mean[key] for key in ("psnr", "ssim", "lpips")},
+            "latent_mean": {key: mean[f"latent_{key}"] for key in ("psnr", "ssim", "rel_mse")}
+            if space == "latent"
+            else {},
+            "ae_mean": {key: mean[f"ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
+            "vs_ae_mean": {key: mean[f"vs_ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
+            "lpips_reason": None if lpips_ok else lpips_reason,
+            "protocol": DEFAULT_PROTOCOL.as_dict(),
+            "schedule": vars(schedule),
+            "seed": seed,
+            "latents_sha256": file_sha256(latents) if latents else None,
+            "provenance": provenance(config_for_provenance or {}, ae_sha256=ae_sha),
+        }
+        atomic_write_json(tmp / "metrics.json", result)
+        atomic_write_json(tmp / "timing.json", timing)
     log(
         f"done: PSNR {result['mean']['psnr']:.2f} dB, train {timing['train_seconds']:.1f} s, "
         f"render {timing['render_ms_per_view']:.1f} ms + decode {timing['decode_ms_per_view']:.1f} ms per view"

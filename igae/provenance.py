@@ -24,7 +24,10 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,6 +153,32 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Build ``folder`` atomically: the block fills the empty temporary sibling it is given (``.{name}.tmp-*``).
+
+    When the block ends normally the temporary folder replaces ``folder`` (a previous one is moved aside, then
+    deleted); when it raises, the temporary folder is deleted and ``folder`` is left as it was. So a reader (or
+    Snakemake) never finds a half-written folder at ``folder``.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    os.chmod(temporary, 0o777 & ~_UMASK)  # mkdtemp makes it private; results are shared like any folder
+    try:
+        yield temporary
+        old = None
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+            folder.rename(old / folder.name)
+        temporary.rename(folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -14,15 +14,16 @@ Layout written by :func:`build_real_images`::
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import zlib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from igae.provenance import atomic_folder
 
 PHOTO_FILES: dict[str, str] = {
     # colour photographs
@@ -180,9 +181,7 @@ def build_real_images(
     if existing is not None:
         return existing
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as temporary:
         crops_entries = []
         for split, names in (("train", train_photos), ("test", list(test_photos))):
             (temporary / split).mkdir()
@@ -196,45 +195,24 @@ def build_real_images(
                     crops_entries.append({"file": file, "split": split, "photo": name, "box": box})
         manifest = {**parameters, "crops": crops_entries}
         (temporary / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        _replace_folder(temporary, out_dir)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return manifest
 
 
-def write_image_folder(out_dir: str | Path, images: dict[str, tuple[np.ndarray, str]], parameters: dict) -> dict:
-    """Write ``{file: (RGB uint8 (S, S, 3), origin)}`` and a manifest to ``out_dir`` atomically; return the manifest.
+def write_image_folder(out_dir: str | Path, images: Iterable[tuple[str, np.ndarray, str]], parameters: dict) -> dict:
+    """Write ``(file, RGB uint8 (S, S, 3), origin)`` items and a manifest to ``out_dir`` atomically; return it.
 
-    ``file`` is ``train/...png`` or ``test/...png``; ``origin`` (the source file) is recorded in the manifest.
+    ``file`` is ``train/...png`` or ``test/...png``; ``origin`` (the source file) is recorded in the manifest. The
+    items are written as they come (a generator keeps a 45,000-image set out of memory).
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as temporary:
         entries = []
-        for file, (array, origin) in images.items():
+        for file, array, origin in images:
             (temporary / file).parent.mkdir(exist_ok=True)
             Image.fromarray(array).save(temporary / file)
             entries.append({"file": file, "split": file.split("/")[0], "origin": origin})
         manifest = {**parameters, "crops": entries}
         (temporary / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        _replace_folder(temporary, out_dir)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return manifest
-
-
-def _replace_folder(new: Path, destination: Path) -> None:
-    """Move the finished folder ``new`` to ``destination``, replacing what was there."""
-    old = None
-    if destination.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
-        destination.rename(old / destination.name)
-    new.rename(destination)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_real_images(folder: str | Path, split: str, device: str | torch.device = "cpu") -> torch.Tensor:

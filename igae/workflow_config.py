@@ -39,6 +39,24 @@ class ConfigError(ValueError):
     """config.yaml is inconsistent; the message names the key at fault."""
 
 
+def _check_training(where: str, spec: dict) -> None:
+    """Build the entry's training config now, so that a misspelt key fails before any job, not hours into one."""
+    training = spec.get("training")
+    if training is None or spec["kind"] == "pretrained":
+        return
+    try:
+        if spec["kind"] == "igae":
+            from igae.autoencoder_jobs import epochs_to_steps, igae_training_config
+
+            igae_training_config(epochs_to_steps(training, train_views=1), "cpu")
+        else:
+            from igae.ae_training import AETrainingConfig
+
+            AETrainingConfig(**training)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}.training: {error}") from error
+
+
 def check_config(config: dict) -> None:
     autoencoders, scenes, bench = config["autoencoders"], config["scenes"], config["benchmark"]
     for name, spec in scenes.items():
@@ -65,9 +83,16 @@ def check_config(config: dict) -> None:
                     f"{where}.scenes = {spec['scenes']!r} is also a benchmark dataset: its views would be both IG-AE "
                     "training data and NeRF/AE test data. Give the benchmark held-out scenes"
                 )
+        _check_training(where, spec)
         if spec["kind"] == "pretrained" and not (spec.get("path") or spec.get("hub_id")):
             raise ConfigError(f"{where}: a pretrained autoencoder needs `path` (a local folder) or `hub_id`")
     ablation = bench.get("ablation", {})
+    extra = [method for method in ablation.get("methods", []) if method not in bench["methods"]]
+    if extra:
+        raise ConfigError(
+            f"config: benchmark.ablation.methods lists {extra}, which benchmark.methods lacks: the main autoencoders "
+            "must be fitted with every ablation method, so that ablation.csv compares like with like"
+        )
     for key, names, known in (
         ("datasets", bench["datasets"], scenes),
         ("autoencoders", bench["autoencoders"], autoencoders),

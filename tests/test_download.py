@@ -14,7 +14,14 @@ from fake_hub import COMMIT, REPO, FakeHub, serving, sha256_hex
 from huggingface_hub import constants
 from PIL import Image
 
-from igae.sources.download import DownloadError, ReleaseFile, download_release, list_release, list_release_files
+from igae.sources.download import (
+    LOCK_NAME,
+    DownloadError,
+    ReleaseFile,
+    download_release,
+    list_release,
+    list_release_files,
+)
 
 SCENE = "000-0a1b2c"
 MAP = "train/objaverse/dataset_map.json"
@@ -134,7 +141,7 @@ def test_an_unknown_repository_or_file_is_named(hub, tmp_path):
         download_release("nobody/not-igae-data", [ReleaseFile(MAP)], tmp_path, endpoint=hub.endpoint)
     with pytest.raises(DownloadError, match=r"'train/objaverse/nope\.json' is not in k-kassab/igae-data"):
         download_release(REPO, [ReleaseFile("train/objaverse/nope.json")], tmp_path, endpoint=hub.endpoint)
-    assert not any(tmp_path.iterdir())
+    assert [path.name for path in tmp_path.iterdir()] == [LOCK_NAME]  # nothing but the cache's lock file
 
 
 def test_listing_gives_paths_and_lfs_pins_that_download(hub, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 
 from igae.scenes import load_scene, project_points
 from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset, camera_seed, scene_name
-from igae.scenes.procedural import rig_cameras, rig_intrinsics
+from igae.scenes.procedural import OBJECT_RADIUS, rig_cameras, rig_intrinsics
 
 SAMPLES = Path(find_spec("pymeshlab").submodule_search_locations[0]) / "tests" / "sample_meshes"
 """Meshes shipped in pymeshlab's wheel (a nerfstudio dependency)."""
@@ -61,7 +61,8 @@ def test_textures_and_vertex_colours_are_rendered(rendered):
 
 def test_a_mesh_lands_where_the_cameras_project_it(tmp_path):
     """A red ball left of a blue ball (x axis, up_axis z): each ball's pixels centre on its projected centre."""
-    o3d = pytest.importorskip("open3d")
+    import open3d as o3d
+
     red = o3d.geometry.TriangleMesh.create_sphere(radius=0.2, resolution=30).translate([-0.6, 0.0, 0.0])
     blue = o3d.geometry.TriangleMesh.create_sphere(radius=0.2, resolution=30).translate([0.6, 0.0, 0.0])
     red.paint_uniform_color([1.0, 0.0, 0.0])
@@ -71,7 +72,7 @@ def test_a_mesh_lands_where_the_cameras_project_it(tmp_path):
     config = MeshSceneConfig(views=VIEWS, image_size=64, up_axis="z", shading="unlit")
     (folder,) = build_mesh_dataset(tmp_path / "out", [path], config)
     scene = load_scene(folder)
-    scale = 0.5 / 0.8  # the object is scaled into the ball of radius 0.5: its farthest point is 0.8 from the centre
+    scale = OBJECT_RADIUS / 0.8  # the object is scaled into the object ball: its farthest point is 0.8 from the centre
     intrinsics = rig_intrinsics(64, config.rig.focal_normalized)
     camera = [intrinsics[key] for key in ("fl_x", "fl_y", "cx", "cy")]
     for image, c2w in zip(scene.images, scene.c2w_opencv, strict=True):

@@ -13,7 +13,9 @@ import torch
 from PIL import Image
 
 from igae.scenes import look_at_c2w_opencv, orbit_positions, project_points
+from igae.scenes.dataset_io import load_scene
 from igae.scenes.procedural import Primitive, Texture, render_views
+from igae.sources.datasets import build_scene_dataset, scene_names
 from igae.sources.srn import convert_srn_category, convert_srn_scene
 
 SOURCE_SIZE = 64
@@ -144,3 +146,15 @@ def test_a_category_converts_the_first_scenes_once_and_writes_the_dataset_map(co
     stamp = (folders[0] / "transforms.json").stat().st_mtime_ns
     convert_srn_category(tmp_path / "hats", tmp_path / "out", limit=2, image_size=TARGET_SIZE)
     assert (folders[0] / "transforms.json").stat().st_mtime_ns == stamp  # already converted: kept
+
+
+def test_an_srn_dataset_from_config_names_scenes_before_reading_the_folder(converted, tmp_path):
+    source = converted[0].parent.parent / "hats" / "scene_a"
+    for name in ("b", "a", "c"):
+        shutil.copytree(source, tmp_path / "hats" / name)
+    spec = {"source": "srn", "path": str(tmp_path / "hats"), "count": 2, "eval_fraction": 0.25}
+    folders = build_scene_dataset(spec, tmp_path / "out", image_size=TARGET_SIZE)
+    assert [folder.name for folder in folders] == scene_names(spec) == ["hats_000", "hats_001"]
+    assert [load_scene(folder).meta["srn_scene"] for folder in folders] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"holds 3 SRN scenes, 4 asked for; lower `count`"):
+        build_scene_dataset({**spec, "count": 4}, tmp_path / "out", image_size=TARGET_SIZE)

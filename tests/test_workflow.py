@@ -68,6 +68,17 @@ def test_the_paper_configuration_plans_offline_with_no_data(tmp_path):
     assert not (tmp_path / "resources").exists()
 
 
+def test_a_misspelt_training_key_is_caught_before_any_job():
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["autoencoders"]["igae"]["training"]["joint_step"] = 3
+    with pytest.raises(ConfigError, match=r"autoencoders\.igae\.training: .*joint_step"):
+        check_config(config)
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["autoencoders"]["standard"]["training"]["stepz"] = 3
+    with pytest.raises(ConfigError, match=r"autoencoders\.standard\.training: .*stepz"):
+        check_config(config)
+
+
 def test_a_mesh_source_must_name_a_folder_or_uids():
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["scenes"]["meshes"] = {"source": "mesh", "path": "/no/such/folder"}
@@ -117,7 +128,10 @@ def test_ablation_variants_run_only_the_ablation_methods():
         ("igae", "instant-ngp"),
         ("control", "tensorf"),
     ]
-    config["benchmark"]["ablation"]["autoencoders"] = ["contrl"]
+    config["benchmark"]["ablation"]["methods"] = ["nerfacto"]
+    with pytest.raises(ConfigError, match=r"benchmark\.ablation\.methods lists \['nerfacto'\], which benchmark"):
+        check_config(config)
+    config["benchmark"]["ablation"] = {"autoencoders": ["contrl"], "methods": ["tensorf"]}
     with pytest.raises(ConfigError, match=r"benchmark\.ablation\.autoencoders lists 'contrl'"):
         check_config(config)
 

@@ -19,7 +19,7 @@ import torch
 from nerfstudio.models.instant_ngp import InstantNGPModelConfig, NGPModel
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer, rebuilt_mlp
-from igae.latent_nerf.offline import offline_safe_lpips
+from igae.latent_nerf.offline import OfflineSafeLPIPS
 from igae.workflow_config import GPU_ONLY_METHODS
 
 GPU_ONLY = f"{GPU_ONLY_METHODS['instant-ngp']} (no CUDA device here)"
@@ -54,13 +54,12 @@ class RGBInstantNGPModelConfig(InstantNGPModelConfig):
     _target: type = field(default_factory=lambda: RGBInstantNGPModel)
 
 
-class RGBInstantNGPModel(NGPModel):
+class RGBInstantNGPModel(OfflineSafeLPIPS, NGPModel):
     config: RGBInstantNGPModelConfig
 
     def populate_modules(self):
         require_cuda()
-        with offline_safe_lpips(NGPModel):
-            super().populate_modules()
+        super().populate_modules()  # OfflineSafeLPIPS: a missing LPIPS backbone does not stop it
         set_colour_head(self, out_dim=3)
 
 
@@ -71,12 +70,11 @@ class LatentInstantNGPModelConfig(LatentModelFields, InstantNGPModelConfig):
     _target: type = field(default_factory=lambda: LatentInstantNGPModel)
 
 
-class LatentInstantNGPModel(LatentImageMetrics, NGPModel):
+class LatentInstantNGPModel(LatentImageMetrics, OfflineSafeLPIPS, NGPModel):
     config: LatentInstantNGPModelConfig
 
     def populate_modules(self):
         require_cuda()
-        with offline_safe_lpips(NGPModel):
-            super().populate_modules()
+        super().populate_modules()  # OfflineSafeLPIPS: a missing LPIPS backbone does not stop it
         set_colour_head(self, out_dim=self.config.latent_channels)
         self.renderer_rgb = latent_renderer(self.config.latent_channels, self.config.latent_background)

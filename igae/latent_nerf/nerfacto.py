@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer, rebuilt_mlp
-from igae.latent_nerf.offline import offline_safe_lpips
+from igae.latent_nerf.offline import OfflineSafeLPIPS
 
 
 @dataclass
@@ -29,12 +29,8 @@ class RGBNerfactoModelConfig(NerfactoModelConfig):
     _target: type = field(default_factory=lambda: RGBNerfactoModel)
 
 
-class RGBNerfactoModel(NerfactoModel):
+class RGBNerfactoModel(OfflineSafeLPIPS, NerfactoModel):
     config: RGBNerfactoModelConfig
-
-    def populate_modules(self):
-        with offline_safe_lpips(NerfactoModel):
-            super().populate_modules()
 
 
 @dataclass
@@ -44,14 +40,13 @@ class LatentNerfactoModelConfig(LatentModelFields, NerfactoModelConfig):
     _target: type = field(default_factory=lambda: LatentNerfactoModel)
 
 
-class LatentNerfactoModel(LatentImageMetrics, NerfactoModel):
+class LatentNerfactoModel(LatentImageMetrics, OfflineSafeLPIPS, NerfactoModel):
     config: LatentNerfactoModelConfig
 
     def populate_modules(self):
         if self.config.predict_normals:
             raise ValueError("latent-nerfacto does not support predict_normals")
-        with offline_safe_lpips(NerfactoModel):
-            super().populate_modules()
+        super().populate_modules()  # OfflineSafeLPIPS: a missing LPIPS backbone does not stop it
         # colour MLP: (N, SH(16) + geo features(15) [+ appearance]) -> (N, C), sigmoid as nerfacto's RGB head
         self.field.mlp_head = rebuilt_mlp(self.field.mlp_head, out_dim=self.config.latent_channels)
         self.renderer_rgb = latent_renderer(self.config.latent_channels, self.config.latent_background)

@@ -56,3 +56,12 @@ def offline_safe_lpips(model_class: type):
     finally:
         for module, original in zip(patched, originals, strict=True):
             module.LearnedPerceptualImagePatchSimilarity = original
+
+
+class OfflineSafeLPIPS:
+    """Mixin for a nerfstudio ``Model`` (put it before the model class): ``populate_modules`` runs under
+    :func:`offline_safe_lpips`, so a missing LPIPS backbone never stops a model from being built offline."""
+
+    def populate_modules(self):
+        with offline_safe_lpips(type(self)):
+            super().populate_modules()

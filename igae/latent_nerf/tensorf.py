@@ -9,7 +9,7 @@ from nerfstudio.field_components.field_heads import FieldHeadNames
 from nerfstudio.models.tensorf import TensoRFModel, TensoRFModelConfig
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_field_head, latent_renderer
-from igae.latent_nerf.offline import offline_safe_lpips
+from igae.latent_nerf.offline import OfflineSafeLPIPS
 
 
 @dataclass
@@ -19,12 +19,8 @@ class RGBTensoRFModelConfig(TensoRFModelConfig):
     _target: type = field(default_factory=lambda: RGBTensoRFModel)
 
 
-class RGBTensoRFModel(TensoRFModel):
+class RGBTensoRFModel(OfflineSafeLPIPS, TensoRFModel):
     config: RGBTensoRFModelConfig
-
-    def populate_modules(self):
-        with offline_safe_lpips(TensoRFModel):
-            super().populate_modules()
 
 
 @dataclass
@@ -34,14 +30,13 @@ class LatentTensoRFModelConfig(LatentModelFields, TensoRFModelConfig):
     _target: type = field(default_factory=lambda: LatentTensoRFModel)
 
 
-class LatentTensoRFModel(LatentImageMetrics, TensoRFModel):
+class LatentTensoRFModel(LatentImageMetrics, OfflineSafeLPIPS, TensoRFModel):
     config: LatentTensoRFModelConfig
 
     def populate_modules(self):
         if self.config.use_gradient_scaling:
             raise ValueError("latent-tensorf does not support use_gradient_scaling yet")
-        with offline_safe_lpips(TensoRFModel):
-            super().populate_modules()
+        super().populate_modules()  # OfflineSafeLPIPS: a missing LPIPS backbone does not stop it
         channels = self.config.latent_channels
         self.renderer_rgb = latent_renderer(channels, self.config.latent_background)
         self.field.field_output_rgb = latent_field_head(self.field.mlp_head.get_out_dim(), channels)

@@ -16,7 +16,7 @@ from nerfstudio.models.vanilla_nerf import NeRFModel, VanillaModelConfig
 from torch import nn
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_field_head, latent_renderer
-from igae.latent_nerf.offline import offline_safe_lpips
+from igae.latent_nerf.offline import OfflineSafeLPIPS
 
 
 @dataclass
@@ -26,12 +26,8 @@ class RGBVanillaNeRFModelConfig(VanillaModelConfig):
     _target: type = field(default_factory=lambda: RGBVanillaNeRFModel)
 
 
-class RGBVanillaNeRFModel(NeRFModel):
+class RGBVanillaNeRFModel(OfflineSafeLPIPS, NeRFModel):
     config: RGBVanillaNeRFModelConfig
-
-    def populate_modules(self):
-        with offline_safe_lpips(NeRFModel):
-            super().populate_modules()
 
     def get_outputs(self, ray_bundle):
         outputs = super().get_outputs(ray_bundle)
@@ -46,12 +42,11 @@ class LatentVanillaNeRFModelConfig(LatentModelFields, VanillaModelConfig):
     _target: type = field(default_factory=lambda: LatentVanillaNeRFModel)
 
 
-class LatentVanillaNeRFModel(LatentImageMetrics, NeRFModel):
+class LatentVanillaNeRFModel(LatentImageMetrics, OfflineSafeLPIPS, NeRFModel):
     config: LatentVanillaNeRFModelConfig
 
     def populate_modules(self):
-        with offline_safe_lpips(NeRFModel):
-            super().populate_modules()
+        super().populate_modules()  # OfflineSafeLPIPS: a missing LPIPS backbone does not stop it
         channels = self.config.latent_channels
         for nerf_field in (self.field_coarse, self.field_fine):
             # head MLP output (N, S, 128) -> (N, S, C) latents, one head per field as nerfstudio's RGBFieldHead

@@ -13,17 +13,18 @@ Both files carry an ``igae`` block describing where the scene came from.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from igae.provenance import atomic_folder
 from igae.scenes.cameras import opencv_to_opengl, opengl_to_opencv
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""Image files a source folder may hold."""
 
 
 @dataclass
@@ -142,24 +143,12 @@ def write_scene(
         "igae": meta,
     }
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as temporary:
         (temporary / "images").mkdir()
         for name, image in zip(names, images, strict=True):
             Image.fromarray(image).save(temporary / name)
         (temporary / "transforms.json").write_text(json.dumps(transforms_opengl, indent=2))
         (temporary / "transforms_opencv.json").write_text(json.dumps(transforms_opencv, indent=2))
-        old = None
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            folder.rename(old / folder.name)
-        temporary.rename(folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return folder
 
 

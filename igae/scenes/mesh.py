@@ -20,13 +20,18 @@ System requirement: Open3D's renderer needs Debian's ``libusb-1.0-0`` (to import
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-from dataclasses import dataclass
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from igae.provenance import file_sha256
 from igae.scenes.dataset_io import is_complete_scene, write_scene
 from igae.scenes.procedural import OBJECT_RADIUS, ProceduralSceneConfig, eval_count, rig_cameras, rig_intrinsics
 
@@ -69,9 +74,12 @@ class MeshSceneConfig:
             raise ValueError(f"igae: up_axis {self.up_axis!r} must be one of {sorted(UP_AXES)}")
         if self.shading not in ("lit", "unlit"):
             raise ValueError(f"igae: shading {self.shading!r} must be 'lit' or 'unlit'")
-        self.rig = ProceduralSceneConfig(
-            views=self.views, image_size=self.image_size, eval_fraction=self.eval_fraction
-        )  # validates views, image_size, eval_fraction; carries the orbit radius, focal length and elevation band
+        _ = self.rig  # validates views, image_size and eval_fraction now
+
+    @property
+    def rig(self) -> ProceduralSceneConfig:
+        """The procedural scenes' camera rig at these sizes: orbit radius, focal length, elevation band."""
+        return ProceduralSceneConfig(views=self.views, image_size=self.image_size, eval_fraction=self.eval_fraction)
 
 
 def scene_name(mesh_path: str | Path) -> str:
@@ -92,10 +100,6 @@ def mesh_files(folder: str | Path) -> list[Path]:
     if clashes:
         raise ValueError(f"igae: {folder}: several mesh files map to the scene names {clashes}; rename them")
     return files
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _import_open3d():
@@ -185,6 +189,40 @@ class MeshRenderer:
         return np.clip(np.rint(np.stack(views)), 0, 255).astype(np.uint8)
 
 
+def render_in_fresh_process(
+    config: MeshSceneConfig, path: Path, c2w_opencv: np.ndarray, intrinsics: dict
+) -> np.ndarray:
+    """RGB uint8 (V, H, W, 3) of one mesh, rendered by a new Python process.
+
+    Why: in one process, after a first mesh, the renders of a second one on Mesa's software Vulkan slowed down by
+    orders of magnitude (a few views of 30 ms, then minutes per view); a process per mesh renders at full speed.
+    """
+    with tempfile.TemporaryDirectory(prefix="igae-mesh-") as work:
+        work = Path(work)
+        np.save(work / "c2w_opencv.npy", c2w_opencv)
+        job = {"config": asdict(config), "path": str(path), "intrinsics": intrinsics}
+        (work / "job.json").write_text(json.dumps(job))
+        done = subprocess.run(
+            [sys.executable, "-c", f"from igae.scenes.mesh import _render_job; _render_job({str(work)!r})"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.strip().splitlines() if line.startswith(("igae", "RuntimeError"))]
+            tail = lines[-1] if lines else done.stderr.strip().splitlines()[-1:]
+            raise MeshRendererUnavailable(f"igae: rendering {path} failed: {tail}")
+        return np.load(work / "images.npy")
+
+
+def _render_job(work: str) -> None:
+    """The child process of :func:`render_in_fresh_process`."""
+    work = Path(work)
+    job = json.loads((work / "job.json").read_text())
+    renderer = MeshRenderer(MeshSceneConfig(**job["config"]))
+    images = renderer.render(Path(job["path"]), np.load(work / "c2w_opencv.npy"), job["intrinsics"])
+    np.save(work / "images.npy", images)
+
+
 def _materials_of(model) -> list:
     """The material of each mesh of a TriangleMeshModel, in mesh order."""
     return [model.materials[info.material_idx] for info in model.meshes]
@@ -217,9 +255,12 @@ def mesh_scene_meta(path: Path, config: MeshSceneConfig, seed: int) -> dict:
 
 
 def _open3d_version() -> str:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("open3d")
+    try:
+        return version("open3d")
+    except PackageNotFoundError as error:
+        raise MeshRendererUnavailable("igae: open3d is not installed; bash envs/setup.sh installs it") from error
 
 
 def build_mesh_dataset(
@@ -230,7 +271,6 @@ def build_mesh_dataset(
     A scene already rendered from the same file (sha256) with the same settings is kept; each is written atomically.
     """
     out_dir = Path(out_dir)
-    renderer = None
     folders = []
     for path in map(Path, mesh_paths):
         if not path.is_file():
@@ -239,11 +279,10 @@ def build_mesh_dataset(
         folder = out_dir / name
         meta = mesh_scene_meta(path, config, seed)
         if not is_complete_scene(folder, meta):
-            renderer = renderer or MeshRenderer(config)
             rig = config.rig
             c2w_opencv = rig_cameras(rig, camera_seed(name, seed))  # (V, 4, 4)
             intrinsics = rig_intrinsics(rig.image_size, rig.focal_normalized)
-            images = renderer.render(path, c2w_opencv, intrinsics)
+            images = render_in_fresh_process(config, path, c2w_opencv, intrinsics)
             write_scene(folder, images, c2w_opencv, intrinsics, eval_count(config.views, config.eval_fraction), meta)
             log(f"{name}: rendered {config.views} views of {path}")
         folders.append(folder)

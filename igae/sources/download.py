@@ -19,12 +19,12 @@ it. huggingface_hub still provides the resolve URL (``endpoint`` or ``HF_ENDPOIN
 metadata call (ETag, X-Repo-Commit, X-Linked-Size, the CDN redirect), the error classes and the HTTP client (proxies,
 ``HF_HUB_OFFLINE``).
 
-One process per ``out_dir`` at a time: two processes appending to the same ``.part`` make a file that fails
-verification (it is deleted, and the next call starts over).
+Calls that share an ``out_dir`` take turns (a file lock), so two jobs never append to the same ``.part`` file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import glob
 import hashlib
@@ -56,8 +56,13 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 PARTIAL_DIR = ".igae-partial"
+LOCK_NAME = ".igae-download.lock"
+"""Lock file in ``out_dir``: one download call at a time per cache folder, across processes."""
 """Folder under ``out_dir`` holding the partial downloads (same filesystem, so ``os.replace`` is atomic)."""
-OFFLINE_HINT = "Offline? Copy the release to a local folder and set scenes.<name>.path"
+OFFLINE_HINT = (
+    "Offline? Put a copy of the repository's files in a local folder and set the config entry's `path` to it "
+    "(scenes.<name>.path or real_images.path; a filled download cache, resources/downloads/<repo>, works too)"
+)
 """What a user without network can do instead; ends every network-related message."""
 CHUNK = 1 << 20
 """Bytes per read when hashing."""
@@ -321,7 +326,10 @@ def download_release(
         raise ValueError(f"igae: download_release: retries = {retries} must be >= 0, timeout = {timeout} must be > 0")
     out_dir = Path(out_dir)
     endpoint = resolve_endpoint(endpoint)
-    return [_download_one(repo_id, file, out_dir, endpoint, revision, timeout, retries) for file in files]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK_NAME, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two jobs sharing a cache (scenes and real images) take turns
+        return [_download_one(repo_id, file, out_dir, endpoint, revision, timeout, retries) for file in files]
 
 
 def list_release_files(

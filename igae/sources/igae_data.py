@@ -26,12 +26,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from igae.scenes.dataset_io import is_complete_scene, load_scene, write_scene
+from igae.provenance import atomic_write_json
+from igae.scenes.dataset_io import IMAGE_SUFFIXES, is_complete_scene, load_scene, write_scene
 from igae.scenes.procedural import eval_count
 from igae.sources.download import ReleaseFile, download_release, list_release_files
 
 DEFAULT_REPO = "k-kassab/igae-data"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+INVENTORY = ".igae-files.json"
+"""Written into a cached scene folder once all its files are there (their repository paths)."""
 
 
 def release_scene_name(subset: str, index: int) -> str:
@@ -63,10 +65,15 @@ def fetch_release_scenes(
     download_release(repo, [ReleaseFile(f"train/{subset}/dataset_map.json")], cache, endpoint, revision)
     ids = _window(scene_ids(cache, subset), first, count, cache / "train" / subset / "dataset_map.json")
     for scene in ids:
-        files = list_release_files(repo, f"train/{subset}/square128/{scene}/*", endpoint=endpoint, revision=revision)
+        folder = f"train/{subset}/square128/{scene}"
+        inventory = cache / folder / INVENTORY
+        if inventory.is_file() and all((cache / path).is_file() for path in json.loads(inventory.read_text())):
+            continue  # fetched completely before: no request at all, so a re-run works offline
+        files = list_release_files(repo, f"{folder}/*", endpoint=endpoint, revision=revision)
         if not files:
-            raise FileNotFoundError(f"igae: {repo} lists no file under train/{subset}/square128/{scene}/")
+            raise FileNotFoundError(f"igae: {repo} lists no file under {folder}/")
         download_release(repo, files, cache, endpoint, revision)
+        atomic_write_json(inventory, [file.path for file in files])
     return ids
 
 
@@ -136,28 +143,42 @@ def build_release_dataset(
     return folders
 
 
+IMAGENET = "train/imagenet/square128"
+"""The release's real images (ImageNet at 128 px)."""
+
+
+def sample_images(relative_paths: list[str], count: int, seed: int) -> list[int]:
+    """Indices of a seeded sample of ``count`` images, the same whatever order the paths were listed in."""
+    if len(relative_paths) < count:
+        raise ValueError(f"igae: {len(relative_paths)} images under {IMAGENET}/, {count} asked for (real_images.count)")
+    order = sorted(range(len(relative_paths)), key=lambda i: relative_paths[i])
+    chosen = np.random.default_rng(seed).choice(len(order), size=count, replace=False)
+    return [order[i] for i in sorted(chosen)]
+
+
 def fetch_release_real_images(
     repo: str, cache: Path, count: int, seed: int, revision: str = "main", endpoint: str | None = None
 ) -> list[Path]:
-    """A seeded sample of ``count`` ImageNet images of the release (the authors sample 45,000 with seed 1234)."""
+    """A seeded sample of ``count`` ImageNet images of the release (the authors sample 45,000 with seed 1234).
+
+    The sample depends on the images' paths only, so a local copy (:func:`local_release_real_images`) gives the same.
+    """
     listed = [
         file
-        for file in list_release_files(repo, "train/imagenet/square128/*", endpoint=endpoint, revision=revision)
+        for file in list_release_files(repo, f"{IMAGENET}/*", endpoint=endpoint, revision=revision)
         if Path(file.path).suffix.lower() in IMAGE_SUFFIXES
     ]
-    if len(listed) < count:
-        raise ValueError(f"igae: {repo} lists {len(listed)} images under train/imagenet/square128/, {count} asked")
-    chosen = sorted(np.random.default_rng(seed).choice(len(listed), size=count, replace=False))
+    chosen = sample_images([file.path.removeprefix(IMAGENET + "/") for file in listed], count, seed)
     return download_release(repo, [listed[i] for i in chosen], cache, endpoint, revision)
 
 
 def local_release_real_images(release_root: Path, count: int, seed: int) -> list[Path]:
-    """The same seeded sample, from a local copy of the release."""
-    folder = release_root / "train" / "imagenet" / "square128"
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
-    if len(files) < count:
-        raise FileNotFoundError(f"igae: {folder} holds {len(files)} images, {count} asked")
-    chosen = sorted(np.random.default_rng(seed).choice(len(files), size=count, replace=False))
+    """The same seeded sample as :func:`fetch_release_real_images`, from a local copy of the release."""
+    folder = release_root / IMAGENET
+    if not folder.is_dir():
+        raise FileNotFoundError(f"igae: {folder} does not exist; is {release_root} a copy of {DEFAULT_REPO}?")
+    files = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    chosen = sample_images([p.relative_to(folder).as_posix() for p in files], count, seed)
     return [files[i] for i in chosen]
 
 
@@ -167,29 +188,29 @@ def write_real_image_set(
     """The real-image layout of :mod:`igae.real_images` (train/, test/, manifest.json) from image files.
 
     The split is a seeded permutation (the authors' 0.9 / 0.1); images are centre-cropped square and resized to
-    ``image_size``. A file that is not a readable image raises a ValueError naming it, before anything is written.
+    ``image_size``. A file that is not a readable image raises a ValueError naming it, and nothing is written.
     """
     from igae.real_images import write_image_folder
 
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(files))
-    test_count = max(1, int(round(test_fraction * len(files))))
     if len(files) < 2:
         raise ValueError(f"igae: {len(files)} real images; the train/test split needs at least 2")
-    arrays = {}
-    for rank, index in enumerate(order):
-        path = files[index]
-        try:
-            with Image.open(path) as image:
-                rgb = np.asarray(image.convert("RGB"))
-        except OSError as error:
-            raise ValueError(f"igae: {path} is not a readable image ({error})") from error
-        side = min(rgb.shape[:2])
-        top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
-        square = rgb[top : top + side, left : left + side]
-        if side != image_size:
-            square = cv2.resize(square, (image_size, image_size), interpolation=cv2.INTER_AREA)
-        split = "test" if rank < test_count else "train"
-        arrays[f"{split}/{rank:06d}.png"] = (square, path.name)
+    order = np.random.default_rng(seed).permutation(len(files))
+    test_count = min(max(1, int(round(test_fraction * len(files)))), len(files) - 1)  # both splits non-empty
+
+    def squares():
+        for rank, index in enumerate(order):
+            path = files[index]
+            try:
+                with Image.open(path) as image:
+                    rgb = np.asarray(image.convert("RGB"))
+            except OSError as error:
+                raise ValueError(f"igae: {path} is not a readable image ({error})") from error
+            side = min(rgb.shape[:2])
+            top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
+            square = rgb[top : top + side, left : left + side]  # (side, side, 3) centre crop
+            if side != image_size:
+                square = cv2.resize(square, (image_size, image_size), interpolation=cv2.INTER_AREA)
+            yield f"{'test' if rank < test_count else 'train'}/{rank:06d}.png", square, path.name
+
     parameters = {"source": source, "seed": seed, "image_size": image_size, "test_fraction": test_fraction}
-    return write_image_folder(out_dir, arrays, parameters)
+    return write_image_folder(out_dir, squares(), parameters)

@@ -36,11 +36,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from igae.scenes.dataset_io import _load_rgb, is_complete_scene, write_scene
+from igae.scenes.dataset_io import IMAGE_SUFFIXES, _load_rgb, is_complete_scene, write_scene
 from igae.scenes.procedural import eval_count
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-"""Files of ``rgb/`` taken as views."""
 INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 """Names accepted for ``interpolation``, and their OpenCV flags."""
 RIGID_TOLERANCE = 1e-3
@@ -167,11 +165,14 @@ def _resize(images: np.ndarray, image_size: int, interpolation: str) -> np.ndarr
     return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
 
 
-def _scene_meta(name: str, views: int, image_size: int, eval_fraction: float, interpolation: str) -> dict:
+def _scene_meta(
+    name: str, srn_scene: str, views: int, image_size: int, eval_fraction: float, interpolation: str
+) -> dict:
     """The part of the ``igae`` block known before reading any image (what decides whether a scene is up to date)."""
     return {
         "source": "shapenet-srn",
         "scene": name,
+        "srn_scene": srn_scene,
         "views": views,
         "image_size": image_size,
         "eval_fraction": eval_fraction,
@@ -222,10 +223,9 @@ def convert_srn_scene(
         "w": image_size,
         "h": image_size,
     }
-    meta = _scene_meta(name, len(pairs), image_size, eval_fraction, interpolation)
+    meta = _scene_meta(name, scene.name, len(pairs), image_size, eval_fraction, interpolation)
     meta.update(
         {
-            "srn_scene": scene.name,
             "srn_frames": [image.stem for image, _ in pairs],
             "original_image_size": original_size,
             "intrinsics_size": reference,
@@ -272,13 +272,15 @@ def convert_srn_category(
     if limit is not None:
         if limit < 1:
             raise ValueError(f"igae: limit = {limit}; ask for at least one scene")
+        if limit > len(scenes):
+            raise ValueError(f"igae: {root} holds {len(scenes)} SRN scenes, {limit} asked for; lower `count`")
         scenes = scenes[:limit]
     folders = []
     for index, scene in enumerate(scenes):
         name = scene.name if prefix is None else f"{prefix}_{index:03d}"
         folder = out / name
         views = sum(1 for p in (scene / "rgb").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not _is_converted(folder, _scene_meta(name, views, image_size, eval_fraction, interpolation)):
+        if not _is_converted(folder, _scene_meta(name, scene.name, views, image_size, eval_fraction, interpolation)):
             convert_srn_scene(scene, out, image_size, eval_fraction, name=name, interpolation=interpolation)
         folders.append(folder)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ rule scene_dataset:
     params:
         spec=lambda wc: config["scenes"][wc.dataset],
         image_size=config["image_size"],
-        downloads=config.get("downloads", "resources/downloads"),
+        downloads=config["downloads"],  # the schema's default: resources/downloads
     log:
         "logs/scene_dataset/{dataset}.log",
     benchmark:
@@ -29,7 +29,7 @@ rule real_images:
     params:
         spec=config["real_images"],
         image_size=config["image_size"],
-        downloads=config.get("downloads", "resources/downloads"),
+        downloads=config["downloads"],  # the schema's default: resources/downloads
     log:
         "logs/real_images/{source}.log",
     benchmark:
