@@ -117,7 +117,7 @@ def _import_open3d():
 
 
 class MeshRenderer:
-    """One Open3D offscreen renderer, reused for every view and every mesh of a dataset (one per process)."""
+    """One Open3D offscreen renderer for one mesh (:func:`render_in_fresh_process` makes one per mesh)."""
 
     def __init__(self, config: MeshSceneConfig):
         self.config = config
@@ -178,9 +178,7 @@ class MeshRenderer:
             [[intrinsics["fl_x"] * s, 0.0, intrinsics["cx"] * s], [0.0, intrinsics["fl_y"] * s, intrinsics["cy"] * s],
              [0.0, 0.0, 1.0]]
         )  # fmt: skip
-        scene = self.renderer.scene
-        scene.clear_geometry()
-        scene.add_model("mesh", self.load(path))
+        self.renderer.scene.add_model("mesh", self.load(path))
         views = []
         for c2w in c2w_opencv:
             self.renderer.setup_camera(k, np.linalg.inv(c2w), size * s, size * s)  # extrinsic: world-to-camera
@@ -208,9 +206,9 @@ def render_in_fresh_process(
             text=True,
         )
         if done.returncode != 0:
-            lines = [line for line in done.stderr.strip().splitlines() if line.startswith(("igae", "RuntimeError"))]
-            tail = lines[-1] if lines else done.stderr.strip().splitlines()[-1:]
-            raise MeshRendererUnavailable(f"igae: rendering {path} failed: {tail}")
+            lines = done.stderr.strip().splitlines() or ["(no output)"]
+            ours = [line for line in lines if line.startswith(("igae", "RuntimeError"))]
+            raise MeshRendererUnavailable(f"igae: rendering {path} failed: {(ours or lines)[-1]}")
         return np.load(work / "images.npy")
 
 

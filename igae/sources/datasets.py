@@ -32,13 +32,21 @@ def scene_names(spec: dict) -> list[str]:
         first = spec.get("first", 0)
         return [release_scene_name(spec.get("subset", "objaverse"), i) for i in range(first, first + spec["count"])]
     if source == "mesh":
-        from igae.scenes.mesh import mesh_files, scene_name
+        from igae.scenes.mesh import scene_name
 
         if spec.get("objaverse_uids"):
             return list(spec["objaverse_uids"])
-        files = [Path(spec["path"]) / name for name in spec["files"]] if spec.get("files") else mesh_files(spec["path"])
-        return [scene_name(file) for file in files]
+        return [scene_name(file) for file in _local_mesh_files(spec)]
     raise ValueError(f"igae: scene source {source!r} is unknown")
+
+
+def _local_mesh_files(spec: dict) -> list[Path]:
+    """The mesh files of a ``mesh`` entry with a ``path``: its ``files``, or every mesh file of the folder."""
+    from igae.scenes.mesh import mesh_files
+
+    if spec.get("files"):
+        return [Path(spec["path"]) / name for name in spec["files"]]
+    return mesh_files(spec["path"])
 
 
 def build_scene_dataset(
@@ -69,17 +77,15 @@ def build_scene_dataset(
             fetch_release_scenes(repo, root, subset, first, spec["count"], spec.get("revision", "main"))
         folders = build_release_dataset(out_dir, root, subset, first, spec["count"], image_size, eval_fraction, log)
     elif source == "mesh":
-        from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset, mesh_files
+        from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset
 
         if spec.get("objaverse_uids"):
             from igae.sources.objaverse import DEFAULT_REPO, fetch_objaverse
 
             repo = spec.get("repo", DEFAULT_REPO)
             files = fetch_objaverse(spec["objaverse_uids"], downloads / repo, repo, spec.get("revision", "main"))
-        elif spec.get("files"):
-            files = [Path(spec["path"]) / name for name in spec["files"]]
         else:
-            files = mesh_files(spec["path"])
+            files = _local_mesh_files(spec)
         config = MeshSceneConfig(views=views, image_size=image_size, eval_fraction=eval_fraction,
                                  up_axis=spec.get("up_axis", "y"), shading=spec.get("shading", "lit"))  # fmt: skip
         folders = build_mesh_dataset(out_dir, files, config, spec.get("seed", 0), log)

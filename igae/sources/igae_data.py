@@ -30,6 +30,7 @@ from igae.provenance import atomic_write_json
 from igae.scenes.dataset_io import IMAGE_SUFFIXES, is_complete_scene, load_scene, write_scene
 from igae.scenes.procedural import eval_count
 from igae.sources.download import ReleaseFile, download_release, list_release_files
+from igae.sources.srn import resize_views
 
 DEFAULT_REPO = "k-kassab/igae-data"
 INVENTORY = ".igae-files.json"
@@ -91,11 +92,6 @@ def convert_release_scene(scene_dir: Path, out_folder: Path, image_size: int, ev
     intrinsics = scene.intrinsics_normalized  # (V, 3, 3), normalised by the image side
     if not np.allclose(intrinsics, intrinsics[:1], atol=1e-6):
         raise ValueError(f"igae: {scene_dir / 'transforms_opencv.json'}: the views have different intrinsics")
-    images = scene.images
-    if scene.image_size != image_size:
-        images = np.stack(
-            [cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_AREA) for image in images]
-        )
     camera = {
         "fl_x": float(intrinsics[0, 0, 0]) * image_size,
         "fl_y": float(intrinsics[0, 1, 1]) * image_size,
@@ -104,9 +100,8 @@ def convert_release_scene(scene_dir: Path, out_folder: Path, image_size: int, ev
         "w": image_size,
         "h": image_size,
     }
-    uint8 = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)  # (V, S, S, 3)
-    views = len(uint8)
-    return write_scene(out_folder, uint8, scene.c2w_opencv, camera, eval_count(views, eval_fraction), meta)
+    images = resize_views(scene.images, image_size)  # (V, image_size, image_size, 3) uint8
+    return write_scene(out_folder, images, scene.c2w_opencv, camera, eval_count(len(images), eval_fraction), meta)
 
 
 def build_release_dataset(

@@ -157,8 +157,8 @@ def _load_views(pairs: list[tuple[Path, Path]]) -> np.ndarray:
     return np.stack(images)
 
 
-def _resize(images: np.ndarray, image_size: int, interpolation: str) -> np.ndarray:
-    """(V, S, S, 3) float in [0, 1] -> (V, image_size, image_size, 3) uint8."""
+def resize_views(images: np.ndarray, image_size: int, interpolation: str = "area") -> np.ndarray:
+    """(V, S, S, 3) float in [0, 1] -> (V, image_size, image_size, 3) uint8, resized by OpenCV when S differs."""
     if images.shape[1] != image_size:
         flag = INTERPOLATIONS[interpolation]
         images = np.stack([cv2.resize(image, (image_size, image_size), interpolation=flag) for image in images])
@@ -232,7 +232,7 @@ def convert_srn_scene(
             "intrinsics_size_from": "intrinsics.txt" if intrinsics.size is not None else "the image files",
         }
     )
-    images = _resize(images, image_size, interpolation)  # (V, image_size, image_size, 3) uint8
+    images = resize_views(images, image_size, interpolation)  # (V, image_size, image_size, 3) uint8
     return write_scene(Path(out_dir) / name, images, c2w_opencv, camera, eval_count(len(pairs), eval_fraction), meta)
 
 
