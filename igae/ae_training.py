@@ -1,9 +1,10 @@
 """Train a standard autoencoder on real images only: the offline stand-in for a pretrained AE.
 
 Objective: MSE + a perceptual term (configurable, see :func:`igae.metrics.build_perceptual_loss`) + a tiny KL term,
-Adam with cosine decay, random flips and 90-degree rotations of the training crops. After training, the latent
-normaliser's scale is set to 0.5 / std(z) on the training images, so normalised latents fill tanh's range (the
-paper's 0.02 is tuned to the scale of its hub AE's latents).
+Adam with a linear warm-up then cosine decay, random crops, flips and 90-degree rotations of the training images. The
+held-out PSNR is measured every ``eval_every`` steps on the test images and kept in the card (the learning curve).
+After training, the latent normaliser's scale is set to 0.5 / std(z) on the training images, so normalised latents fill
+tanh's range (the paper's 0.02 is tuned to the scale of its hub AE's latents).
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from igae.autoencoders import AutoencoderCard, downsample_factor, encode, latent_background, small_autoencoder
+from igae.autoencoders import (
+    AutoencoderCard,
+    downsample_factor,
+    encode,
+    latent_background,
+    reconstruct,
+    small_autoencoder,
+)
 from igae.metrics import build_perceptual_loss
 
 
@@ -29,8 +37,13 @@ class AETrainingConfig:
     """Side of the random crops trained on (the AE is fully convolutional; 64 px costs a quarter of 128 px)."""
     lr: float = 1e-3
     """Adam learning rate at the start of the cosine decay."""
+    warmup_steps: int = 0
+    """Steps of linear learning-rate warm-up before the cosine decay."""
     kl_weight: float = 1e-6
     """Weight of the KL term of the VAE posterior."""
+    sample_posterior: bool = True
+    """Decode a sample of the posterior (a VAE's training) or its mean. With a tiny KL weight the learnt variance
+    shrinks slowly, and the sampling noise holds early reconstructions back; the KL term is kept either way."""
     perceptual: str = "auto"
     """Perceptual loss: lpips-alex, stlpips-alex, auto (LPIPS if its weights exist, else stlpips) or none."""
     perceptual_weight: float = 0.1
@@ -43,6 +56,8 @@ class AETrainingConfig:
     """ResNet layers per block."""
     seed: int = 0
     """Seed of the initialisation, the batches and the augmentations."""
+    eval_every: int = 250
+    """Steps between two points of the learning curve (held-out PSNR on the test images)."""
 
 
 def _augment(images: torch.Tensor, crop_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -56,8 +71,40 @@ def _augment(images: torch.Tensor, crop_size: int, generator: torch.Generator) -
     return torch.rot90(images, k=int(torch.randint(4, (1,), generator=generator)), dims=(2, 3))
 
 
-def train_standard_autoencoder(real_images: torch.Tensor, config: AETrainingConfig, name: str, device="cpu", log=print):
-    """Train a small AutoencoderKL on (N, 3, H, W) images in [-1, 1]; returns (ae, card)."""
+def learning_rate_factor(step: int, config: AETrainingConfig) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine decay to 0 at ``steps``."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def heldout_psnr(ae, images: torch.Tensor, device, batch: int = 16) -> float:
+    """Mean per-image PSNR (dB, pixels in [0, 1]) of D(E(x)) over (N, 3, H, W) images in [-1, 1], as Tab. 1 averages."""
+    was_training = ae.training
+    ae.eval()
+    psnrs = []
+    for i in range(0, len(images), batch):
+        chunk = images[i : i + batch].to(device)
+        mse = ((reconstruct(ae, chunk) - chunk) / 2).pow(2).flatten(1).mean(1)  # (B,) in [0, 1] units
+        psnrs.append(-10 * torch.log10(mse.clamp_min(1e-12)))
+    ae.train(was_training)
+    return float(torch.cat(psnrs).mean())
+
+
+def train_standard_autoencoder(
+    real_images: torch.Tensor,
+    config: AETrainingConfig,
+    name: str,
+    device="cpu",
+    log=print,
+    test_images: torch.Tensor | None = None,
+):
+    """Train a small AutoencoderKL on (N, 3, H, W) images in [-1, 1]; returns (ae, card).
+
+    ``test_images`` (held-out photos, same format): scored every ``eval_every`` steps and at the end; the points go
+    into ``card.recipe["learning_curve"]`` as ``{"step", "seconds", "psnr"}`` (seconds of training, scoring excluded).
+    """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     image_size = real_images.shape[-1]
@@ -69,20 +116,21 @@ def train_standard_autoencoder(real_images: torch.Tensor, config: AETrainingConf
     ).to(device)
     perceptual = build_perceptual_loss(config.perceptual, device)
     optimizer = torch.optim.Adam(ae.parameters(), lr=config.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(config.steps, 1)))
-    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(step, config))
     log(
         f"training {name}: {sum(p.numel() for p in ae.parameters()) / 1e6:.2f} M parameters, {len(real_images)} "
         f"images, perceptual = {perceptual.label if perceptual else 'none'}"
     )
     ae.train()
-    start = time.perf_counter()
+    learning_curve: list[dict] = []
+    seconds = 0.0  # training time, the held-out scoring excluded
     for step in range(config.steps):
+        start = time.perf_counter()
         batch = real_images[torch.randint(len(real_images), (config.batch_size,), generator=generator)]
         batch = _augment(batch, config.crop_size, generator).to(device)
         posterior = ae.encode(batch).latent_dist
-        reconstruction = ae.decode(posterior.sample(generator=None)).sample
+        latents = posterior.sample() if config.sample_posterior else posterior.mean
+        reconstruction = ae.decode(latents).sample
         mse = F.mse_loss(reconstruction, batch)
         loss = mse + config.kl_weight * posterior.kl().mean()
         if perceptual is not None:
@@ -91,12 +139,15 @@ def train_standard_autoencoder(real_images: torch.Tensor, config: AETrainingConf
         loss.backward()
         optimizer.step()
         schedule.step()
+        seconds += time.perf_counter() - start
         if step % 50 == 0 or step == config.steps - 1:
             psnr = -10 * math.log10(max(mse.item() / 4, 1e-10))  # MSE in [-1, 1] -> PSNR in [0, 1]
-            log(
-                f"step {step:5d}/{config.steps} loss {loss.item():.4f} train PSNR {psnr:.2f} dB "
-                f"({time.perf_counter() - start:.0f} s)"
-            )
+            log(f"step {step:5d}/{config.steps} loss {loss.item():.4f} train PSNR {psnr:.2f} dB ({seconds:.0f} s)")
+        last = step == config.steps - 1
+        if test_images is not None and ((step + 1) % config.eval_every == 0 or last):
+            point = {"step": step + 1, "seconds": seconds, "psnr": heldout_psnr(ae, test_images, device)}
+            learning_curve.append(point)
+            log(f"step {step + 1:5d}: held-out PSNR {point['psnr']:.2f} dB on {len(test_images)} test images")
     ae.eval()
     with torch.no_grad():
         latents = torch.cat([encode(ae, real_images[i : i + 32].to(device)) for i in range(0, len(real_images), 32)])
@@ -113,7 +164,10 @@ def train_standard_autoencoder(real_images: torch.Tensor, config: AETrainingConf
             "training": asdict(config),
             "perceptual": perceptual.label if perceptual else "none",
             "n_images": len(real_images),
-            "seconds": time.perf_counter() - start,
+            "n_test_images": 0 if test_images is None else len(test_images),
+            "seconds": seconds,
+            "device": str(device),
+            "learning_curve": learning_curve,
         },
     )
     card.latent_background = latent_background(ae, card.normalizer, image_size, device).tolist()

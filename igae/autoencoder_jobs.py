@@ -17,13 +17,12 @@ from igae.ae_training import AETrainingConfig, train_standard_autoencoder
 from igae.autoencoders import (
     AutoencoderCard,
     AutoencoderError,
-    decode,
     downsample_factor,
-    encode,
     latent_background,
     load_autoencoder,
     load_with_card,
     read_card,
+    reconstruct,
     save_autoencoder,
 )
 from igae.igae_training import IGAELossConfig, IGAETrainingConfig, SceneViews, train_igae
@@ -75,8 +74,10 @@ def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = 
         _copy_folder(checkpoint, out_dir)
         log(f"{name}: shipped checkpoint {checkpoint} (sha256 {card.sha256}); recipe: {json.dumps(card.recipe)}")
         return card
-    images = load_real_images(real_dir, "train")
-    ae, card = train_standard_autoencoder(images, AETrainingConfig(**spec.get("training", {})), name, device, log)
+    images, test_images = load_real_images(real_dir, "train"), load_real_images(real_dir, "test")
+    ae, card = train_standard_autoencoder(
+        images, AETrainingConfig(**spec.get("training", {})), name, device, log, test_images=test_images
+    )
     return save_autoencoder(ae, out_dir, card)
 
 
@@ -168,7 +169,7 @@ def _reconstruction_rows(ae, images: torch.Tensor, device, batch: int = 16) -> l
     rows = []
     for start in range(0, len(images), batch):
         x = images[start : start + batch].to(device)
-        reconstruction = decode(ae, encode(ae, x))
+        reconstruction = reconstruct(ae, x)
         to_hwc = lambda t: ((t + 1) / 2).permute(0, 2, 3, 1).float()  # noqa: E731
         rows += per_image_metrics(to_hwc(reconstruction), to_hwc(x))
     return rows

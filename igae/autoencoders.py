@@ -142,6 +142,12 @@ def decode(ae, latents: torch.Tensor) -> torch.Tensor:
     return ae.decode(latents).sample.clamp(-1, 1)
 
 
+@torch.no_grad()
+def reconstruct(ae, images: torch.Tensor) -> torch.Tensor:
+    """D(E(x)): (B, 3, H, W) images in [-1, 1] -> their reconstructions, same shape and range (posterior mean)."""
+    return decode(ae, encode(ae, images))
+
+
 def downsample_factor(ae) -> int:
     if isinstance(ae, AutoencoderTiny):
         return 2 ** sum(1 for scale in ae.config.encoder_block_out_channels[1:])

@@ -1,8 +1,9 @@
-"""An offline set of real photographs: square crops of the photos that scikit-image ships.
+"""An offline set of real photographs: square crops of the photos that installed packages ship.
 
 The paper injects ImageNet images into IG-AE training and trains (or takes) a standard AE on photographs. Offline, the
-only photographs at hand are those in ``skimage/data/``; this module turns them into a small ImageNet-style set of
-square crops at random scales, split into train and test **by source photo** (a test photo never gives a train crop).
+only photographs at hand are those inside installed wheels (scikit-image's ``data/``, matplotlib's sample data,
+scikit-learn's sample images); this module turns them into a small ImageNet-style set of square crops at random scales,
+split into train and test **by source photo** (a test photo never gives a train crop).
 
 Layout written by :func:`build_real_images`::
 
@@ -25,51 +26,73 @@ from PIL import Image
 
 from igae.provenance import atomic_folder
 
-PHOTO_FILES: dict[str, str] = {
-    # colour photographs
-    "astronaut": "astronaut.png",
-    "chelsea": "chelsea.png",
-    "coffee": "coffee.png",
-    "rocket": "rocket.jpg",
-    "motorcycle_left": "motorcycle_left.png",
-    "hubble_deep_field": "hubble_deep_field.jpg",
-    "retina": "retina.jpg",
-    "immunohistochemistry": "ihc.png",
+PHOTO_FILES: dict[str, tuple[str, str]] = {
+    # colour photographs: (package, file inside the package's data folder)
+    "astronaut": ("skimage", "astronaut.png"),
+    "chelsea": ("skimage", "chelsea.png"),
+    "coffee": ("skimage", "coffee.png"),
+    "rocket": ("skimage", "rocket.jpg"),
+    "motorcycle_left": ("skimage", "motorcycle_left.png"),
+    "hubble_deep_field": ("skimage", "hubble_deep_field.jpg"),
+    "retina": ("skimage", "retina.jpg"),
+    "immunohistochemistry": ("skimage", "ihc.png"),
+    "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
+    "china": ("sklearn", "china.jpg"),
+    "flower": ("sklearn", "flower.jpg"),
     # grey photographs (stacked to RGB)
-    "brick": "brick.png",
-    "grass": "grass.png",
-    "gravel": "gravel.png",
-    "camera": "camera.png",
-    "coins": "coins.png",
-    "page": "page.png",
-    "moon": "moon.png",
-    "text": "text.png",
-    "cell": "cell.png",
+    "brick": ("skimage", "brick.png"),
+    "grass": ("skimage", "grass.png"),
+    "gravel": ("skimage", "gravel.png"),
+    "camera": ("skimage", "camera.png"),
+    "coins": ("skimage", "coins.png"),
+    "page": ("skimage", "page.png"),
+    "moon": ("skimage", "moon.png"),
+    "text": ("skimage", "text.png"),
+    "cell": ("skimage", "cell.png"),
+    "clock": ("skimage", "clock_motion.png"),
+    "microaneurysms": ("skimage", "microaneurysms.png"),
 }
-"""Photos read from ``skimage.data.data_dir`` (files inside the wheel, no download). ``motorcycle_right.png`` is left
-out: it is the other half of a stereo pair, nearly the same picture as ``motorcycle_left``, and would leak across a
-split by photo. Synthetic images (logo, colour wheel, phantom, chessboards) are left out too."""
+"""Photos inside installed wheels (no download): ``skimage.data.data_dir``, matplotlib's ``sample_data`` and
+scikit-learn's ``datasets/images``. ``motorcycle_right.png`` is left out: it is the other half of a stereo pair, nearly
+the same picture as ``motorcycle_left``, and would leak across a split by photo. Synthetic images (logos, colour
+wheel, phantom, chessboards) are left out too."""
 
 DEFAULT_TEST_PHOTOS: tuple[str, ...] = ("chelsea", "coins")
 """Held-out photos: one colour photograph, one grey one."""
 
-DEFAULT_CROPS_PER_PHOTO = 20
-"""With 17 photos, 2 of them held out: 300 train crops and 40 test crops."""
+DEFAULT_CROPS_PER_PHOTO = 60
+"""With 22 photos, 2 of them held out: 1200 train crops and 120 test crops."""
 
-MIN_CROP_FRACTION = 0.3
+MIN_CROP_FRACTION = 0.2
 """Smallest crop side, as a fraction of the photo's short side; the side is drawn uniformly in [this, 1]."""
 
 
+def _package_data_dir(package: str) -> Path:
+    """The folder of sample photos inside an installed package's wheel."""
+    if package == "skimage":
+        import skimage.data
+
+        return Path(skimage.data.data_dir)
+    if package == "matplotlib":
+        import matplotlib
+
+        return Path(matplotlib.get_data_path()) / "sample_data"
+    if package == "sklearn":
+        import sklearn.datasets
+
+        return Path(sklearn.datasets.__file__).parent / "images"
+    raise ValueError(f"igae: no sample photos known in package {package!r}")
+
+
 def photo_path(name: str) -> Path:
-    """Path of one of the :data:`PHOTO_FILES` photos inside the installed scikit-image."""
+    """Path of one of the :data:`PHOTO_FILES` photos inside its installed package."""
     if name not in PHOTO_FILES:
         raise ValueError(f"igae: unknown photo {name!r} (known: {', '.join(PHOTO_FILES)})")
-    import skimage.data
-
-    path = Path(skimage.data.data_dir) / PHOTO_FILES[name]
+    package, file = PHOTO_FILES[name]
+    path = _package_data_dir(package) / file
     if not path.is_file():
         raise FileNotFoundError(
-            f"igae: {path} is missing from the installed scikit-image; reinstall scikit-image (its wheel ships it)"
+            f"igae: {path} is missing from the installed {package}; reinstall it (its wheel ships the photo)"
         )
     return path
 
@@ -115,7 +138,7 @@ def _manifest_parameters(
     image_size: int, crops_per_photo: int, train_photos: list[str], test_photos: list[str], seed: int
 ) -> dict:
     return {
-        "source": "skimage.data",
+        "source": "photos shipped by skimage, matplotlib, sklearn",
         "seed": seed,
         "image_size": image_size,
         "crops_per_photo": crops_per_photo,

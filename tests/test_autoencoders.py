@@ -1,6 +1,7 @@
 """The autoencoder loader, the latent normaliser, the card and the latent background."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -91,3 +92,34 @@ def test_missing_folder_and_offline_hub_id_give_clear_errors(tmp_path, monkeypat
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import: patch the constant
     with pytest.raises(AutoencoderError, match=r"ostris/vae-kl-f8-d16.*local-dir"):
         load_autoencoder("ostris/vae-kl-f8-d16")
+
+
+def test_standard_ae_recipe_trains_on_the_shipped_photos_and_records_its_learning_curve(tmp_path):
+    """The prepare_autoencoder recipe at tiny sizes: crops of every package's photos, a held-out curve in the card."""
+    from igae.ae_training import AETrainingConfig, train_standard_autoencoder
+    from igae.real_images import PHOTO_FILES, build_real_images, load_real_images
+
+    manifest = build_real_images(tmp_path / "real", image_size=32, crops_per_photo=1, seed=0)
+    assert {PHOTO_FILES[crop["photo"]][0] for crop in manifest["crops"]} == {"skimage", "matplotlib", "sklearn"}
+    train, test = load_real_images(tmp_path / "real", "train"), load_real_images(tmp_path / "real", "test")
+    config = AETrainingConfig(
+        steps=4, batch_size=2, crop_size=16, warmup_steps=2, perceptual="none", latent_channels=4,
+        block_out_channels=[16, 16, 16, 16], eval_every=2,
+    )  # fmt: skip
+    ae, card = train_standard_autoencoder(train, config, "tiny", log=lambda message: None, test_images=test)
+    curve = card.recipe["learning_curve"]
+    assert [point["step"] for point in curve] == [2, 4]
+    assert all(math.isfinite(point["psnr"]) and point["psnr"] > 0 for point in curve)
+    assert 0 < curve[0]["seconds"] <= curve[1]["seconds"] <= card.recipe["seconds"]
+    assert card.recipe["n_test_images"] == len(test) and card.recipe["device"] == "cpu"
+    assert card.latent_channels == 4 and card.downsample == 8
+
+
+def test_learning_rate_warms_up_linearly_then_decays_to_zero():
+    from igae.ae_training import AETrainingConfig, learning_rate_factor
+
+    config = AETrainingConfig(steps=110, warmup_steps=10)
+    factors = [learning_rate_factor(step, config) for step in range(110)]
+    assert factors[:10] == pytest.approx([(k + 1) / 10 for k in range(10)])
+    assert factors[10] == pytest.approx(1.0) and factors[60] == pytest.approx(0.5)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False)) and factors[-1] < 0.01

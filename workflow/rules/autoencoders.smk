@@ -13,6 +13,11 @@ def prepare_inputs(wc):
     return {"real": REAL}
 
 
+def prepare_threads(wc):
+    """Training runs first in the DAG, with nothing to share the cores with; copying or loading needs one."""
+    return max(1, workflow.cores or 1) if "real" in prepare_inputs(wc) else 1
+
+
 rule prepare_autoencoder:
     """Load a pretrained AE (hub id or folder), copy a shipped checkpoint, or train a standard AE on real images."""
     input:
@@ -30,7 +35,7 @@ rule prepare_autoencoder:
     benchmark:
         "benchmarks/prepare_autoencoder/{ae}.tsv"
     priority: 10  # on the critical path: the IG-AE starts from it
-    threads: 1
+    threads: prepare_threads
     resources:
         runtime=240,  # minutes, for cluster executors
         mem_mb=4000,
