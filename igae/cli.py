@@ -5,6 +5,7 @@ igae real-images --out resources/real/skimage
 igae encode --autoencoder results/autoencoders/igae --scene resources/scenes/heldout/photo_000 --out z.safetensors
 igae fit --space latent --method tensorf --scene <scene> --autoencoder <ae> --latents <z> --out <run>
 igae tables --results results
+igae summary --tables results/tables --out results/summary.md --readme README.md
 igae check-config config.yaml
 """
 
@@ -79,6 +80,7 @@ def _fit(args):
             "scene": Path(args.scene).name,
             "autoencoder": Path(args.autoencoder).name if args.autoencoder else None,
         },
+        curve_points=args.curve_points,
     )
 
 
@@ -88,6 +90,22 @@ def _tables(args):
     inputs = discover_inputs(args.results)
     for name, path in write_tables(**inputs, out_dir=Path(args.results) / "tables").items():
         print(f"{name}: {path}")
+
+
+def _summary(args):
+    from igae.provenance import atomic_write_text
+    from igae.summary import results_markdown, this_machine, update_readme
+
+    run = {**this_machine(), "wall_seconds": args.wall_seconds, "config": args.config}
+    if args.machine:
+        run["machine"] = args.machine
+    markdown = results_markdown(args.tables, run)
+    if args.out:
+        print(f"summary: {atomic_write_text(args.out, markdown)}")
+    if args.readme:
+        print(f"{args.readme}: {'updated' if update_readme(args.readme, markdown) else 'unchanged'}")
+    if not args.out and not args.readme:
+        print(markdown, end="")
 
 
 def _check_config(args):
@@ -152,11 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--model", default="{}", help="JSON of model config overrides")
     fit.add_argument("--seed", type=int, default=1234)
     fit.add_argument("--device", default="auto")
+    fit.add_argument("--curve-points", type=int, default=5, help="points of the convergence curve (0: none)")
     fit.set_defaults(run=_fit)
 
     tables = commands.add_parser("tables", help="write results/tables/*.csv from the result folders")
     tables.add_argument("--results", default="results")
     tables.set_defaults(run=_tables)
+
+    summary = commands.add_parser("summary", help="the README's results section, from results/tables/*.csv")
+    summary.add_argument("--tables", default="results/tables")
+    summary.add_argument("--out", help="write the Markdown here (default: print it, unless --readme)")
+    summary.add_argument("--readme", help="replace the section between its results:begin/end marker lines")
+    summary.add_argument("--wall-seconds", type=float, help="the run's wall time, stated in the summary")
+    summary.add_argument("--config", help="the config file the run used, stated in the summary")
+    summary.add_argument("--machine", help="the machine the run used (default: this one)")
+    summary.set_defaults(run=_summary)
 
     check = commands.add_parser("check-config", help="validate a config file (schema and cross-references)")
     check.add_argument("config")

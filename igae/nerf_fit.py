@@ -1,7 +1,14 @@
 """Fit one nerfstudio method on one scene, in latent or RGB space, then evaluate the final model on every eval view.
 
 A run folder holds ``metrics.json``, ``timing.json``, ``renders/`` (decoded RGB renders of the eval views) and
-``nerfstudio/`` (the trainer's config and checkpoint, loadable with nerfstudio's own loaders). It is written into a
+``nerfstudio/`` (the trainer's config and checkpoint, loadable with nerfstudio's own loaders).
+
+Every fit also records a short convergence curve (:class:`ConvergenceProbe`): the eval PSNR (decoded, for latent fits)
+at :data:`CURVE_POINTS` evenly spaced points of its schedule, on the first :data:`CURVE_VIEWS` eval views. A latent
+probe renders the whole 16x16 latent image and decodes it; an RGB probe renders every :data:`CURVE_PIXEL_STRIDE`-th
+pixel of each axis (a 128-px vanilla-nerf view costs ~36 s on a CPU, its 32x32 sample ~2 s). The probe runs outside
+the timed iterations and under a forked RNG, so the fit's numbers are the same with or without it. A fit is
+``converged`` when its last two points differ by less than :data:`CONVERGED_DB`. It is written into a
 temporary sibling and renamed at the end, so an interrupted run never leaves a folder that looks like a result.
 """
 
@@ -19,7 +26,7 @@ from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from PIL import Image
 
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
-from igae.metrics import DEFAULT_PROTOCOL, image_metrics, lpips_status, read_rgb, summarize
+from igae.metrics import DEFAULT_PROTOCOL, image_metrics, lpips_status, psnr, read_rgb, summarize
 from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
 from igae.timing import IterationTimer, median_time_ms, peak_memory_mb
 
@@ -30,9 +37,86 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(trainer, total_steps: int, device, log=print, log_every: int = 50) -> dict:
-    """nerfstudio's training loop (callbacks before and after each iteration), timing each iteration alone."""
+CURVE_POINTS = 5
+"""Points of the convergence curve, evenly spaced over the whole schedule (both stages); the last is the final step."""
+CURVE_VIEWS = 2
+"""Eval views the convergence curve is scored on (the first ones of the split)."""
+CURVE_PIXEL_STRIDE = 4
+"""RGB probes render every 4th pixel of each axis (1/16 of the rays); latent probes render the whole latent image."""
+CONVERGED_DB = 0.3
+"""A fit is converged when the last two points of its curve differ by less than this (dB)."""
+
+
+def curve_steps(total_steps: int, points: int = CURVE_POINTS) -> list[int]:
+    """Iterations completed at each curve point: evenly spaced, the last one ``total_steps`` (deduplicated)."""
+    return sorted({max(1, round(total_steps * k / points)) for k in range(1, points + 1)})
+
+
+def is_converged(curve: list[dict], tolerance_db: float = CONVERGED_DB) -> bool | None:
+    """True when the last two points' PSNRs differ by less than ``tolerance_db``; None with fewer than two points."""
+    if len(curve) < 2:
+        return None
+    return abs(curve[-1]["psnr"] - curve[-2]["psnr"]) < tolerance_db
+
+
+class ConvergenceProbe:
+    """The eval PSNR of the model being trained, on a few eval views, cheap enough to call a few times per fit."""
+
+    def __init__(self, pipeline, space: str, device, views: int = CURVE_VIEWS, stride: int = CURVE_PIXEL_STRIDE):
+        self.pipeline, self.space, self.device, self.stride = pipeline, space, device, stride
+        dataset = pipeline.datamanager.eval_dataset
+        self.indices = list(range(min(views, len(dataset))))
+        data_dir = Path(dataset.image_filenames[0]).parent.parent
+        self.views = [Path(dataset.image_filenames[i]).relative_to(data_dir).as_posix() for i in self.indices]
+        self.targets = [read_rgb(dataset.image_filenames[i]).to(device) for i in self.indices]  # (H, W, 3) each
+
+    @torch.no_grad()
+    def __call__(self) -> float:
+        """Mean PSNR (dB) over the probe views; the pipeline is put back in training mode, the RNG state restored."""
+        pipeline = self.pipeline
+        cameras = pipeline.datamanager.eval_dataset.cameras
+        with torch.random.fork_rng(devices=[self.device] if str(self.device).startswith("cuda") else []):
+            pipeline.eval()
+            scores = []
+            for index, target in zip(self.indices, self.targets, strict=True):
+                camera = cameras[index : index + 1].to(self.device)
+                if self.space == "latent":
+                    with pipeline.latent_renders_only():
+                        latent = pipeline.model.get_outputs_for_camera(camera)["rgb"]  # (h, w, C)
+                    render = pipeline.decode_latent_image(latent)  # (H, W, 3)
+                else:
+                    render, target = self._strided_render(camera, target)  # (H/s, W/s, 3) each
+                scores.append(psnr(render.clamp(0, 1), target).item())
+            pipeline.train()
+        return float(np.mean(scores))
+
+    def _strided_render(self, camera, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Render every ``stride``-th pixel centre of each axis; the matching ground-truth pixels."""
+        rows = torch.arange(0, target.shape[0], self.stride, device=self.device)
+        cols = torch.arange(0, target.shape[1], self.stride, device=self.device)
+        coords = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), -1).float() + 0.5  # (h, w, 2) as (y, x)
+        bundle = camera.generate_rays(camera_indices=0, coords=coords, keep_shape=True)
+        render = self.pipeline.model.get_outputs_for_camera_ray_bundle(bundle)["rgb"]  # (h, w, 3)
+        return render, target[rows][:, cols]
+
+
+def train(
+    trainer,
+    total_steps: int,
+    device,
+    log=print,
+    log_every: int = 50,
+    probe: ConvergenceProbe | None = None,
+    curve_points: int = CURVE_POINTS,
+):
+    """nerfstudio's training loop (callbacks before and after each iteration), timing each iteration alone.
+
+    With a ``probe``, the eval PSNR is measured after each of ``curve_steps(total_steps, curve_points)`` (outside the
+    timed iterations) and returned as ``curve``: ``[{"step", "train_seconds", "stage", "psnr"}, ...]``.
+    """
     timer = IterationTimer(device)
+    probe_after = set(curve_steps(total_steps, curve_points)) if probe is not None and curve_points else set()
+    curve = []
     pipeline = trainer.pipeline
     for step in range(total_steps):
         stage = "align" if getattr(pipeline, "in_stage_2", lambda s: False)(step) else "fit"
@@ -47,7 +131,12 @@ def train(trainer, total_steps: int, device, log=print, log_every: int = 50) -> 
         if step % log_every == 0 or step == total_steps - 1:
             losses = ", ".join(f"{k}={v.item():.5f}" for k, v in loss_dict.items())
             log(f"step {step:5d}/{total_steps} [{stage}] {losses}")
-    return {"train_seconds": timer.total_seconds, "iterations": total_steps, "stage_seconds": timer.stage_seconds}
+        if step + 1 in probe_after:
+            point = {"step": step + 1, "train_seconds": timer.total_seconds, "stage": stage, "psnr": probe()}
+            curve.append(point)
+            log(f"curve: step {step + 1} ({point['train_seconds']:.1f} s) eval PSNR {point['psnr']:.2f} dB")
+    timing = {"train_seconds": timer.total_seconds, "iterations": total_steps, "stage_seconds": timer.stage_seconds}
+    return timing, curve
 
 
 @torch.no_grad()
@@ -107,8 +196,12 @@ def fit(
     labels: dict | None = None,
     config_for_provenance: dict | None = None,
     log=print,
+    curve_points: int = CURVE_POINTS,
 ) -> dict:
-    """Train, evaluate and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables."""
+    """Train, evaluate and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables.
+
+    ``curve_points``: points of the convergence curve (0: none; the fit's numbers are the same either way).
+    """
     out_dir = Path(out_dir).resolve()
     with atomic_folder(out_dir) as tmp:
         seed_everything(seed)
@@ -134,7 +227,8 @@ def fit(
             f"{space} {method} on {scene}: {schedule.total_steps} steps ({len(datamanager.train_dataset)} train "
             f"views, {len(datamanager.eval_dataset)} eval views)"
         )
-        timing = train(trainer, schedule.total_steps, device, log=log)
+        probe = ConvergenceProbe(trainer.pipeline, space, device)
+        timing, curve = train(trainer, schedule.total_steps, device, log=log, probe=probe, curve_points=curve_points)
         trainer.save_checkpoint(schedule.total_steps - 1)
         # nerfstudio's config.yml, written for where the run folder will be, so ns-eval / ns-render load it from there
         config.output_dir = out_dir
@@ -156,6 +250,10 @@ def fit(
             "ae_mean": {key: mean[f"ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
             "vs_ae_mean": {key: mean[f"vs_ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
             "lpips_reason": None if lpips_ok else lpips_reason,
+            "curve": curve,
+            "curve_views": probe.views,
+            "curve_pixel_stride": 1 if space == "latent" else probe.stride,
+            "converged": is_converged(curve),
             "protocol": DEFAULT_PROTOCOL.as_dict(),
             "schedule": vars(schedule),
             "seed": seed,
@@ -165,7 +263,8 @@ def fit(
         atomic_write_json(tmp / "metrics.json", result)
         atomic_write_json(tmp / "timing.json", timing)
     log(
-        f"done: PSNR {result['mean']['psnr']:.2f} dB, train {timing['train_seconds']:.1f} s, "
+        f"done: PSNR {result['mean']['psnr']:.2f} dB ({'' if result['converged'] else 'not '}converged), "
+        f"train {timing['train_seconds']:.1f} s, "
         f"render {timing['render_ms_per_view']:.1f} ms + decode {timing['decode_ms_per_view']:.1f} ms per view"
     )
     return result

@@ -22,6 +22,9 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or
      "latent_mean": {"psnr": ..., "ssim": ... | null, "rel_mse": ...},  # latent runs: rendered vs encoded
                                                # latents; rel_mse = MSE / Var(encoded latent), scale-free
      "ae_mean": {"psnr", "ssim", "lpips"}, "vs_ae_mean": {...},  # latent runs: D(E(x)) vs x; render vs D(E(x))
+     "seed": 1234,
+     "curve": [{"step": 80, "train_seconds": 8.1, "stage": "fit" | "align", "psnr": 17.2}, ...],  # eval PSNR during
+     "converged": true | false | null,    # training (igae.nerf_fit.ConvergenceProbe); last two points < 0.3 dB apart
      "lpips_reason": null | "...", "protocol": {...}, "provenance": {...}}
 
 - ``timing.json``::
@@ -55,7 +58,8 @@ AE_RECONSTRUCTION_COLUMNS = [
 ]  # fmt: skip
 LATENT_NVS_COLUMNS = [
     "method", "dataset", "scene", "space", "autoencoder", "psnr", "ssim", "lpips", "lpips_reason",
-    "latent_psnr", "latent_ssim", "latent_rel_mse", "ae_psnr", "vs_ae_psnr", "n_views", *PROVENANCE_COLUMNS, "note",
+    "latent_psnr", "latent_ssim", "latent_rel_mse", "ae_psnr", "vs_ae_psnr", "n_views", "seed", "curve_final_psnr",
+    "curve_delta_db", "converged", *PROVENANCE_COLUMNS, "note",
 ]  # fmt: skip
 TIMING_COLUMNS = [
     "method", "dataset", "scene", "autoencoder", "latent_train_s", "rgb_train_s", "latent_render_ms",
@@ -155,8 +159,26 @@ def _read_run_metrics(run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
+def _curve_columns(metrics: dict[str, Any], path: Path) -> dict[str, Any]:
+    """curve_final_psnr (the last point), curve_delta_db (last minus the one before) and converged, from the curve."""
+    curve = metrics.get("curve") or []
+    if not isinstance(curve, list) or not all(isinstance(point, dict) for point in curve):
+        raise ResultFileError(f"igae: {path}: curve must be a list of {{step, train_seconds, stage, psnr}} objects")
+    psnrs = [_number(point, "psnr", path, f"curve[{i}].") for i, point in enumerate(curve)]
+    converged = metrics.get("converged")
+    return {
+        "curve_final_psnr": psnrs[-1] if psnrs else math.nan,
+        "curve_delta_db": psnrs[-1] - psnrs[-2] if len(psnrs) >= 2 else math.nan,
+        "converged": pd.NA if converged is None else bool(converged),
+    }
+
+
 def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """Tab. 2: one row per run folder (latent and RGB), with the decoded-RGB metrics on the eval views."""
+    """Tab. 2: one row per run folder (latent and RGB), with the decoded-RGB metrics on the eval views.
+
+    ``seed`` is the fitting seed; ``curve_final_psnr``, ``curve_delta_db`` and ``converged`` summarise the run's
+    convergence curve (empty for runs written before curves were recorded).
+    """
     rows = []
     for run_dir in map(Path, run_dirs):
         metrics = _read_run_metrics(run_dir)
@@ -179,10 +201,15 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 "ae_psnr": _number(metrics.get("ae_mean") or {}, "psnr", path, "ae_mean.", optional=True),
                 "vs_ae_psnr": _number(metrics.get("vs_ae_mean") or {}, "psnr", path, "vs_ae_mean.", optional=True),
                 "n_views": len(metrics["per_image"]),
+                "seed": int(_number(metrics, "seed", path, optional=True))
+                if metrics.get("seed") is not None
+                else pd.NA,
+                **_curve_columns(metrics, path),
                 **_provenance_columns(metrics, path),
             }
         )
-    return pd.DataFrame(rows, columns=LATENT_NVS_COLUMNS)
+    table = pd.DataFrame(rows, columns=LATENT_NVS_COLUMNS)
+    return table.astype({"seed": "Int64", "converged": "boolean"})
 
 
 def _read_run_timing(run_dir: Path) -> dict[str, Any]:

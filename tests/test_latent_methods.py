@@ -105,6 +105,13 @@ def test_method_trains_two_iterations_and_evaluates(scene_and_ae, method, space)
     assert math.isfinite(result["mean"]["psnr"]) and math.isfinite(result["mean"]["ssim"])
     if latent:
         assert math.isfinite(result["latent_mean"]["psnr"])
+    # the convergence curve: 2 steps give points after steps 1 and 2, one in each stage of a latent fit
+    curve = result["curve"]
+    assert [point["step"] for point in curve] == [1, 2]
+    assert [point["stage"] for point in curve] == (["fit", "align"] if latent else ["fit", "fit"])
+    assert all(math.isfinite(point["psnr"]) and point["train_seconds"] > 0 for point in curve)
+    assert curve[0]["train_seconds"] < curve[1]["train_seconds"] <= timing["train_seconds"]
+    assert result["converged"] == (abs(curve[1]["psnr"] - curve[0]["psnr"]) < 0.3)
     state = torch.load(next(run.rglob("*.ckpt")), map_location="cpu", weights_only=False)["pipeline"]
     for key in COLOUR_HEADS[method]:
         assert state[key].shape[0] == (CHANNELS if latent else 3)

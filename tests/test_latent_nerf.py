@@ -11,7 +11,7 @@ import torch
 from igae.autoencoders import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
 from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.latents import encode_scene, load_latents
-from igae.nerf_fit import fit
+from igae.nerf_fit import curve_steps, fit, is_converged
 from igae.scenes.procedural import build_procedural_dataset
 
 SMALL_TENSORF = {"init_resolution": 16, "num_uniform_samples": 16, "num_samples": 8}
@@ -74,6 +74,41 @@ def test_latent_tensorf_trains_two_stages_and_evaluates(latent_run):
     assert changed
     # the field head renders C = 4 latent channels
     assert state["_model.field.field_output_rgb.net.weight"].shape[0] == 4
+
+
+def test_curve_points_are_evenly_spaced_and_end_at_the_last_step():
+    assert curve_steps(400) == [80, 160, 240, 320, 400]
+    assert curve_steps(150) == [30, 60, 90, 120, 150]
+    assert curve_steps(3) == [1, 2, 3]  # fewer steps than points: deduplicated
+
+
+def test_converged_compares_the_last_two_points_only():
+    points = [{"psnr": p} for p in (10.0, 15.0, 17.0, 17.5)]
+    assert is_converged(points) is False  # +0.5 dB
+    assert is_converged([*points, {"psnr": 17.7}]) is True  # +0.2 dB
+    assert is_converged([*points, {"psnr": 17.2}]) is False  # -0.3 dB: a drop counts too
+    assert is_converged(points[:1]) is None
+
+
+def test_the_convergence_probe_leaves_the_fit_unchanged(scene_and_ae, latent_run):
+    """The probe renders between iterations under a forked RNG: the same fit without it gives the same numbers."""
+    scene, ae_dir, latents_file, root = scene_and_ae
+    _, with_probe, _ = latent_run
+    without = fit(
+        "latent",
+        "tensorf",
+        scene,
+        root / "run_latent_no_curve",
+        TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0),
+        autoencoder=ae_dir,
+        latents=latents_file,
+        model_overrides=SMALL_TENSORF,
+        labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"},
+        curve_points=0,
+    )
+    assert without["curve"] == [] and without["converged"] is None
+    assert [p["step"] for p in with_probe["curve"]] == [1, 2]
+    assert without["per_image"] == with_probe["per_image"]
 
 
 def test_latent_checkpoint_loads_through_ns_eval(latent_run):

@@ -50,10 +50,34 @@ class TwoStageSchedule:
     """Multiplier of nerfstudio's learning rates for the NeRF (0.1 in the official extension, but vanilla-nerf: 1)."""
     rgb_rays_per_batch: int = 4096
     """Rays per step of the RGB baseline (stock nerfstudio sampling); it runs latent_steps + align_steps steps."""
+    scale_lr_schedulers: bool = False
+    """Scale the NeRF learning-rate schedulers' horizons (max_steps, warm-up) by total_steps / 25,000, so that a short
+    schedule decays as the paper's 10k + 15k steps do (K-Planes' 512-step warm-up alone outlasts a 150-step CPU fit).
+    False keeps nerfstudio's stock horizons, as the paper and the official code."""
 
     @property
     def total_steps(self) -> int:
         return self.latent_steps + self.align_steps
+
+
+PAPER_TOTAL_STEPS = 25_000
+"""The paper's NeRF schedule (10k latent + 15k alignment steps), which the stock scheduler horizons go with."""
+
+
+def scale_scheduler_horizons(optimizers: dict, factor: float) -> dict:
+    """The optimizer groups with each scheduler's step counts (max_steps, warm-up) multiplied by ``factor``."""
+    scaled = {}
+    for name, group in optimizers.items():
+        scheduler = group.get("scheduler")
+        if scheduler is not None:
+            steps = {
+                key: max(1, round(getattr(scheduler, key) * factor))
+                for key in ("max_steps", "warm_up_end", "warmup_steps")
+                if getattr(scheduler, key, None)
+            }
+            group = {**group, "scheduler": replace(scheduler, **steps)}
+        scaled[name] = group
+    return scaled
 
 
 def _dataparser(scene: Path | None) -> NerfstudioDataParserConfig:
@@ -162,6 +186,8 @@ def trainer_config(
     if space not in ("latent", "rgb"):
         raise ValueError(f"space must be 'latent' or 'rgb', not {space!r}")
     model, optimizers, mixed_precision = method_settings(space, method, schedule.lr_factor, model_overrides)
+    if schedule.scale_lr_schedulers:
+        optimizers = scale_scheduler_horizons(optimizers, schedule.total_steps / PAPER_TOTAL_STEPS)
     if space == "latent":
         decoder_final_lr = schedule.decoder_lr * schedule.decoder_lr_decay ** max(schedule.align_steps, 1)
         optimizers["decoder"] = {
