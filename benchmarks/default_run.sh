@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Time a cold run of a configuration (set-up excluded), in a fresh working directory.
 # Usage: bash benchmarks/default_run.sh [workdir] [config]   (defaults: a new temporary directory, config.yaml)
+# With UPDATE_README=1 the README's results section (between its results:begin/end markers) is regenerated from the
+# run's tables, with the wall time measured here (igae summary): the README's numbers are never copied by hand.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 workdir=${1:-$(mktemp -d)}
@@ -15,3 +17,7 @@ echo "${2:-config.yaml}: $((end - start)) s wall on $(nproc) cores, in $workdir"
 for table in ae_reconstruction latent_nvs timing; do
   echo "== $table"; cut -d, -f1-12 "$workdir/results/tables/$table.csv"
 done
+readme=()
+[ "${UPDATE_README:-0}" = 1 ] && readme=(--readme "$repo/README.md")
+"$repo/.venv/bin/igae" summary --tables "$workdir/results/tables" --out "$workdir/summary.md" \
+  --wall-seconds $((end - start)) --config "${2:-config.yaml}" "${readme[@]}"

@@ -1,24 +1,38 @@
-"""Figures from run folders (matplotlib, Agg backend: no display needed).
+"""Figures from run folders, autoencoders and tables (matplotlib, Agg backend: no display needed).
 
-:func:`qualitative_figure` is the paper's Fig. 2/5: one row per eval view, the ground truth first, then each run's
-decoded render, with the PSNR of each render under its panel. Run folders and result formats: see :mod:`igae.tables`.
+- :func:`qualitative_figure` is the paper's Fig. 2/5: one row per eval view, the ground truth first, then each run's
+  decoded render, with the PSNR of each render under its panel.
+- :func:`claims_figure`: a forest plot of claims.csv (:mod:`igae.claims`): per claim and method, the estimate, its 95 %
+  interval, the null and the per-unit paired values.
+- :func:`convergence_figure`: eval PSNR against training seconds, latent runs (one colour per AE) beside RGB runs.
+- :func:`ae_reconstruction_figure` is the paper's Fig. 9: images and each autoencoder's reconstruction D(E(x)).
+
+Run folders and result formats: see :mod:`igae.tables`. Every figure is written atomically.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
+from igae.claims import CLAIMS  # noqa: E402
 from igae.metrics import DEFAULT_PROTOCOL, psnr, read_rgb  # noqa: E402
 from igae.provenance import atomic_write_bytes  # noqa: E402
 from igae.tables import ResultFileError, read_result_json  # noqa: E402
+
+LOGGER = logging.getLogger(__name__)
 
 
 def _view_stem(view: str) -> str:
@@ -97,8 +111,196 @@ def qualitative_figure(
                 axis.set_title(label, fontsize=8)
             if column == 0:
                 axis.set_ylabel(stem, fontsize=7)
+    return _save(figure, out_png)
+
+
+def _save(figure, out_png: str | os.PathLike, dpi: int = 150) -> Path:
+    """Lay out, render to PNG in memory, close, and write atomically (a reader never sees half a file)."""
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
+    figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
-    return atomic_write_bytes(out_png, buffer.getvalue())
+    return atomic_write_bytes(Path(out_png), buffer.getvalue())
+
+
+VERDICT_COLOURS = {"holds": "tab:green", "fails": "tab:red", "inconclusive": "tab:gray"}
+
+
+def _message_figure(message: str, out_png: str | os.PathLike) -> Path:
+    """A figure that says why there is nothing to draw (a figure rule must still write its output)."""
+    figure, axis = plt.subplots(figsize=(6.0, 1.2))
+    axis.axis("off")
+    axis.text(0.5, 0.5, message, ha="center", va="center", fontsize=8, wrap=True)
+    return _save(figure, out_png)
+
+
+def _minor_ratio_label(value: float, _position) -> str:
+    """Label the log axis' minor ticks at 2x and 5x powers of ten only (readable at any range)."""
+    mantissa = value / 10 ** np.floor(np.log10(value))
+    return f"{value:g}x" if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+
+
+def claims_figure(
+    claims: pd.DataFrame, units: pd.DataFrame, out_png: str | os.PathLike, width_inches: float = 7.0
+) -> Path:
+    """Forest plot of claims.csv: one panel per claim, one row per method, written atomically to out_png.
+
+    claims: :func:`igae.claims.claims_table`; units: :func:`igae.claims.paired_units` (the per-unit paired values).
+    Each row shows the estimate with its 95 % interval (a hollow marker when there is none), the paired values of the
+    units as small points just below it, and the verdict with n at the right; the dashed vertical line is the null.
+    Ratio claims are drawn on a log axis.
+    """
+    claim_ids = list(dict.fromkeys(claims["claim"]))
+    if not claim_ids:
+        return _message_figure("no claim has a paired unit: see latent_nvs.csv, timing.csv and claims.csv", out_png)
+    counts = [int((claims["claim"] == claim_id).sum()) for claim_id in claim_ids]
+    figure, axes = plt.subplots(
+        len(claim_ids),
+        1,
+        figsize=(width_inches, sum(0.4 * count + 1.1 for count in counts)),
+        gridspec_kw={"height_ratios": [count + 1.5 for count in counts]},
+        squeeze=False,
+    )  # axes: (claims, 1)
+    for axis, claim_id in zip(axes[:, 0], claim_ids, strict=True):
+        rows = claims[claims["claim"] == claim_id].reset_index(drop=True)
+        null = float(rows["null"].iloc[0])
+        at_row = blended_transform_factory(axis.transAxes, axis.transData)  # x in axes fraction, y in rows
+        for y, row in rows.iterrows():
+            colour = VERDICT_COLOURS.get(row["verdict"], "k")
+            values = units.loc[(units["claim"] == claim_id) & (units["method"] == row["method"]), "value"]
+            values = values.to_numpy(float)  # (n,) one paired value per (dataset, scene, seed)
+            spread = np.linspace(-0.06, 0.06, len(values)) if len(values) > 1 else np.zeros(len(values))
+            axis.scatter(values, y + 0.28 + spread, s=8, color=colour, alpha=0.6, linewidths=0)
+            low, high, estimate = float(row["ci_low"]), float(row["ci_high"]), float(row["estimate"])
+            if np.isfinite(low) and np.isfinite(high):
+                error = [[estimate - low], [high - estimate]]
+                axis.errorbar(estimate, y, xerr=error, fmt="o", color=colour, capsize=3, markersize=5)
+            else:
+                axis.plot(estimate, y, "o", color=colour, markerfacecolor="none", markersize=5)
+            verdict = f"{row['verdict']} (n={row['n']})"
+            axis.text(1.02, y, verdict, transform=at_row, color=colour, fontsize=7, va="center")
+        axis.axvline(null, color="k", linewidth=0.8, linestyle="--")
+        ratio = CLAIMS[claim_id].ratio if claim_id in CLAIMS else null == 1.0
+        if ratio:
+            axis.set_xscale("log")
+            axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+            axis.xaxis.set_minor_formatter(FuncFormatter(_minor_ratio_label))
+        axis.set_yticks(range(len(rows)), rows["method"], fontsize=8)
+        axis.set_ylim(len(rows) - 0.4, -0.6)  # first method on top; room below each row for its units
+        axis.set_title(claim_id, fontsize=9, loc="left")
+        axis.set_xlabel(rows["statistic"].iloc[0], fontsize=7)
+        axis.tick_params(axis="x", which="both", labelsize=7)
+    return _save(figure, out_png)
+
+
+def _read_curve(run_dir: Path) -> dict | None:
+    """A run's training curve with its labels, or None (logged) when its metrics.json has no ``curve``."""
+    path = run_dir / "metrics.json"
+    metrics = read_result_json(path, ["space", "method"])
+    curve = metrics.get("curve")
+    if not curve:
+        LOGGER.warning("igae: %s has no curve; the run is left out of the convergence figure", path)
+        return None
+    try:
+        seconds = [float(point["train_seconds"]) for point in curve]
+        psnrs = [float(point["psnr"]) for point in curve]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ResultFileError(f"igae: {path}: every curve point needs train_seconds and psnr ({error})") from error
+    latent = metrics["space"] == "latent"
+    return {
+        "method": str(metrics["method"]),
+        "series": f"latent, AE {metrics.get('autoencoder')}" if latent else "RGB",
+        "seconds": np.asarray(seconds),  # (P,) cumulative training seconds at each evaluation
+        "psnr": np.asarray(psnrs),  # (P,)
+        "converged": bool(metrics.get("converged", True)),
+    }
+
+
+def convergence_figure(
+    run_dirs: Sequence[str | os.PathLike], out_png: str | os.PathLike, panel_inches: float = 3.4
+) -> Path:
+    """Eval PSNR against training seconds, one panel per method, written atomically to out_png.
+
+    Each latent AE has a colour, RGB is black; thin lines are single runs (scenes, seeds), the bold line their mean at
+    each curve point index (x: mean seconds), over the points every run has. The legend gives the number of runs and
+    how many did not converge. Runs whose metrics.json has no ``curve`` are skipped with a logged warning.
+    """
+    curves = [curve for curve in map(_read_curve, map(Path, run_dirs)) if curve is not None]
+    if not curves:
+        return _message_figure("no run folder's metrics.json holds a training curve", out_png)
+    methods = list(dict.fromkeys(curve["method"] for curve in curves))
+    latent_series = list(dict.fromkeys(curve["series"] for curve in curves if curve["series"] != "RGB"))
+    colours = {series: plt.get_cmap("tab10")(index % 10) for index, series in enumerate(latent_series)}
+    colours["RGB"] = "k"
+    columns = min(3, len(methods))
+    rows = -(-len(methods) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(panel_inches * columns, panel_inches * 0.8 * rows), squeeze=False
+    )  # axes: (rows, columns), one per method
+    for axis in axes.flat[len(methods) :]:
+        axis.axis("off")
+    for axis, method in zip(axes.flat, methods, strict=False):
+        for series in [*latent_series, "RGB"]:
+            runs = [c for c in curves if c["method"] == method and c["series"] == series]
+            if not runs:
+                continue
+            for run in runs:
+                axis.plot(run["seconds"], run["psnr"], color=colours[series], linewidth=0.7, alpha=0.35)
+            points = min(len(run["psnr"]) for run in runs)
+            seconds = np.mean([run["seconds"][:points] for run in runs], axis=0)  # (points,)
+            mean_psnr = np.mean([run["psnr"][:points] for run in runs], axis=0)  # (points,)
+            unconverged = sum(not run["converged"] for run in runs)
+            label = f"{series} (n={len(runs)}" + (f", {unconverged} not converged)" if unconverged else ")")
+            axis.plot(seconds, mean_psnr, color=colours[series], linewidth=2.0, marker="o", markersize=3, label=label)
+        axis.set_title(method, fontsize=9)
+        axis.set_xlabel("training seconds", fontsize=8)
+        axis.set_ylabel("eval PSNR (dB, decoded)", fontsize=8)
+        axis.tick_params(labelsize=7)
+        axis.legend(fontsize=6)
+    return _save(figure, out_png)
+
+
+def ae_reconstruction_figure(
+    autoencoders: Sequence[tuple[str, str | os.PathLike]],
+    images: Sequence[tuple[str, str | os.PathLike]],
+    out_png: str | os.PathLike,
+    device: str = "cpu",
+    panel_inches: float = 1.8,
+) -> Path:
+    """Grid of images (rows) x [ground truth, each autoencoder's D(E(x))] (columns), written atomically to out_png.
+
+    autoencoders: (label, autoencoder folder) pairs (:func:`igae.autoencoders.load_with_card`); images: (label, image
+    file) pairs, read with :func:`igae.metrics.read_rgb`. Under each reconstruction: its PSNR against the image
+    (:data:`igae.metrics.DEFAULT_PROTOCOL`), as ``results/ae_eval`` computes it.
+    """
+    from igae.autoencoders import load_with_card, reconstruct
+
+    if not autoencoders or not images:
+        raise ValueError("igae: ae_reconstruction_figure needs at least one autoencoder and one image")
+    targets = [read_rgb(path) for _, path in images]  # each (H, W, 3) in [0, 1]
+    panels = [[("ground truth", target, "")] for target in targets]
+    for label, folder in autoencoders:
+        ae, _ = load_with_card(folder, device)
+        for row, target in enumerate(targets):
+            x = target.permute(2, 0, 1)[None].to(device) * 2 - 1  # (1, 3, H, W) in [-1, 1]
+            output = ((reconstruct(ae, x)[0] + 1) / 2).permute(1, 2, 0).float().cpu()  # (H, W, 3) in [0, 1]
+            panels[row].append((label, output, f"PSNR {psnr(output, target, DEFAULT_PROTOCOL).item():.2f} dB"))
+        del ae
+    figure, axes = plt.subplots(
+        len(images),
+        len(autoencoders) + 1,
+        figsize=(panel_inches * (len(autoencoders) + 1), panel_inches * 1.15 * len(images)),
+        squeeze=False,
+    )  # axes: (images, 1 + autoencoders)
+    for row, (image_label, _) in enumerate(images):
+        for column, (label, image, caption) in enumerate(panels[row]):
+            axis = axes[row, column]
+            axis.imshow(image.numpy(), interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_xlabel(caption, fontsize=7)
+            if row == 0:
+                axis.set_title(label, fontsize=8)
+            if column == 0:
+                axis.set_ylabel(image_label, fontsize=7)
+    return _save(figure, out_png)

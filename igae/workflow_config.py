@@ -39,6 +39,32 @@ class ConfigError(ValueError):
     """config.yaml is inconsistent; the message names the key at fault."""
 
 
+CLAIM_ROLE_DEFAULTS = {"standard": "standard", "igae": "igae", "control": "control"}
+"""The autoencoder each role of :mod:`igae.claims` defaults to, when ``benchmark.claims`` does not name one."""
+
+
+def claim_roles(config: dict) -> dict[str, str | None]:
+    """{"standard", "igae", "control"} -> the fitted autoencoder playing that role in :mod:`igae.claims`, or None.
+
+    ``benchmark.claims.<role>`` names it; by default the AE of the same name (``standard`` falls back to the IG-AE's
+    ``base`` when no AE is called ``standard``, e.g. ``ostris`` in config/paper.yaml). A role whose AE no NeRF is
+    fitted with (neither in ``benchmark.autoencoders`` nor in ``benchmark.ablation.autoencoders``) is None: its claims
+    are not tested. Naming an AE the config does not define is a :class:`ConfigError` naming the key.
+    """
+    autoencoders, bench = config["autoencoders"], config["benchmark"]
+    given = bench.get("claims") or {}
+    for role, name in given.items():
+        if name is not None and name not in autoencoders:
+            raise ConfigError(
+                f"config: benchmark.claims.{role} = {name!r} names no autoencoder (known: {', '.join(autoencoders)})"
+            )
+    names = {role: given.get(role, default) for role, default in CLAIM_ROLE_DEFAULTS.items()}
+    if "standard" not in given and names["standard"] not in autoencoders:
+        names["standard"] = autoencoders.get(names["igae"], {}).get("base")
+    fitted = {*bench["autoencoders"], *bench.get("ablation", {}).get("autoencoders", [])}
+    return {role: name if name in fitted else None for role, name in names.items()}
+
+
 def _check_training(where: str, spec: dict) -> None:
     """Build the entry's training config now, so that a misspelt key fails before any job, not hours into one."""
     training = spec.get("training")
@@ -103,6 +129,7 @@ def check_config(config: dict) -> None:
                 raise ConfigError(
                     f"config: benchmark.{key} lists {name!r}, which is not defined (known: {', '.join(known)})"
                 )
+    claim_roles(config)
     if config["image_size"] % 8:
         raise ConfigError(
             f"config: image_size = {config['image_size']} must be a multiple of 8 (the AE down-samples 8x)"

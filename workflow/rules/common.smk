@@ -13,6 +13,7 @@ from igae.workflow_config import (  # noqa: E402
     benchmark_methods,
     benchmark_runs,
     check_config,
+    claim_roles,
     skipped_methods,
 )
 from igae.sources.datasets import scene_names  # noqa: E402
@@ -26,6 +27,7 @@ BENCH = config["benchmark"]
 SKIPPED_METHODS = skipped_methods(config, torch.cuda.is_available())
 METHODS = [method for method in benchmark_methods(config) if method not in SKIPPED_METHODS]
 ABLATION_AES = BENCH.get("ablation", {}).get("autoencoders", [])
+CLAIM_ROLES = claim_roles(config)
 for method, reason in SKIPPED_METHODS.items():
     logger.warning(f"igae: skipping {method}: {reason}. The tables say so.")
 
@@ -74,5 +76,10 @@ def final_outputs():
         "results/tables/latent_nvs.csv",
         "results/tables/timing.csv",
         "results/tables/ablation.csv",
+        "results/tables/claims.csv",
         "results/figures/qualitative.png",
+        "results/figures/claims.png",
+        "results/figures/convergence.png",
+        "results/figures/ae_reconstruction.png",
+        "results/summary.md",
     ]

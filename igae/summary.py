@@ -1,0 +1,425 @@
+"""The README's results section, generated from ``results/tables/*.csv`` (never copied by hand).
+
+:func:`results_markdown` turns the tables :mod:`igae.tables` (and :mod:`igae.claims`, when present) wrote into one
+Markdown section: the run it came from (date, machine, wall time, config and AE hashes, package versions), AE
+reconstruction, decoded-RGB novel-view PSNR per method and autoencoder, the claims' verdicts, speed, the fits that did
+not converge and the ablation. :func:`update_readme` puts it between the marker lines of README.md::
+
+    <!-- results:begin -->
+    ...generated...
+    <!-- results:end -->
+
+``igae summary --tables results/tables --readme README.md`` does both.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+BEGIN_MARKER = "<!-- results:begin -->"
+END_MARKER = "<!-- results:end -->"
+
+REQUIRED_COLUMNS = {
+    "ae_reconstruction": ["autoencoder", "data", "psnr", "ssim", "n_images"],
+    "latent_nvs": ["method", "dataset", "scene", "space", "autoencoder", "psnr", "latent_rel_mse", "note"],
+    "timing": ["method", "train_speedup", "render_speedup", "latent_decode_ms", "iterations", "rgb_iterations"],
+    "ablation": ["method", "dataset", "autoencoder", "role", "n_scenes", "psnr", "psnr_std", "ssim"],
+    "claims": ["claim", "method", "estimate", "ci_low", "ci_high", "n", "verdict"],
+}
+OPTIONAL_TABLES = ("ablation", "claims")
+"""Tables a summary does without (older runs have no claims.csv)."""
+
+SHA_PREFIX = 12
+"""Hex digits of an autoencoder's sha256 shown in the run line."""
+
+
+# ---- reading -------------------------------------------------------------------------------------------------------
+
+
+def read_tables(tables_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
+    """The CSVs of ``tables_dir`` by name; an absent optional table is an empty frame. Raises naming the file."""
+    folder = Path(tables_dir)
+    tables = {}
+    for name, columns in REQUIRED_COLUMNS.items():
+        path = folder / f"{name}.csv"
+        if not path.is_file():
+            if name in OPTIONAL_TABLES:
+                tables[name] = pd.DataFrame(columns=columns)
+                continue
+            raise FileNotFoundError(f"{path} does not exist; write the tables first (igae tables, or the workflow)")
+        try:
+            table = pd.read_csv(path, dtype={"config_hash": str, "ae_sha256": str, "autoencoder": str})
+        except pd.errors.EmptyDataError as error:
+            raise ValueError(f"{path} is empty; rewrite the tables (igae tables)") from error
+        missing = [column for column in columns if column not in table.columns]
+        if missing:
+            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}; rewrite the tables (igae tables)")
+        tables[name] = table
+    return tables
+
+
+def _text(value: Any) -> str:
+    """A CSV cell as text: '' for an empty (NaN) cell."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return str(value)
+
+
+def _flag(value: Any) -> bool | None:
+    """A True/False CSV cell (bool, or its text) as a bool; None when empty or unreadable."""
+    if isinstance(value, bool):
+        return value
+    text = _text(value).strip().lower()
+    return {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}.get(text)
+
+
+# ---- formatting ----------------------------------------------------------------------------------------------------
+
+
+def _fixed(value: Any, digits: int, sign: bool = False) -> str:
+    """``value`` with ``digits`` decimals ('—' when empty); ``sign``: always show + or -."""
+    number = pd.to_numeric(value, errors="coerce")
+    if pd.isna(number):
+        return "—"
+    return f"{number:+.{digits}f}" if sign else f"{number:.{digits}f}"
+
+
+def _same_decimals(values: Sequence[Any], figures: int = 3) -> list[str]:
+    """The values with the same decimals, ``figures`` significant digits for the largest: 1.10 [0.60, 1.50]."""
+    numbers = [pd.to_numeric(value, errors="coerce") for value in values]
+    largest = max((abs(n) for n in numbers if not pd.isna(n)), default=0.0)
+    digits = max(0, figures - 1 - math.floor(math.log10(largest))) if largest > 0 else 0
+    return [_fixed(number, digits) for number in numbers]
+
+
+def _mean_std(values: pd.Series, digits: int = 2) -> str:
+    """'18.00 ± 0.54' over the values (sample std, ddof 1); just the mean for one value; '—' for none."""
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if values.empty:
+        return "—"
+    if len(values) == 1:
+        return _fixed(values.iloc[0], digits)
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (cells' '|' escaped)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(row) for row in rows)])
+
+
+def _unique(values: pd.Series) -> list[str]:
+    """The distinct non-empty cells, in order of appearance."""
+    return list(dict.fromkeys(text for text in map(_text, values) if text))
+
+
+# ---- sections ------------------------------------------------------------------------------------------------------
+
+
+def _run_line(tables: dict[str, pd.DataFrame], run: dict[str, Any]) -> str:
+    """Date, machine, wall time, config, config hashes, AE sha256 prefixes and package versions."""
+    parts = [str(run.get("date") or date.today().isoformat())]
+    wall = run.get("wall_seconds")
+    if wall is not None:
+        parts.append(f"{float(wall):.0f} s wall ({float(wall) / 60:.1f} min)")
+    if run.get("cores"):
+        parts.append(f"{run['cores']} cores")
+    if run.get("machine"):
+        parts.append(str(run["machine"]))
+    if run.get("config"):
+        parts.append(f"config `{run['config']}`")
+    frames = [table for table in tables.values() if not table.empty]
+    hashes = list(dict.fromkeys(h for t in frames if "config_hash" in t for h in _unique(t["config_hash"])))
+    if hashes:
+        parts.append("config_hash " + ", ".join(f"`{h}`" for h in hashes))
+    ae_hashes: dict[str, list[str]] = {}
+    for table in frames:
+        if {"autoencoder", "ae_sha256"} <= set(table.columns):
+            for ae, sha in zip(map(_text, table["autoencoder"]), map(_text, table["ae_sha256"]), strict=True):
+                if ae and sha and sha[:SHA_PREFIX] not in ae_hashes.setdefault(ae, []):
+                    ae_hashes[ae].append(sha[:SHA_PREFIX])
+    if ae_hashes:
+        parts.append(
+            "AE sha256 " + ", ".join(f"{ae} " + " / ".join(f"`{h}`" for h in shas) for ae, shas in ae_hashes.items())
+        )
+    versions: dict[str, list[str]] = {}
+    for table in frames:
+        for cell in _unique(table["versions"]) if "versions" in table else []:
+            for item in cell.split(";"):
+                package, _, version = item.partition("=")
+                if package and version not in versions.setdefault(package, []):
+                    versions[package].append(version)
+    if versions:
+        parts.append(", ".join(f"{package} {' / '.join(found)}" for package, found in versions.items()))
+    return "**Run**: " + " · ".join(parts)
+
+
+def _ae_section(ae: pd.DataFrame) -> list[str]:
+    datas = _unique(ae["data"])
+    with_lpips = ae["lpips"].notna().any() if "lpips" in ae else False
+    metrics = [("PSNR", "psnr", 2), ("SSIM", "ssim", 3)] + ([("LPIPS", "lpips", 3)] if with_lpips else [])
+    header = ["autoencoder"] + [f"{data} {label}" for data in datas for label, _, _ in metrics]
+    rows = []
+    for name in _unique(ae["autoencoder"]):
+        cells = [name]
+        for data in datas:
+            row = ae[(ae["autoencoder"].map(_text) == name) & (ae["data"] == data)]
+            cells += [_fixed(row[column].mean(), digits) if len(row) else "—" for _, column, digits in metrics]
+        rows.append(cells)
+    counts = ", ".join(f"{data} {int(ae.loc[ae['data'] == data, 'n_images'].max())}" for data in datas)
+    lines = ["**Autoencoder reconstruction** (`ae_reconstruction.csv`; D(E(x)) vs x on test images: " + counts + ")"]
+    if not with_lpips and "lpips_reason" in ae and _unique(ae["lpips_reason"]):
+        lines[0] += f"; LPIPS not reported: {_unique(ae['lpips_reason'])[0]}"
+    return [*lines, "", _table(header, rows)]
+
+
+def _nvs_section(nvs: pd.DataFrame, variants: Sequence[str]) -> list[str]:
+    notes = nvs["note"].map(_text)
+    fits = nvs[notes == ""].copy()
+    fits["column"] = [
+        "RGB" if space == "rgb" else _text(ae) for space, ae in zip(fits["space"], fits["autoencoder"], strict=True)
+    ]
+    columns = [c for c in _unique(fits.loc[fits["space"] == "latent", "column"]) if c not in variants]
+    columns += ["RGB"] if (fits["space"] == "rgb").any() else []
+    has_converged = "converged" in fits and fits["converged"].notna().any()
+    if has_converged:
+        fits["converged_flag"] = fits["converged"].map(_flag)
+    header = ["method", "dataset", "scenes", *columns]
+    latent_columns = [c for c in columns if c != "RGB"]
+    if latent_columns:
+        header.append("latent rel. MSE " + " / ".join(latent_columns))
+    rows = []
+    for (method, dataset), group in fits.groupby(["method", "dataset"], sort=False):
+        cells = [str(method), str(dataset), str(group["scene"].nunique())]
+        for column in columns:
+            part = group[group["column"] == column]
+            cell = _mean_std(part["psnr"])
+            if has_converged and len(part):
+                known = part["converged_flag"].dropna()
+                if len(known):
+                    cell += f" ({int(known.sum())}/{len(known)})"
+            cells.append(cell)
+        if latent_columns:
+            rel_mse = [group.loc[group["column"] == column, "latent_rel_mse"].mean() for column in latent_columns]
+            cells.append(" / ".join(_fixed(value, 3) for value in rel_mse))
+        rows.append(cells)
+    lead = (
+        "**Novel views** (`latent_nvs.csv`): decoded-RGB PSNR (dB) on the eval views, mean ± std over scenes "
+        "(sample std)"
+    )
+    if has_converged:
+        lead += "; (c/n): c of the n fits converged (the last two points of the convergence curve < 0.3 dB apart)"
+    if "seed" in fits and _unique(fits["seed"]):
+        lead += "; seed " + ", ".join(_unique(fits["seed"].map(lambda s: _fixed(s, 0))))
+    lead += ". Latent rel. MSE: rendered vs encoded latents of the eval views over their variance (3D consistency)."
+    lines = [lead, "", _table(header, rows)]
+    skipped = nvs[notes != ""]
+    if len(skipped):
+        lines.append("")
+        for method, note in zip(skipped["method"], skipped["note"].map(_text), strict=True):
+            reason = note.removeprefix("skipped:").strip()
+            lines.append(f"- `{method}`: skipped: {reason}")
+    return lines
+
+
+def _claims_section(claims: pd.DataFrame) -> list[str]:
+    header = ["claim", "method", "statistic", "estimate [95 % CI]", "n", "verdict"]
+    rows = []
+    for _, row in claims.iterrows():
+        verdict = _text(row["verdict"])
+        note = _text(row.get("note"))
+        rows.append(
+            [
+                _text(row["claim"]),
+                _text(row["method"]) or "all",
+                _text(row.get("statistic")),
+                "{} [{}, {}]".format(*_same_decimals([row["estimate"], row["ci_low"], row["ci_high"]])),
+                _fixed(row["n"], 0),
+                f"**{verdict}**" + (f" ({note})" if note else ""),
+            ]
+        )
+    lead = "**Claims** (`claims.csv`)"
+    details = []
+    if "n_boot" in claims and _unique(claims["n_boot"]):
+        details.append("bootstrap " + ", ".join(_unique(claims["n_boot"].map(lambda v: _fixed(v, 0)))) + " resamples")
+    if "bootstrap_seed" in claims and _unique(claims["bootstrap_seed"]):
+        details.append("seed " + ", ".join(_unique(claims["bootstrap_seed"].map(lambda v: _fixed(v, 0)))))
+    if details:
+        lead += ": " + ", ".join(details)
+    lines = [lead, "", _table(header, rows)]
+    if "statement" in claims:
+        statements = dict.fromkeys(zip(claims["claim"].map(_text), claims["statement"].map(_text), strict=True))
+        bullets = [f"- `{claim}`: {statement}" for claim, statement in statements if statement]
+        if bullets:
+            lines += ["", *bullets]
+    return lines
+
+
+def _speed_section(timing: pd.DataFrame) -> list[str]:
+    def median_range(values: pd.Series) -> str:
+        values = pd.to_numeric(values, errors="coerce").dropna()
+        if values.empty:
+            return "—"
+        if len(values) == 1 or values.min() == values.max():
+            return f"{values.median():.1f}×"
+        return f"{values.median():.1f}× ({values.min():.1f}–{values.max():.1f})"
+
+    header = ["method", "latent fits", "steps latent / RGB", "train speed-up", "render speed-up", "decode ms/view"]
+    rows = []
+    for method, group in timing.groupby("method", sort=False):
+        rows.append(
+            [
+                str(method),
+                str(len(group)),
+                f"{_fixed(group['iterations'].median(), 0)} / {_fixed(group['rgb_iterations'].median(), 0)}",
+                median_range(group["train_speedup"]),
+                median_range(group["render_speedup"]),
+                _fixed(group["latent_decode_ms"].median(), 1),
+            ]
+        )
+    lead = (
+        "**Speed** (`timing.csv`): RGB time over latent time on the same scene and machine, median (min–max) over "
+        "the latent fits; render includes decoding."
+    )
+    return [lead, "", _table(header, rows)]
+
+
+def _not_converged_section(nvs: pd.DataFrame) -> list[str]:
+    fits = nvs[nvs["note"].map(_text) == ""]
+    flags = fits["converged"].map(_flag)
+    known = fits[flags.notna()]
+    failed = fits[flags == False]  # noqa: E712 (element-wise)
+    if known.empty:
+        return []
+    if failed.empty:
+        return [f"**Convergence**: all {len(known)} fits converged (last two curve points < 0.3 dB apart)."]
+    header = ["method", "dataset", "scene", "space / AE", "final PSNR", "last step Δ dB"]
+    rows = [
+        [
+            _text(row["method"]),
+            _text(row["dataset"]),
+            _text(row["scene"]),
+            "RGB" if row["space"] == "rgb" else f"latent / {_text(row['autoencoder'])}",
+            _fixed(row.get("curve_final_psnr"), 2),
+            _fixed(row.get("curve_delta_db"), 2, sign=True),
+        ]
+        for _, row in failed.iterrows()
+    ]
+    lead = (
+        f"**Not converged**: {len(failed)} of {len(known)} fits (the last two points of the convergence curve differ "
+        "by 0.3 dB or more): more steps would likely change their PSNR."
+    )
+    return [lead, "", _table(header, rows)]
+
+
+def _ablation_section(ablation: pd.DataFrame) -> list[str]:
+    header = ["method", "dataset", "autoencoder", "role", "scenes", "PSNR", "SSIM", "latent rel. MSE", "AE PSNR"]
+    rows = [
+        [
+            _text(row["method"]),
+            _text(row["dataset"]),
+            _text(row["autoencoder"]),
+            _text(row["role"]),
+            _fixed(row["n_scenes"], 0),
+            _fixed(row["psnr"], 2) + ("" if pd.isna(row["psnr_std"]) else f" ± {row['psnr_std']:.2f}"),
+            _fixed(row["ssim"], 3),
+            _fixed(row.get("latent_rel_mse"), 3),
+            _fixed(row.get("ae_psnr"), 2),
+        ]
+        for _, row in ablation.iterrows()
+    ]
+    lead = "**Ablation** (`ablation.csv`): each variant beside the main autoencoders, mean (± std) over scenes."
+    return [lead, "", _table(header, rows)]
+
+
+def results_markdown(tables_dir: str | os.PathLike, run: dict[str, Any] | None = None) -> str:
+    """The results section, made only from the CSVs in ``tables_dir`` (``results/tables/``).
+
+    ``run`` describes the run they came from: ``date`` (default today), ``wall_seconds``, ``cores``, ``machine``,
+    ``config`` (all optional). Sections whose table or columns are absent (claims.csv, the convergence columns of
+    older tables) are left out.
+    """
+    tables = read_tables(tables_dir)
+    folder = Path(tables_dir).resolve()
+    source = f"{folder.parent.name}/{folder.name}"
+    nvs, ablation = tables["latent_nvs"], tables["ablation"]
+    variants = _unique(ablation.loc[ablation["role"] == "variant", "autoencoder"]) if not ablation.empty else []
+    sections = [
+        [
+            f"_Generated by `igae summary` from `{source}/*.csv`: do not edit by hand, regenerate it "
+            "(`igae summary --tables results/tables --readme README.md`)._",
+            "",
+            _run_line(tables, run or {}),
+        ],
+    ]
+    if not tables["ae_reconstruction"].empty:
+        sections.append(_ae_section(tables["ae_reconstruction"]))
+    sections.append(_nvs_section(nvs, variants))
+    if not tables["claims"].empty:
+        sections.append(_claims_section(tables["claims"]))
+    if not tables["timing"].empty:
+        sections.append(_speed_section(tables["timing"]))
+    if "converged" in nvs and nvs["converged"].notna().any():
+        sections.append(_not_converged_section(nvs))
+    if not ablation.empty:
+        sections.append(_ablation_section(ablation))
+    return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
+
+
+def this_machine() -> dict[str, Any]:
+    """``{"cores": 2, "machine": "AMD EPYC 7B13, x86_64"}`` (+ the GPU's name when CUDA is available)."""
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    machine = ", ".join(part for part in (model or platform.processor(), platform.machine()) if part)
+    import torch
+
+    if torch.cuda.is_available():
+        machine += f", GPU {torch.cuda.get_device_name(0)}"
+    else:
+        machine += ", no GPU"
+    return {"cores": os.cpu_count(), "machine": machine}
+
+
+def update_readme(readme_path: str | os.PathLike, markdown: str) -> bool:
+    """Replace what lies between the marker lines of ``readme_path`` with ``markdown``; True when the file changed.
+
+    The markers (``<!-- results:begin -->``, ``<!-- results:end -->``) each stand on a line of their own, once, begin
+    before end; otherwise a ValueError names the file and the markers. Written atomically.
+    """
+    from igae.provenance import atomic_write_text
+
+    path = Path(readme_path)
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    begins = [i for i, line in enumerate(lines) if line.strip() == BEGIN_MARKER]
+    ends = [i for i, line in enumerate(lines) if line.strip() == END_MARKER]
+    if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
+        found = f"found {len(begins)} and {len(ends)}"
+        if begins and ends and begins[0] > ends[0]:
+            found += ", end before begin"
+        raise ValueError(
+            f"{path}: needs the line {BEGIN_MARKER} and, after it, the line {END_MARKER}, each once ({found}); "
+            "put them where the generated results go"
+        )
+    begin, end = begins[0], ends[0]
+    updated = "".join([*lines[: begin + 1], "\n", markdown.strip("\n") + "\n", "\n", *lines[end:]])
+    if updated == text:
+        return False
+    atomic_write_text(path, updated)
+    return True

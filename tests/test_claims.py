@@ -1,0 +1,280 @@
+"""The paper's claims with paired bootstrap intervals (igae.claims), the config roles, and the three report figures.
+
+The tables here are hand-made latent_nvs / timing DataFrames whose paired differences and ratios are chosen, so each
+verdict and estimate is known in advance.
+"""
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from PIL import Image
+from snakemake.utils import validate
+
+from igae.autoencoders import AutoencoderCard, save_autoencoder, small_autoencoder
+from igae.claims import (
+    CLAIMS_COLUMNS,
+    UNIT_COLUMNS,
+    bootstrap_interval,
+    claims_table,
+    paired_units,
+    write_claims,
+)
+from igae.figures import ae_reconstruction_figure, claims_figure, convergence_figure
+from igae.provenance import atomic_write_json
+from igae.workflow_config import ConfigError, check_config, claim_roles
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny_config.yaml").read_text())
+
+ROLES = {"standard": "standard", "igae": "igae", "control": "control"}
+DIFFERENCES = {  # IG-AE - standard decoded PSNR (dB), one value per scene
+    "tensorf": [1.0, 1.2, 0.8, 1.1, 0.9, 1.0],  # clearly positive: holds
+    "nerfacto": [-1.0, -1.2, -0.8, -1.1, -0.9, -1.0],  # clearly negative: fails
+    "kplanes": [1.0, -1.0, 0.5, -0.5, 0.2, -0.2],  # around zero: inconclusive
+}
+
+
+def nvs_row(method, scene, space, ae, psnr, rel_mse=math.nan, **extra):
+    return {
+        "method": method,
+        "dataset": "heldout",
+        "scene": scene,
+        "space": space,
+        "autoencoder": ae,
+        "psnr": psnr,
+        "ssim": 0.5,
+        "latent_rel_mse": rel_mse,
+        "config_hash": "cfg",
+        "ae_sha256": f"sha-{ae}" if ae else "",
+        "versions": "torch=2",
+        "note": "",
+        **extra,
+    }
+
+
+def latent_nvs(differences=DIFFERENCES, control_methods=()):
+    """IG-AE = standard + difference; standard rel. MSE 0.4, IG-AE 0.1 (+ jitter); control = standard + 0.1 dB."""
+    rows = []
+    for method, values in differences.items():
+        for index, difference in enumerate(values):
+            scene = f"s{index}"
+            rows.append(nvs_row(method, scene, "latent", "standard", 20.0 + index, 0.4))
+            rows.append(nvs_row(method, scene, "latent", "igae", 20.0 + index + difference, 0.1 + 0.01 * index))
+            rows.append(nvs_row(method, scene, "rgb", "", 25.0))
+            if method in control_methods:
+                rows.append(nvs_row(method, scene, "latent", "control", 20.1 + index, 0.3))
+    rows.append({**nvs_row("instant-ngp", "", "", "", math.nan), "note": "skipped: GPU-only"})
+    return pd.DataFrame(rows)
+
+
+def timing(train_ratios, render_ratios=None, ae="igae", method="tensorf"):
+    """The IG-AE's latent runs: latent train 10 s, RGB = 10 s x ratio; latent render 4 ms + decode 1 ms."""
+    render_ratios = render_ratios or [1.0] * len(train_ratios)
+    rows = [
+        {
+            "method": method,
+            "dataset": "heldout",
+            "scene": f"s{index}",
+            "autoencoder": ae,
+            "latent_train_s": 10.0,
+            "rgb_train_s": 10.0 * train,
+            "latent_render_ms": 4.0,
+            "latent_decode_ms": 1.0,
+            "rgb_render_ms": 5.0 * render,
+            "config_hash": "cfg",
+            "ae_sha256": f"sha-{ae}",
+            "versions": "torch=2",
+        }
+        for index, (train, render) in enumerate(zip(train_ratios, render_ratios, strict=True))
+    ]
+    return pd.DataFrame(rows)
+
+
+def row(table, claim, method):
+    rows = table[(table["claim"] == claim) & (table["method"] == method)]
+    assert len(rows) == 1, f"expected one {claim}/{method} row, got {len(rows)}"
+    return rows.iloc[0]
+
+
+def test_paired_differences_give_holds_fails_and_inconclusive():
+    units = paired_units(latent_nvs(), timing([2.0, 3.0, 4.0]), ROLES)
+    assert list(units.columns) == UNIT_COLUMNS
+    table = claims_table(units, ROLES, n_boot=2000)
+    assert list(table.columns) == CLAIMS_COLUMNS
+    for method, expected in (("tensorf", "holds"), ("nerfacto", "fails"), ("kplanes", "inconclusive")):
+        result = row(table, "igae_beats_standard", method)
+        assert result.estimate == pytest.approx(np.mean(DIFFERENCES[method]))
+        assert result.ci_low <= result.estimate <= result.ci_high
+        assert (result.verdict, result.n, result.null) == (expected, 6, 0.0), method
+    around_zero = row(table, "igae_beats_standard", "kplanes")
+    assert around_zero.ci_low < 0 < around_zero.ci_high
+    tensorf = row(table, "igae_beats_standard", "tensorf")
+    assert tensorf.ae_sha256 == "igae:sha-igae;standard:sha-standard" and tensorf.datasets == "heldout"
+    provenance = (tensorf.config_hash, tensorf.versions, tensorf.n_boot, tensorf.bootstrap_seed)
+    assert provenance == ("cfg", "torch=2", 2000, 0)
+    assert "igae - standard (dB)" in tensorf.statistic and tensorf.note == ""
+    consistency = row(table, "igae_more_3d_consistent", "tensorf")  # 0.4 - (0.1 + 0.01 i), i = 0..5
+    assert consistency.estimate == pytest.approx(0.3 - 0.025) and consistency.verdict == "holds"
+    assert "instant-ngp" not in set(table["method"])  # its row carries a note, no metrics
+    assert "gain_from_3d_terms" not in set(table["claim"])  # no control was fitted
+
+
+def test_ratio_claims_are_geometric_means_bootstrapped_on_the_log_scale():
+    ratios, render = [2.0, 8.0, 4.0, 1.0], [10.0, 40.0, 20.0, 10.0]
+    table = claims_table(paired_units(latent_nvs(), timing(ratios, render), ROLES), ROLES, n_boot=500, seed=7)
+    train = row(table, "latent_trains_faster", "tensorf")
+    assert train.estimate == pytest.approx((2 * 8 * 4 * 1) ** 0.25)  # 2.83x, where the arithmetic mean says 3.75x
+    assert row(table, "latent_renders_faster", "tensorf").estimate == pytest.approx((10 * 40 * 20 * 10) ** 0.25)
+    logs = np.log(ratios)  # the same bootstrap, by hand
+    means = logs[np.random.default_rng(7).integers(0, 4, size=(500, 4))].mean(axis=1)
+    assert (train.ci_low, train.ci_high) == pytest.approx(tuple(np.exp(np.percentile(means, [2.5, 97.5]))))
+    assert (train.null, train.verdict) == (1.0, "holds") and train.ae_sha256 == "igae:sha-igae"
+    slower = claims_table(paired_units(latent_nvs(), timing([0.5, 0.5, 0.5]), ROLES), ROLES)
+    assert row(slower, "latent_trains_faster", "tensorf")[["estimate", "ci_low", "ci_high", "verdict"]].tolist() == [
+        pytest.approx(0.5),
+        pytest.approx(0.5),
+        pytest.approx(0.5),
+        "fails",
+    ]
+
+
+def test_the_interval_depends_on_the_seed_only():
+    values = np.array(DIFFERENCES["kplanes"])
+    assert bootstrap_interval(values, seed=3) == bootstrap_interval(values, seed=3)
+    assert bootstrap_interval(values, seed=3)[1:] != bootstrap_interval(values, seed=4)[1:]
+    units = paired_units(latent_nvs(), timing([2.0, 3.0, 4.0]), ROLES)
+    shuffled = paired_units(latent_nvs().sample(frac=1.0, random_state=0), timing([2.0, 3.0, 4.0]), ROLES)
+    by_row = lambda table: table.set_index(["claim", "method"]).sort_index()  # noqa: E731 (rows follow table order)
+    pd.testing.assert_frame_equal(by_row(claims_table(units, ROLES)), by_row(claims_table(shuffled, ROLES)))
+
+
+def test_fewer_than_three_units_give_no_interval_and_no_verdict():
+    table = claims_table(paired_units(latent_nvs({"tensorf": [5.0, 6.0]}), timing([3.0, 3.0]), ROLES), ROLES)
+    result = row(table, "igae_beats_standard", "tensorf")
+    assert result.estimate == pytest.approx(5.5) and result.n == 2
+    assert math.isnan(result.ci_low) and math.isnan(result.ci_high) and result.verdict == "inconclusive"
+    assert "only 2 paired unit" in result.note
+
+
+def test_seeds_are_units_and_a_table_without_seeds_is_one_seed():
+    nvs = latent_nvs({"tensorf": [1.0, 2.0]})
+    assert set(paired_units(nvs, timing([2.0]), ROLES)["seed"]) == {0}
+    two_seeds = pd.concat([nvs.assign(seed=0), nvs.assign(seed=1, psnr=nvs["psnr"] + 1)], ignore_index=True)
+    units = paired_units(two_seeds, timing([2.0]).assign(seed=0), ROLES)
+    beats = units[units["claim"] == "igae_beats_standard"]
+    assert sorted(zip(beats.scene, beats.seed, strict=True)) == [("s0", 0), ("s0", 1), ("s1", 0), ("s1", 1)]
+
+
+def test_the_control_claim_covers_only_the_methods_the_control_ran():
+    units = paired_units(latent_nvs(control_methods=("tensorf",)), timing([2.0, 3.0, 4.0]), ROLES)
+    table = claims_table(units, ROLES)
+    gain = table[table["claim"] == "gain_from_3d_terms"]
+    assert list(gain["method"]) == ["tensorf"]
+    assert gain.iloc[0].estimate == pytest.approx(np.mean(DIFFERENCES["tensorf"]) - 0.1)
+    assert gain.iloc[0].ae_sha256 == "igae:sha-igae;control:sha-control"
+    no_control = {**ROLES, "control": None}
+    without = paired_units(latent_nvs(control_methods=("tensorf",)), timing([2.0]), no_control)
+    assert "gain_from_3d_terms" not in set(without["claim"])
+
+
+def test_write_claims_reads_the_csvs_and_writes_claims_csv(tmp_path):
+    latent_nvs().to_csv(tmp_path / "latent_nvs.csv", index=False)
+    timing([2.0, 3.0, 4.0]).to_csv(tmp_path / "timing.csv", index=False)
+    table, units = write_claims(tmp_path / "latent_nvs.csv", tmp_path / "timing.csv", tmp_path / "claims.csv", ROLES)
+    written = pd.read_csv(tmp_path / "claims.csv")
+    assert list(written.columns) == CLAIMS_COLUMNS and len(written) == len(table) == 3 * 2 + 2
+    assert written.set_index(["claim", "method"]).loc[("igae_beats_standard", "nerfacto"), "verdict"] == "fails"
+    assert len(units) == 3 * 6 * 2 + 3 * 2
+
+
+def test_claim_roles_default_custom_and_unknown():
+    tiny = yaml.safe_load(yaml.safe_dump(TINY))
+    assert claim_roles(tiny) == {"standard": "standard", "igae": "igae", "control": None}  # no control fitted
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    assert claim_roles(paper)["standard"] == "ostris"  # no AE named standard: the IG-AE's base
+    assert claim_roles(yaml.safe_load((REPO / "config.yaml").read_text()))["control"] == "control"
+    tiny["autoencoders"]["mine"] = {**tiny["autoencoders"]["igae"]}
+    tiny["benchmark"]["autoencoders"].append("mine")
+    tiny["benchmark"]["claims"] = {"igae": "mine", "control": "igae"}
+    assert claim_roles(tiny) == {"standard": "standard", "igae": "mine", "control": "igae"}
+    tiny["benchmark"]["claims"] = {"control": "contrl"}
+    with pytest.raises(ConfigError, match=r"benchmark\.claims\.control = 'contrl' names no autoencoder"):
+        check_config(tiny)
+
+
+def test_the_schema_accepts_claim_roles_and_rejects_unknown_ones():
+    schema = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["benchmark"]["claims"] = {"standard": "standard", "control": None}
+    validate(config, schema)
+    config["benchmark"]["claims"] = {"baseline": "standard"}
+    with pytest.raises(Exception, match="baseline"):
+        validate(config, schema)
+
+
+def png_size(path):
+    with Image.open(path) as image:
+        image.load()
+        return image.size
+
+
+def test_claims_figure_draws_every_claim(tmp_path):
+    units = paired_units(latent_nvs({**DIFFERENCES, "vanilla-nerf": [1.0]}), timing([2.0, 3.0, 4.0]), ROLES)
+    table = claims_table(units, ROLES, n_boot=200)  # vanilla-nerf: one unit, no interval
+    width, height = png_size(claims_figure(table, units, tmp_path / "claims.png"))
+    assert width > 600 and height > 600
+    empty = claims_figure(table.iloc[:0], units.iloc[:0], tmp_path / "empty.png")
+    assert png_size(empty)[1] < height
+
+
+def write_curve_run(run_dir, space, ae, scene, psnrs, curve=True):
+    metrics = {"space": space, "method": "tensorf", "dataset": "heldout", "scene": scene, "autoencoder": ae}
+    if curve:
+        metrics["curve"] = [
+            {"step": 10 * i, "train_seconds": 1.5 * i, "stage": "fit" if i < 3 else "align", "psnr": p}
+            for i, p in enumerate(psnrs)
+        ]
+        metrics["converged"] = psnrs[-1] - psnrs[-2] < 0.1
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    return run_dir
+
+
+def test_convergence_figure_skips_runs_without_a_curve(tmp_path, caplog):
+    runs = [
+        write_curve_run(tmp_path / "igae0", "latent", "igae", "s0", [10.0, 14.0, 16.0, 17.0, 17.05]),
+        write_curve_run(tmp_path / "igae1", "latent", "igae", "s1", [11.0, 15.0, 17.0, 18.0]),  # one point fewer
+        write_curve_run(tmp_path / "std0", "latent", "standard", "s0", [9.0, 12.0, 14.0, 15.0, 15.5]),
+        write_curve_run(tmp_path / "rgb0", "rgb", None, "s0", [12.0, 18.0, 21.0, 23.0, 24.0]),
+        write_curve_run(tmp_path / "old", "rgb", None, "s1", [], curve=False),
+    ]
+    with caplog.at_level(logging.WARNING, logger="igae.figures"):
+        out = convergence_figure(runs, tmp_path / "convergence.png")
+    assert any("old/metrics.json has no curve" in message for message in caplog.messages)
+    width, height = png_size(out)
+    assert width > 300 and height > 200
+    assert png_size(convergence_figure(runs[-1:], tmp_path / "none.png"))[1] < height  # only a message
+
+
+def test_ae_reconstruction_figure_has_a_column_per_autoencoder(tmp_path):
+    torch.manual_seed(0)
+    ae = small_autoencoder(latent_channels=4, block_out_channels=(16, 16, 16, 16))
+    card = AutoencoderCard("tiny", "trained", "test", 4, 8, 0.5, [0.5] * 4)
+    save_autoencoder(ae, tmp_path / "ae", card)
+    rng = np.random.default_rng(0)
+    images = []
+    for index in range(2):
+        path = tmp_path / f"image_{index}.png"
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
+        images.append((f"image {index}", path))
+    one = ae_reconstruction_figure([("tiny", tmp_path / "ae")], images[:1], tmp_path / "one.png")
+    two = ae_reconstruction_figure([("a", tmp_path / "ae"), ("b", tmp_path / "ae")], images, tmp_path / "two.png")
+    (one_width, one_height), (two_width, two_height) = png_size(one), png_size(two)
+    assert one_width > 300 and one_height > 150
+    assert two_width == pytest.approx(one_width * 3 / 2, rel=0.02)
+    assert two_height == pytest.approx(one_height * 2, rel=0.02)
