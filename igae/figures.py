@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -79,13 +80,8 @@ def qualitative_figure(
     if not views or not columns:
         raise ValueError("igae: qualitative_figure needs at least one view and one run column")
     recorded = {label: _recorded_psnr(Path(run_dir)) for label, run_dir in columns}
-    figure, axes = plt.subplots(
-        len(views),
-        len(columns) + 1,
-        figsize=(panel_inches * (len(columns) + 1), panel_inches * 1.15 * len(views)),
-        squeeze=False,
-    )  # axes: (views, 1 + runs)
-    for row, view in enumerate(views):
+    rows = []
+    for view in views:
         stem = _view_stem(view)
         ground_truth = read_rgb(_ground_truth_path(scene_dir, view))  # (H, W, 3) in [0, 1]
         panels = [("ground truth", ground_truth, "")]
@@ -101,16 +97,29 @@ def qualitative_figure(
             else:
                 caption = f"{render.shape[1]}x{render.shape[0]} vs GT {ground_truth.shape[1]}x{ground_truth.shape[0]}"
             panels.append((label, render, caption))
-        for column, (label, image, caption) in enumerate(panels):
+        rows.append((stem, panels))
+    return _image_grid(rows, out_png, panel_inches)
+
+
+def _image_grid(
+    rows: Sequence[tuple[str, Sequence[tuple[str, Any, str]]]], out_png: str | os.PathLike, panel_inches: float
+) -> Path:
+    """Draw ``[(row label, [(column title, (H, W, 3) image tensor, caption), ...]), ...]`` as a grid and save it."""
+    columns = len(rows[0][1])
+    figure, axes = plt.subplots(
+        len(rows), columns, figsize=(panel_inches * columns, panel_inches * 1.15 * len(rows)), squeeze=False
+    )  # axes: (rows, columns)
+    for row, (row_label, panels) in enumerate(rows):
+        for column, (title, image, caption) in enumerate(panels):
             axis = axes[row, column]
             axis.imshow(image.numpy(), interpolation="nearest")
             axis.set_xticks([])
             axis.set_yticks([])
             axis.set_xlabel(caption, fontsize=7)
             if row == 0:
-                axis.set_title(label, fontsize=8)
+                axis.set_title(title, fontsize=8)
             if column == 0:
-                axis.set_ylabel(stem, fontsize=7)
+                axis.set_ylabel(row_label, fontsize=7)
     return _save(figure, out_png)
 
 
@@ -286,21 +295,4 @@ def ae_reconstruction_figure(
             output = ((reconstruct(ae, x)[0] + 1) / 2).permute(1, 2, 0).float().cpu()  # (H, W, 3) in [0, 1]
             panels[row].append((label, output, f"PSNR {psnr(output, target, DEFAULT_PROTOCOL).item():.2f} dB"))
         del ae
-    figure, axes = plt.subplots(
-        len(images),
-        len(autoencoders) + 1,
-        figsize=(panel_inches * (len(autoencoders) + 1), panel_inches * 1.15 * len(images)),
-        squeeze=False,
-    )  # axes: (images, 1 + autoencoders)
-    for row, (image_label, _) in enumerate(images):
-        for column, (label, image, caption) in enumerate(panels[row]):
-            axis = axes[row, column]
-            axis.imshow(image.numpy(), interpolation="nearest")
-            axis.set_xticks([])
-            axis.set_yticks([])
-            axis.set_xlabel(caption, fontsize=7)
-            if row == 0:
-                axis.set_title(label, fontsize=8)
-            if column == 0:
-                axis.set_ylabel(image_label, fontsize=7)
-    return _save(figure, out_png)
+    return _image_grid([(label, row) for (label, _), row in zip(images, panels, strict=True)], out_png, panel_inches)
