@@ -4,7 +4,8 @@ A run folder holds ``metrics.json``, ``timing.json``, ``renders/`` (decoded RGB 
 ``nerfstudio/`` (the trainer's config and checkpoint, loadable with nerfstudio's own loaders).
 
 Every fit also records a short convergence curve (:class:`ConvergenceProbe`): the eval PSNR (decoded, for latent fits)
-at :data:`CURVE_POINTS` evenly spaced points of its schedule, on the first :data:`CURVE_VIEWS` eval views. A latent
+at :data:`CURVE_POINTS` points of its schedule (:func:`curve_steps`; a latent fit's last two are in its alignment
+stage), on the first :data:`CURVE_VIEWS` eval views. A latent
 probe renders the whole 16x16 latent image and decodes it; an RGB probe renders every :data:`CURVE_PIXEL_STRIDE`-th
 pixel of each axis (a 128-px vanilla-nerf view costs ~36 s on a CPU, its 32x32 sample ~2 s). The probe runs outside
 the timed iterations and under a forked RNG, so the fit's numbers are the same with or without it. A fit is
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +40,7 @@ def seed_everything(seed: int) -> None:
 
 
 CURVE_POINTS = 5
-"""Points of the convergence curve, evenly spaced over the whole schedule (both stages); the last is the final step."""
+"""Points of the convergence curve (:func:`curve_steps`); the last is the final step."""
 CURVE_VIEWS = 2
 """Eval views the convergence curve is scored on (the first ones of the split)."""
 CURVE_PIXEL_STRIDE = 4
@@ -47,9 +49,18 @@ CONVERGED_DB = 0.3
 """A fit is converged when the last two points of its curve differ by less than this (dB)."""
 
 
-def curve_steps(total_steps: int, points: int = CURVE_POINTS) -> list[int]:
-    """Iterations completed at each curve point: evenly spaced, the last one ``total_steps`` (deduplicated)."""
-    return sorted({max(1, round(total_steps * k / points)) for k in range(1, points + 1)})
+def curve_steps(total_steps: int, points: int = CURVE_POINTS, final_stage_start: int = 0) -> list[int]:
+    """Iterations completed at each curve point, the last one ``total_steps`` (deduplicated).
+
+    One stage: evenly spaced. Two stages (a latent fit, whose RGB alignment starts at ``final_stage_start``): the last
+    two points are the middle and the end of the final stage, so that ``converged`` compares points of one stage; the
+    others are evenly spaced over the first stage, ending with it.
+    """
+    final_steps = total_steps - final_stage_start
+    if not 0 < final_stage_start < total_steps or points < 3:
+        return sorted({max(1, round(total_steps * k / points)) for k in range(1, points + 1)})
+    first = {max(1, round(final_stage_start * k / (points - 2))) for k in range(1, points - 1)}
+    return sorted(first | {final_stage_start + max(1, final_steps // 2), total_steps})
 
 
 def is_converged(curve: list[dict], tolerance_db: float = CONVERGED_DB) -> bool | None:
@@ -107,15 +118,15 @@ def train(
     log=print,
     log_every: int = 50,
     probe: ConvergenceProbe | None = None,
-    curve_points: int = CURVE_POINTS,
+    curve_at: Sequence[int] = (),
 ):
     """nerfstudio's training loop (callbacks before and after each iteration), timing each iteration alone.
 
-    With a ``probe``, the eval PSNR is measured after each of ``curve_steps(total_steps, curve_points)`` (outside the
-    timed iterations) and returned as ``curve``: ``[{"step", "train_seconds", "stage", "psnr"}, ...]``.
+    With a ``probe``, the eval PSNR is measured after each iteration count of ``curve_at`` (:func:`curve_steps`;
+    outside the timed iterations) and returned as ``curve``: ``[{"step", "train_seconds", "stage", "psnr"}, ...]``.
     """
     timer = IterationTimer(device)
-    probe_after = set(curve_steps(total_steps, curve_points)) if probe is not None and curve_points else set()
+    probe_after = set(curve_at) if probe is not None else set()
     curve = []
     pipeline = trainer.pipeline
     for step in range(total_steps):
@@ -228,7 +239,9 @@ def fit(
             f"views, {len(datamanager.eval_dataset)} eval views)"
         )
         probe = ConvergenceProbe(trainer.pipeline, space, device)
-        timing, curve = train(trainer, schedule.total_steps, device, log=log, probe=probe, curve_points=curve_points)
+        final_stage_start = schedule.latent_steps if space == "latent" else 0
+        curve_at = curve_steps(schedule.total_steps, curve_points, final_stage_start) if curve_points else []
+        timing, curve = train(trainer, schedule.total_steps, device, log=log, probe=probe, curve_at=curve_at)
         trainer.save_checkpoint(schedule.total_steps - 1)
         # nerfstudio's config.yml, written for where the run folder will be, so ns-eval / ns-render load it from there
         config.output_dir = out_dir

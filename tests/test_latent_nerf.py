@@ -82,6 +82,12 @@ def test_curve_points_are_evenly_spaced_and_end_at_the_last_step():
     assert curve_steps(3) == [1, 2, 3]  # fewer steps than points: deduplicated
 
 
+def test_a_latent_fit_has_its_last_two_curve_points_in_the_alignment_stage():
+    assert curve_steps(350, final_stage_start=300) == [100, 200, 300, 325, 350]
+    assert curve_steps(25_000, final_stage_start=10_000) == [3333, 6667, 10_000, 17_500, 25_000]
+    assert curve_steps(2, final_stage_start=1) == [1, 2]
+
+
 def test_converged_compares_the_last_two_points_only():
     points = [{"psnr": p} for p in (10.0, 15.0, 17.0, 17.5)]
     assert is_converged(points) is False  # +0.5 dB
