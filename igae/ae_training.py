@@ -23,8 +23,9 @@ from igae.autoencoders import (
     latent_background,
     reconstruct,
     small_autoencoder,
+    to_unit_hwc,
 )
-from igae.metrics import build_perceptual_loss
+from igae.metrics import build_perceptual_loss, psnr
 
 
 @dataclass
@@ -80,14 +81,14 @@ def learning_rate_factor(step: int, config: AETrainingConfig) -> float:
 
 
 def heldout_psnr(ae, images: torch.Tensor, device, batch: int = 16) -> float:
-    """Mean per-image PSNR (dB, pixels in [0, 1]) of D(E(x)) over (N, 3, H, W) images in [-1, 1], as Tab. 1 averages."""
+    """Mean per-image PSNR (dB, :data:`igae.metrics.DEFAULT_PROTOCOL`) of D(E(x)) over (N, 3, H, W) images in [-1, 1],
+    as Tab. 1 averages it."""
     was_training = ae.training
     ae.eval()
     psnrs = []
     for i in range(0, len(images), batch):
         chunk = images[i : i + batch].to(device)
-        mse = ((reconstruct(ae, chunk) - chunk) / 2).pow(2).flatten(1).mean(1)  # (B,) in [0, 1] units
-        psnrs.append(-10 * torch.log10(mse.clamp_min(1e-12)))
+        psnrs.append(psnr(to_unit_hwc(reconstruct(ae, chunk)), to_unit_hwc(chunk)))  # (B,)
     ae.train(was_training)
     return float(torch.cat(psnrs).mean())
 

@@ -24,6 +24,7 @@ from igae.autoencoders import (
     read_card,
     reconstruct,
     save_autoencoder,
+    to_unit_hwc,
 )
 from igae.igae_training import IGAELossConfig, IGAETrainingConfig, SceneViews, train_igae
 from igae.metrics import DEFAULT_PROTOCOL, build_perceptual_loss, lpips_status, per_image_metrics, summarize
@@ -169,9 +170,7 @@ def _reconstruction_rows(ae, images: torch.Tensor, device, batch: int = 16) -> l
     rows = []
     for start in range(0, len(images), batch):
         x = images[start : start + batch].to(device)
-        reconstruction = reconstruct(ae, x)
-        to_hwc = lambda t: ((t + 1) / 2).permute(0, 2, 3, 1).float()  # noqa: E731
-        rows += per_image_metrics(to_hwc(reconstruction), to_hwc(x))
+        rows += per_image_metrics(to_unit_hwc(reconstruct(ae, x)), to_unit_hwc(x))
     return rows
 
 

@@ -142,6 +142,11 @@ def decode(ae, latents: torch.Tensor) -> torch.Tensor:
     return ae.decode(latents).sample.clamp(-1, 1)
 
 
+def to_unit_hwc(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) images in [-1, 1] (as the AE sees them) -> (B, H, W, 3) float in [0, 1] (as metrics score them)."""
+    return ((images + 1) / 2).permute(0, 2, 3, 1).float()
+
+
 @torch.no_grad()
 def reconstruct(ae, images: torch.Tensor) -> torch.Tensor:
     """D(E(x)): (B, 3, H, W) images in [-1, 1] -> their reconstructions, same shape and range (posterior mean)."""

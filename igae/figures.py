@@ -282,7 +282,7 @@ def ae_reconstruction_figure(
     file) pairs, read with :func:`igae.metrics.read_rgb`. Under each reconstruction: its PSNR against the image
     (:data:`igae.metrics.DEFAULT_PROTOCOL`), as ``results/ae_eval`` computes it.
     """
-    from igae.autoencoders import load_with_card, reconstruct
+    from igae.autoencoders import load_with_card, reconstruct, to_unit_hwc
 
     if not autoencoders or not images:
         raise ValueError("igae: ae_reconstruction_figure needs at least one autoencoder and one image")
@@ -292,7 +292,7 @@ def ae_reconstruction_figure(
         ae, _ = load_with_card(folder, device)
         for row, target in enumerate(targets):
             x = target.permute(2, 0, 1)[None].to(device) * 2 - 1  # (1, 3, H, W) in [-1, 1]
-            output = ((reconstruct(ae, x)[0] + 1) / 2).permute(1, 2, 0).float().cpu()  # (H, W, 3) in [0, 1]
+            output = to_unit_hwc(reconstruct(ae, x))[0].cpu()  # (H, W, 3) in [0, 1]
             panels[row].append((label, output, f"PSNR {psnr(output, target, DEFAULT_PROTOCOL).item():.2f} dB"))
         del ae
     return _image_grid([(label, row) for (label, _), row in zip(images, panels, strict=True)], out_png, panel_inches)

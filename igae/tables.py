@@ -201,9 +201,7 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 "ae_psnr": _number(metrics.get("ae_mean") or {}, "psnr", path, "ae_mean.", optional=True),
                 "vs_ae_psnr": _number(metrics.get("vs_ae_mean") or {}, "psnr", path, "vs_ae_mean.", optional=True),
                 "n_views": len(metrics["per_image"]),
-                "seed": int(_number(metrics, "seed", path, optional=True))
-                if metrics.get("seed") is not None
-                else pd.NA,
+                "seed": pd.NA if metrics.get("seed") is None else int(_number(metrics, "seed", path)),
                 **_curve_columns(metrics, path),
                 **_provenance_columns(metrics, path),
             }
