@@ -123,3 +123,29 @@ def test_learning_rate_warms_up_linearly_then_decays_to_zero():
     assert factors[:10] == pytest.approx([(k + 1) / 10 for k in range(10)])
     assert factors[10] == pytest.approx(1.0) and factors[60] == pytest.approx(0.5)
     assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False)) and factors[-1] < 0.01
+
+
+def test_color_jitter_permutes_scales_and_clips_colours_and_leaves_unjittered_batches_unchanged():
+    from igae.ae_training import _augment
+
+    # (4, 3, 8, 8) in [-1, 1]: a red-dominant image and a white one, twice
+    red = torch.tensor([0.6, -0.2, -0.8])[:, None, None].expand(3, 8, 8)
+    white = torch.ones(3, 8, 8)
+    images = torch.stack([red, white, red, white])
+
+    def draw(jitter: float) -> torch.Tensor:
+        return _augment(images, 8, torch.Generator().manual_seed(3), color_jitter=jitter)
+
+    plain = draw(0.0)
+    for image, source in zip(plain, images, strict=True):  # flips and rotations of a constant image change nothing
+        assert torch.equal(image, source)
+    jittered = draw(0.3)
+    assert torch.equal(jittered, draw(0.3)) and not torch.equal(jittered, plain)  # seeded, and it does something
+    assert jittered.min() >= -1 and jittered.max() <= 1
+    # gains in [0.7, 1.3] and an offset shared by the channels keep a colour a colour: in [0, 1] units the red image
+    # is (0.8, 0.4, 0.1), and its two brightest channels stay >= 0.8 * 0.7 - 0.4 * 1.3 = 0.04 apart
+    for image in jittered[[0, 2]]:
+        channels = ((image[:, 0, 0] + 1) / 2).sort().values
+        assert channels[2] - channels[1] > 0.03
+    # white clips: a gain above 1 or a positive offset keeps some channels at exactly 1
+    assert (jittered[[1, 3]] == 1).any()
