@@ -127,10 +127,11 @@ def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="
     perceptual = build_perceptual_loss(perceptual_kind if config.loss.ae_real_perceptual else "none", device)
     ae, base_card = load_with_card(base_dir, device)
     folders = scene_folders(scenes_dir)
-    scenes = [SceneViews.from_scene_data(load_scene(folder)) for folder in folders]  # train views only
+    # train views only; images kept as uint8 on the host (batches are converted on the device, same numbers)
+    scenes = [SceneViews.from_scene_data(load_scene(folder), uint8=True) for folder in folders]
     train_views = sum(len(scene.images) for scene in scenes)
     config, _ = igae_training_config(epochs_to_steps(spec.get("training", {}), train_views), device)
-    real = load_real_images(real_dir, "train")
+    real = load_real_images(real_dir, "train", uint8=True)  # (N, 3, H, W) uint8
     log(
         f"{spec['name']}: IG-AE from {base_card.name} on {len(scenes)} scenes, {len(real)} real images, "
         f"perceptual = {perceptual.label if perceptual else 'none'}"

@@ -10,6 +10,12 @@ trains the encoder, the decoder and (unless ``parity_freeze_triplanes_in_joint``
 
 Latents are raw AE latents z (no ``scaling_factor``), normalised with tanh(scale·z) (:class:`LatentNormalizer`);
 renderings r in [0, 1] are compared in the normalised range as clamp(2r - 1, -1, 1). Images are in [-1, 1].
+
+Image storage: the synthetic views and the real images may be given as uint8 (0..255, what PNG files hold: 1 byte
+per value, a quarter of float32's, which matters at the paper's 45,000 real images) or as float in [-1, 1]. They stay
+on the host as given; each batch is moved to the device (pinned, non-blocking on CUDA) and only there converted to
+float32 in [-1, 1] with x / 127.5 - 1 (:func:`images_to_model_range`), bit-identical to
+:func:`igae.real_images.load_real_images`'s and :meth:`SceneViews.from_scene_data`'s float conversions.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from igae.autoencoders import LatentNormalizer, decode, encode, latent_background
+from igae.timing import synchronize
 from igae.triplanes import LatentTriPlaneConfig, TriPlaneDecoder, TriPlanes, render_latent_images
 
 LOSS_TERMS = ("latent", "rgb", "ae_synth", "ae_real_mse", "ae_real_perceptual", "real_latent_tv", "plane_tv")
@@ -125,6 +133,9 @@ class IGAETrainingConfig:
     """Seeds the Tri-Plane and MLP init, the batches, the ray jitter and the posterior samples."""
     device: str = "cpu"
     """Torch device of the training (``cpu``, ``cuda``, ``cuda:1``)."""
+    amp: bool = False
+    """bf16 autocast of the AE and Tri-Plane rendering forward passes on CUDA (the losses stay in float32); ignored
+    on the CPU. False keeps every number as in float32 training."""
     log_every: int = 50
     """Log a line every this many steps of each phase (and at each phase's last step)."""
 
@@ -134,19 +145,31 @@ class SceneViews:
     """The training views of one synthetic scene."""
 
     images: torch.Tensor
-    """(V, 3, H, W) in [-1, 1], square."""
+    """(V, 3, H, W), square: uint8 in 0..255 (compact) or float in [-1, 1]; see :func:`images_to_model_range`."""
     c2w_opencv: torch.Tensor
     """(V, 4, 4) camera-to-world, OpenCV convention."""
     intrinsics_normalized: torch.Tensor
     """(V, 3, 3) intrinsics divided by the image size."""
 
     @classmethod
-    def from_scene_data(cls, scene, indices: Sequence[int] | None = None) -> SceneViews:
-        """From :func:`igae.scenes.dataset_io.load_scene`'s ``SceneData``: its train views unless ``indices``."""
+    def from_scene_data(cls, scene, indices: Sequence[int] | None = None, uint8: bool = False) -> SceneViews:
+        """From :func:`igae.scenes.dataset_io.load_scene`'s ``SceneData``: its train views unless ``indices``.
+
+        ``uint8``: keep the views as uint8 when they are exactly 8-bit values (RGB PNG views are: ``load_scene``
+        gives u / 255), which train to bit-identical numbers in a quarter of the memory; views that are not (alpha
+        composited on white) stay float32 in [-1, 1].
+        """
         indices = np.asarray(scene.train_indices if indices is None else indices, dtype=np.int64)
-        images = torch.as_tensor(np.asarray(scene.images)[indices], dtype=torch.float32)  # (V, H, W, 3) in [0, 1]
+        unit = np.asarray(scene.images, dtype=np.float32)[indices]  # (V, H, W, 3) in [0, 1]
+        images = None
+        if uint8:
+            as_uint8 = np.rint(unit * 255).clip(0, 255).astype(np.uint8)  # (V, H, W, 3)
+            if np.array_equal(as_uint8.astype(np.float32) / 255.0, unit):
+                images = torch.from_numpy(as_uint8).permute(0, 3, 1, 2).contiguous()  # (V, 3, H, W) uint8
+        if images is None:
+            images = torch.from_numpy(unit).permute(0, 3, 1, 2).contiguous() * 2 - 1  # (V, 3, H, W) in [-1, 1]
         return cls(
-            images=images.permute(0, 3, 1, 2).contiguous() * 2 - 1,
+            images=images,
             c2w_opencv=torch.as_tensor(np.asarray(scene.c2w_opencv)[indices], dtype=torch.float32),
             intrinsics_normalized=torch.as_tensor(
                 np.asarray(scene.intrinsics_normalized)[indices], dtype=torch.float32
@@ -190,6 +213,25 @@ class _ShuffledCycle:
         return torch.cat(parts)
 
 
+def images_to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """Images as the AE sees them: uint8 (..., 3, H, W) in 0..255 -> float32 in [-1, 1] (x / 127.5 - 1, the same
+    float32 numbers as u / 255 * 2 - 1); float images are returned as float32, unchanged."""
+    if images.dtype == torch.uint8:
+        return images.float() / 127.5 - 1.0
+    return images.float()
+
+
+def _fetch(store: torch.Tensor, indices: torch.Tensor | slice, device: torch.device) -> torch.Tensor:
+    """Rows ``indices`` of an image store (uint8 or float, on the host) as float32 in [-1, 1] on ``device``.
+
+    Only the batch is gathered, moved (from pinned memory, non-blocking, on CUDA) and converted on the device.
+    """
+    batch = store[indices]  # (B, 3, H, W), the store's dtype
+    if batch.device.type == "cpu" and device.type == "cuda":
+        batch = batch.pin_memory()
+    return images_to_model_range(batch.to(device, non_blocking=True))  # (B, 3, H, W) float32
+
+
 def latent_tv_l2(z: torch.Tensor) -> torch.Tensor:
     """Non-squared L2 total variation of (B, C, h, w) latents over the whole batch: (‖Δ_rows‖ + ‖Δ_cols‖) / (h + w)."""
     rows = torch.linalg.vector_norm(z[..., 1:, :] - z[..., :-1, :])
@@ -201,6 +243,10 @@ def _check_inputs(scenes: Sequence[SceneViews], real_images: torch.Tensor | None
     if not scenes:
         raise ValueError("train_igae: no synthetic scenes given; IG-AE needs multi-view scenes to build Tri-Planes")
     size = scenes[0].images.shape[-2:]
+    for index, images in enumerate([scene.images for scene in scenes] + [real_images]):
+        if images is not None and images.dtype != torch.uint8 and not images.is_floating_point():
+            what = f"scene {index}" if index < len(scenes) else "real_images"
+            raise ValueError(f"train_igae: {what}: images must be uint8 (0..255) or float, got {images.dtype}")
     for index, scene in enumerate(scenes):
         views = scene.images.shape[0]
         if scene.images.ndim != 4 or scene.images.shape[1] != 3 or scene.images.shape[-2:] != size:
@@ -233,17 +279,21 @@ def _check_inputs(scenes: Sequence[SceneViews], real_images: torch.Tensor | None
 
 
 @torch.no_grad()
-def _posterior_mean_std(ae, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior mean and std (N, C, h, w) of every image, on the CPU; zero std for deterministic encoders."""
+def _posterior_mean_std(
+    ae, images: torch.Tensor, batch_size: int, autocast: Callable[[], AbstractContextManager] = nullcontext
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and std (N, C, h, w) float32 of every image (an image store: uint8 or float), on the CPU; zero
+    std for deterministic encoders."""
     device = next(ae.parameters()).device
     means, stds = [], []
     for start in range(0, len(images), batch_size):
-        output = ae.encode(images[start : start + batch_size].to(device))
+        with autocast():
+            output = ae.encode(_fetch(images, slice(start, start + batch_size), device))
         if hasattr(output, "latent_dist"):
-            means.append(output.latent_dist.mean.cpu())
-            stds.append(output.latent_dist.std.cpu())
+            means.append(output.latent_dist.mean.float().cpu())
+            stds.append(output.latent_dist.std.float().cpu())
         else:  # AutoencoderTiny: deterministic latents
-            means.append(output.latents.cpu())
+            means.append(output.latents.float().cpu())
             stds.append(torch.zeros_like(means[-1]))
     return torch.cat(means), torch.cat(stds)
 
@@ -274,7 +324,8 @@ def train_igae(
         ae: a diffusers autoencoder (``AutoencoderKL``; ``AutoencoderTiny`` works without posterior noise).
         normalizer: maps raw latents to [-1, 1].
         scenes: the synthetic scenes' training views; scene i gets Tri-Plane i.
-        real_images: (N, 3, H, W) in [-1, 1] for L_ae^real, or None (real terms skipped).
+        real_images: (N, 3, H, W) for L_ae^real, uint8 in 0..255 (compact: ``load_real_images(..., uint8=True)``)
+            or float in [-1, 1]; or None (real terms skipped). Kept where it is (the host); batches are moved.
         config: schedule, losses, seed and device.
         perceptual: ``perceptual(prediction, target) -> scalar`` on images in [-1, 1], or None (term skipped).
         log: where progress lines go.
@@ -285,19 +336,31 @@ def train_igae(
     batch_generator = torch.Generator().manual_seed(config.seed)  # batches, on the CPU
     noise_generator = torch.Generator(device=device).manual_seed(config.seed + 1)  # jitter, posterior samples
     init_generator = torch.Generator().manual_seed(config.seed + 2)  # Tri-Plane and MLP init
+    use_amp = config.amp and device.type == "cuda"
+    if config.amp and not use_amp:
+        log(f"igae: amp is ignored on {device.type}: float32 training")
 
-    # all synthetic views, flattened: view v belongs to scene scene_of[v]; kept on the CPU, batches move to device
-    images = torch.cat([scene.images.float() for scene in scenes])  # (T, 3, H, W)
-    c2w = torch.cat([scene.c2w_opencv.float() for scene in scenes])  # (T, 4, 4)
-    intrinsics = torch.cat([scene.intrinsics_normalized.float() for scene in scenes])  # (T, 3, 3)
+    def autocast() -> AbstractContextManager:
+        """bf16 autocast of the forward passes under AMP on CUDA; nothing otherwise."""
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
+
+    # all synthetic views, flattened: view v belongs to scene scene_of[v]. The images stay on the host, uint8 when
+    # every scene's are (else float); batches are moved to the device. The cameras are small: on the device.
+    if all(scene.images.dtype == torch.uint8 for scene in scenes):
+        images = torch.cat([scene.images for scene in scenes])  # (T, 3, H, W) uint8
+    else:
+        images = torch.cat([images_to_model_range(scene.images) for scene in scenes])  # (T, 3, H, W) float32
+    c2w = torch.cat([scene.c2w_opencv.float() for scene in scenes]).to(device)  # (T, 4, 4)
+    intrinsics = torch.cat([scene.intrinsics_normalized.float() for scene in scenes]).to(device)  # (T, 3, 3)
     scene_of = torch.cat([torch.full((len(scene.images),), i, dtype=torch.long) for i, scene in enumerate(scenes)])
+    scene_of = scene_of.to(device)  # (T,)
     views = _ShuffledCycle(len(images), batch_generator)
 
     ae.to(device)
     requires_grad_before = {name: p.requires_grad for name, p in ae.named_parameters()}
     ae.eval().requires_grad_(False)
     with torch.no_grad():
-        latent_shape = encode(ae, images[:1].to(device)).shape[1:]  # (C, h, w)
+        latent_shape = encode(ae, _fetch(images, slice(0, 1), device)).shape[1:]  # (C, h, w)
     latent_channels, latent_resolution = latent_shape[0], latent_shape[-1]
     if latent_shape[-2] != latent_resolution:
         raise ValueError(f"train_igae: the AE's latents must be square, got {tuple(latent_shape)}")
@@ -318,28 +381,31 @@ def train_igae(
 
     def render(view_indices: torch.Tensor) -> torch.Tensor:
         """Normalised latent renderings (B, C, h, w) in [-1, 1] of the given views."""
+        view_indices = view_indices.to(device)
         rendered, _ = render_latent_images(
             triplanes,
             mlp,
-            scene_of[view_indices].to(device),
-            c2w[view_indices].to(device),
-            intrinsics[view_indices].to(device),
+            scene_of[view_indices],
+            c2w[view_indices],
+            intrinsics[view_indices],
             latent_resolution,
             background,
             config.triplanes.render,
             generator=noise_generator,
             jitter=True,
         )  # (B, C, h, w) in [0, 1]
-        return (2 * rendered - 1).clamp(-1, 1)
+        return (2 * rendered.float() - 1).clamp(-1, 1)
 
     def plane_tv(view_indices: torch.Tensor) -> torch.Tensor:
-        tv = triplanes.tv_loss(scene_of[view_indices].to(device))
+        tv = triplanes.tv_loss(scene_of[view_indices.to(device)])
         return tv * len(view_indices) if losses_on.plane_tv_sum_over_views else tv
 
     def record(phase: str, phase_step: int, n_steps: int, terms: dict[str, torch.Tensor], total, started: float):
         entry = {"step": len(history), "phase": phase, "phase_step": phase_step}
-        entry.update({name: value.item() for name, value in terms.items()})
-        entry.update(total=total.item(), seconds=time.perf_counter() - started)
+        values = torch.stack([value.detach().float() for value in (*terms.values(), total)]).tolist()  # one sync
+        synchronize(device)
+        entry.update(zip(terms, values[:-1], strict=True))
+        entry.update(total=values[-1], seconds=time.perf_counter() - started)
         history.append(entry)
         if phase_step % max(config.log_every, 1) == 0 or phase_step == n_steps - 1:
             values = " ".join(f"{name} {entry[name]:.4g}" for name in (*terms, "total"))
@@ -351,7 +417,8 @@ def train_igae(
         mlp.train()
         if config.cache_warmup_latents:
             started = time.perf_counter()
-            cached_mean, cached_std = _posterior_mean_std(ae, images, config.encode_batch_size)  # (T, C, h, w) each
+            # (T, C, h, w) each, float32 on the CPU
+            cached_mean, cached_std = _posterior_mean_std(ae, images, config.encode_batch_size, autocast)
             log(f"igae: encoded {len(images)} synthetic views for the warm-up in {time.perf_counter() - started:.1f} s")
         optimizer = _adam(
             [
@@ -373,9 +440,11 @@ def train_igae(
                 noise = torch.randn(mean.shape, generator=noise_generator, device=device, dtype=mean.dtype)
                 z = mean + std * noise
             else:
-                with torch.no_grad():
-                    z = encode(ae, images[batch].to(device), sample=True, generator=noise_generator)
-            terms = {"latent": F.mse_loss(normalizer.normalize(z), render(batch))}
+                with torch.no_grad(), autocast():
+                    z = encode(ae, _fetch(images, batch, device), sample=True, generator=noise_generator).float()
+            with autocast():
+                rendered = render(batch)  # (B, C, h, w) float32 in [-1, 1]
+            terms = {"latent": F.mse_loss(normalizer.normalize(z), rendered)}
             total = losses_on.latent_weight * terms["latent"]
             if losses_on.plane_tv:
                 terms["plane_tv"] = plane_tv(batch)
@@ -431,25 +500,29 @@ def train_igae(
             started = time.perf_counter()
             _set_lrs(optimizer, config.lr_decay_per_step**step)
             batch = views.take(config.batch_views)  # (B,)
-            x = images[batch].to(device)  # (B, 3, H, W)
-            x_real = real_images[reals.take(config.batch_real)].to(device) if real_terms else x[:0]  # (b, 3, H, W)
+            x = _fetch(images, batch, device)  # (B, 3, H, W) float32 in [-1, 1]
+            x_real = _fetch(real_images, reals.take(config.batch_real), device) if real_terms else x[:0]  # (b, 3, H, W)
 
-            # one encoder pass for the synthetic views (when needed) and the real images
-            to_encode = torch.cat([x, x_real]) if needs_synthetic_latent else x_real
-            z_all = encode(ae, to_encode, sample=True, generator=noise_generator) if len(to_encode) else None
-            z = z_all[: len(x)] if needs_synthetic_latent else None  # (B, C, h, w)
-            z_real = z_all[len(to_encode) - len(x_real) :] if real_terms else None  # (b, C, h, w)
-            rendered = render(batch) if needs_rendering else None  # (B, C, h, w) in [-1, 1]
+            with autocast():  # forward passes (bf16 under AMP); the losses below are computed in float32
+                # one encoder pass for the synthetic views (when needed) and the real images
+                to_encode = torch.cat([x, x_real]) if needs_synthetic_latent else x_real
+                z_all = encode(ae, to_encode, sample=True, generator=noise_generator) if len(to_encode) else None
+                z = z_all[: len(x)] if needs_synthetic_latent else None  # (B, C, h, w)
+                z_real = z_all[len(to_encode) - len(x_real) :] if real_terms else None  # (b, C, h, w)
+                rendered = render(batch) if needs_rendering else None  # (B, C, h, w) float32 in [-1, 1]
 
-            # one decoder pass for the decoded rendering, the synthetic reconstruction and the real reconstruction
-            to_decode = []
-            if losses_on.rgb:
-                to_decode.append(normalizer.denormalize(rendered))
-            if losses_on.ae_synth:
-                to_decode.append(z)
-            if needs_real_decoding:
-                to_decode.append(z_real)
-            decoded = list(decode(ae, torch.cat(to_decode)).split([len(t) for t in to_decode])) if to_decode else []
+                # one decoder pass for the decoded rendering, the synthetic reconstruction and the real reconstruction
+                to_decode = []
+                if losses_on.rgb:
+                    to_decode.append(normalizer.denormalize(rendered))
+                if losses_on.ae_synth:
+                    to_decode.append(z)
+                if needs_real_decoding:
+                    to_decode.append(z_real)
+                decoded = decode(ae, torch.cat(to_decode)).split([len(t) for t in to_decode]) if to_decode else []
+            z = z.float() if z is not None else None
+            z_real = z_real.float() if z_real is not None else None
+            decoded = [image.float() for image in decoded]  # (B or b, 3, H, W) each
 
             terms: dict[str, torch.Tensor] = {}
             if losses_on.latent:

@@ -238,8 +238,14 @@ def write_image_folder(out_dir: str | Path, images: Iterable[tuple[str, np.ndarr
     return manifest
 
 
-def load_real_images(folder: str | Path, split: str, device: str | torch.device = "cpu") -> torch.Tensor:
-    """The crops of one split as a float32 tensor (N, 3, H, W) in [-1, 1] on ``device``, in file-name order."""
+def load_real_images(
+    folder: str | Path, split: str, device: str | torch.device = "cpu", uint8: bool = False
+) -> torch.Tensor:
+    """The crops of one split as a float32 tensor (N, 3, H, W) in [-1, 1] on ``device``, in file-name order.
+
+    ``uint8``: return them as stored instead, uint8 (N, 3, H, W) in 0..255 (a quarter of the memory);
+    :func:`igae.igae_training.images_to_model_range` turns a batch of them into the same float32 numbers.
+    """
     if split not in ("train", "test"):
         raise ValueError(f"igae: split {split!r} is not one of 'train', 'test'")
     split_dir = Path(folder) / split
@@ -255,5 +261,7 @@ def load_real_images(folder: str | Path, split: str, device: str | torch.device 
     shapes = {array.shape for array in arrays}
     if len(shapes) != 1:
         raise ValueError(f"igae: {split_dir} mixes image sizes {sorted(shapes)}; rebuild the set")
+    if uint8:
+        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous().to(device)  # (N, 3, H, W) uint8
     images = torch.from_numpy(np.stack(arrays)).to(device).permute(0, 3, 1, 2).float()  # (N, 3, H, W) in [0, 255]
     return images / 127.5 - 1.0

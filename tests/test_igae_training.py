@@ -10,7 +10,7 @@ import torch
 from diffusers import AutoencoderKL
 
 from igae.autoencoders import LatentNormalizer
-from igae.igae_training import IGAELossConfig, IGAETrainingConfig, SceneViews, train_igae
+from igae.igae_training import IGAELossConfig, IGAETrainingConfig, SceneViews, images_to_model_range, train_igae
 from igae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
 
 SIZE = 32  # images; latents are 4 x 4 with the f8 AE below
@@ -166,3 +166,101 @@ def test_scene_views_take_the_train_views_of_a_loaded_scene_in_minus_one_one():
     assert views.images.shape == (3, 3, SIZE, SIZE)
     assert views.images[:, 0, 0, 0].tolist() == [-1.0, 0.0, 1.0]
     assert views.c2w_opencv[:, 0, 0].tolist() == [1.0, 3.0, 4.0]
+
+
+def uint8_scene(seed: int, views: int = 4) -> SceneViews:
+    """``synthetic_scene``'s views quantised to uint8 (V, 3, H, W) in 0..255, as PNG views are."""
+    scene = synthetic_scene(seed, views)
+    scene.images = ((scene.images + 1) * 127.5).round().to(torch.uint8)
+    return scene
+
+
+def test_images_to_model_range_matches_the_float_loaders_bit_for_bit():
+    values = np.arange(256, dtype=np.uint8)
+    from_png = torch.from_numpy(values.astype(np.float32) / 255.0) * 2 - 1  # load_scene + SceneViews.from_scene_data
+    from_real = torch.from_numpy(values).float() / 127.5 - 1.0  # load_real_images
+    converted = images_to_model_range(torch.from_numpy(values))
+    assert converted.dtype == torch.float32
+    assert torch.equal(converted, from_png) and torch.equal(converted, from_real)
+    floats = torch.rand(4, dtype=torch.float64)
+    assert torch.equal(images_to_model_range(floats), floats.float())
+
+
+def test_uint8_storage_trains_to_the_same_numbers_as_float32():
+    """uint8 views and real images (kept on the host, converted per batch) give the float32 path's exact history."""
+    scenes = [uint8_scene(0), uint8_scene(1)]
+    real = torch.randint(0, 256, (5, 3, SIZE, SIZE), dtype=torch.uint8, generator=torch.Generator().manual_seed(7))
+    float_scenes = [replace(scene, images=scene.images.float() / 255 * 2 - 1) for scene in scenes]
+    config = tiny_config(warmup_steps=2, joint_steps=2, cache_warmup_latents=False)
+
+    def perceptual(prediction, target):
+        return (prediction - target).abs().mean()
+
+    results = []
+    for scene_views, real_images in ((scenes, real), (float_scenes, real.float() / 127.5 - 1.0)):
+        results.append(
+            train_igae(tiny_autoencoder(), LatentNormalizer(), scene_views, real_images, config, perceptual, log=print)
+        )
+    strip = [[{k: v for k, v in e.items() if k != "seconds"} for e in result.history] for result in results]
+    assert strip[0] == strip[1] and len(strip[0]) == 4 and "ae_real_mse" in strip[0][-1]
+    assert torch.equal(results[0].triplanes.planes, results[1].triplanes.planes)
+    assert torch.equal(results[0].ae.decoder.conv_out.weight, results[1].ae.decoder.conv_out.weight)
+    assert scenes[0].images.dtype == torch.uint8 and real.dtype == torch.uint8  # the inputs are left as given
+
+
+def test_amp_is_ignored_on_the_cpu():
+    plain, _ = run(tiny_config(warmup_steps=1, joint_steps=1))
+    amp, logs = run(tiny_config(warmup_steps=1, joint_steps=1, amp=True))
+    strip = [[{k: v for k, v in e.items() if k != "seconds"} for e in result.history] for result in (plain, amp)]
+    assert strip[0] == strip[1]
+    assert any("amp is ignored" in line for line in logs)
+
+
+def test_scene_views_can_keep_png_views_as_uint8():
+    values = np.arange(0, 256, 5, dtype=np.uint8)[:48]  # 48 grey levels
+    images = np.stack([np.full((SIZE, SIZE, 3), value, dtype=np.uint8) for value in values]).astype(np.float32) / 255
+    scene = SimpleNamespace(
+        images=images,
+        c2w_opencv=np.stack([np.eye(4, dtype=np.float32)] * len(values)),
+        intrinsics_normalized=np.stack([np.eye(3, dtype=np.float32)] * len(values)),
+        train_indices=np.arange(len(values)),
+    )
+    compact, full = SceneViews.from_scene_data(scene, uint8=True), SceneViews.from_scene_data(scene)
+    assert compact.images.dtype == torch.uint8 and compact.images[:, 0, 0, 0].tolist() == values.tolist()
+    assert full.images.dtype == torch.float32
+    assert torch.equal(images_to_model_range(compact.images), full.images)
+    scene.images = images * 0.999  # not 8-bit values (e.g. alpha composited): kept as float
+    assert SceneViews.from_scene_data(scene, uint8=True).images.dtype == torch.float32
+
+
+def test_load_real_images_as_uint8_gives_the_float_images_after_conversion(tmp_path):
+    from PIL import Image
+
+    from igae.real_images import load_real_images
+
+    (tmp_path / "train").mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "train" / f"{k}.png")
+    compact, full = load_real_images(tmp_path, "train", uint8=True), load_real_images(tmp_path, "train")
+    assert compact.dtype == torch.uint8 and compact.shape == (3, 3, 8, 8) and compact.is_contiguous()
+    assert torch.equal(images_to_model_range(compact), full)
+
+
+def test_step_benchmark_runs_at_tiny_size_on_the_cpu(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "igae_step.py"
+    spec = importlib.util.spec_from_file_location("igae_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sizes = "--scenes 2 --views-per-scene 3 --real-images 8 --image-size 16 --batch-views 2 --batch-real 1"
+    tiny = "--ae-channels 8,8,8,8 --resolution 8 --features 4 --hidden 16 --n-coarse 4 --n-fine 4 --steps 1"
+    out = tmp_path / "result.json"
+    options = ["--warmup-steps", "1", "--device", "cpu", "--perceptual", "none", "--out", str(out)]
+    result = module.main([*sizes.split(), *tiny.split(), *options])
+    assert json.loads(out.read_text()) == result
+    assert result["s_per_step"] > 0 and result["peak_mem_mb"] > 0 and result["amp"] is False
+    assert result["host_data_mb"] == (2 * 3 + 8) * 3 * 16 * 16 / 2**20
