@@ -30,7 +30,7 @@ from PIL import Image
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
 from igae.metrics import DEFAULT_PROTOCOL, image_metrics, lpips_status, psnr, read_rgb, summarize
 from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
-from igae.timing import IterationTimer, median_time_ms, peak_memory_mb
+from igae.timing import IterationTimer, device_label, median_time_ms, peak_memory_mb, reset_peak_memory
 
 
 def seed_everything(seed: int) -> None:
@@ -214,6 +214,7 @@ def fit(
     ``curve_points``: points of the convergence curve (0: none; the fit's numbers are the same either way).
     """
     out_dir = Path(out_dir).resolve()
+    reset_peak_memory(device)  # on a GPU, the peak of this fit alone (the CPU's max RSS is the process')
     with atomic_folder(out_dir) as tmp:
         seed_everything(seed)
         config = trainer_config(
@@ -248,7 +249,7 @@ def fit(
         (tmp / config.get_base_dir().relative_to(out_dir) / "config.yml").write_text(yaml.dump(config), "utf8")
         per_image, eval_timing = evaluate(trainer.pipeline, space, tmp, device)
         mean = summarize(per_image)
-        timing.update(eval_timing, peak_memory_mb=peak_memory_mb(device))
+        timing.update(eval_timing, peak_memory_mb=peak_memory_mb(device), device=device_label(device))
         ae_sha = trainer.pipeline.card.sha256 if space == "latent" else None
         lpips_ok, lpips_reason = lpips_status()
         result = {
@@ -271,7 +272,7 @@ def fit(
             "schedule": vars(schedule),
             "seed": seed,
             "latents_sha256": file_sha256(latents) if latents else None,
-            "provenance": provenance(config_for_provenance or {}, ae_sha256=ae_sha),
+            "provenance": provenance(config_for_provenance or {}, ae_sha256=ae_sha, device=device),
         }
         atomic_write_json(tmp / "metrics.json", result)
         atomic_write_json(tmp / "timing.json", timing)

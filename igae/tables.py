@@ -30,7 +30,9 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or
 - ``timing.json``::
 
     {"train_seconds": 36.2, "iterations": 2000, "stage_seconds": {"latent": 20.1, "align": 16.1},
-     "render_ms_per_view": 12.0, "decode_ms_per_view": 3.1 (0 for RGB runs), "peak_memory_mb": 812.0 | null}
+     "render_ms_per_view": 12.0, "decode_ms_per_view": 3.1 (0 for RGB runs), "peak_memory_mb": 812.0 | null,
+     "device": "cpu" | "cuda:NVIDIA H200"}   # igae.timing.device_label; older runs lack it: then the device comes
+                                            # from metrics.json's provenance.device, else it is "unknown"
 
 - ``renders/{view_stem}.png``: the decoded RGB render of each eval view (``images/r_000.png`` -> ``renders/r_000.png``);
   the ground truth stays in the scene folder ``resources/scenes/{dataset}/{scene}/images/``.
@@ -50,6 +52,7 @@ from typing import Any
 import pandas as pd
 
 from igae.provenance import atomic_write_text, versions_string
+from igae.timing import UNKNOWN_DEVICE, device_from_description
 
 PROVENANCE_COLUMNS = ["config_hash", "ae_sha256", "versions"]
 
@@ -62,7 +65,7 @@ LATENT_NVS_COLUMNS = [
     "curve_delta_db", "converged", *PROVENANCE_COLUMNS, "note",
 ]  # fmt: skip
 TIMING_COLUMNS = [
-    "method", "dataset", "scene", "autoencoder", "latent_train_s", "rgb_train_s", "latent_render_ms",
+    "method", "dataset", "scene", "autoencoder", "device", "latent_train_s", "rgb_train_s", "latent_render_ms",
     "latent_decode_ms", "rgb_render_ms", "train_speedup", "render_speedup", "iterations", "rgb_iterations",
     "latent_peak_memory_mb", "rgb_peak_memory_mb", *PROVENANCE_COLUMNS,
 ]  # fmt: skip
@@ -210,10 +213,16 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
     return table.astype({"seed": "Int64", "converged": "boolean"})
 
 
-def _read_run_timing(run_dir: Path) -> dict[str, Any]:
+def _read_run_timing(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     path = run_dir / "timing.json"
     timing = read_result_json(path, ["train_seconds", "iterations", "render_ms_per_view"])
+    device = timing.get("device")
+    if device is None:  # written before timing.json named its device: the run's provenance says where it ran
+        device = device_from_description((metrics.get("provenance") or {}).get("device"))
+    elif not isinstance(device, str) or not device:
+        raise ResultFileError(f"igae: {path}: device = {device!r}, expected 'cpu' or 'cuda:<GPU name>'")
     return {
+        "device": device,
         "train_s": _number(timing, "train_seconds", path),
         "iterations": int(_number(timing, "iterations", path)),
         "render_ms": _number(timing, "render_ms_per_view", path),
@@ -225,25 +234,27 @@ def _read_run_timing(run_dir: Path) -> dict[str, Any]:
 def timing_table(
     latent_run_dirs: Iterable[str | os.PathLike], rgb_run_dirs: Iterable[str | os.PathLike]
 ) -> pd.DataFrame:
-    """Tab. 5: each latent run beside the RGB run of the same (method, dataset, scene), with the speed-ups.
+    """Tab. 5: each latent run beside the RGB run of the same (method, dataset, scene) and device, with the speed-ups.
 
     train_speedup = rgb_train_s / latent_train_s; render_speedup = rgb_render_ms / (latent_render_ms +
-    latent_decode_ms): a latent view is only an image once decoded. A latent run without an RGB partner keeps its row
-    with empty RGB columns and speed-ups.
+    latent_decode_ms): a latent view is only an image once decoded. ``device`` (``cpu``, ``cuda:<GPU name>``) is the
+    latent run's: an RGB run on another device is never its partner, nor is a run whose device is unknown. A latent
+    run without an RGB partner keeps its row with empty RGB columns and speed-ups.
     """
-    rgb_runs: dict[tuple[str, str, str], dict[str, Any]] = {}
+    rgb_runs: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for run_dir in map(Path, rgb_run_dirs):
         metrics = _read_run_metrics(run_dir)
-        key = (str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]))
-        if key in rgb_runs:
+        timing = _read_run_timing(run_dir, metrics)
+        key = (str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]), timing["device"])
+        if key in rgb_runs and timing["device"] != UNKNOWN_DEVICE:
             raise ResultFileError(f"igae: {run_dir} and {rgb_runs[key]['dir']} are both the RGB run of {key}")
-        rgb_runs[key] = {"dir": run_dir, **_read_run_timing(run_dir)}
+        rgb_runs[key] = {"dir": run_dir, **timing}
     rows = []
     for run_dir in map(Path, latent_run_dirs):
         metrics = _read_run_metrics(run_dir)
-        latent = _read_run_timing(run_dir)
-        key = (str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]))
-        rgb = rgb_runs.get(key, {})
+        latent = _read_run_timing(run_dir, metrics)
+        key = (str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]), latent["device"])
+        rgb = rgb_runs.get(key, {}) if latent["device"] != UNKNOWN_DEVICE else {}
         rgb_train_s, rgb_render_ms = rgb.get("train_s", math.nan), rgb.get("render_ms", math.nan)
         latent_decode_ms = 0.0 if math.isnan(latent["decode_ms"]) else latent["decode_ms"]
         rows.append(
@@ -252,6 +263,7 @@ def timing_table(
                 "dataset": key[1],
                 "scene": key[2],
                 "autoencoder": metrics.get("autoencoder") or "",
+                "device": latent["device"],
                 "latent_train_s": latent["train_s"],
                 "rgb_train_s": rgb_train_s,
                 "latent_render_ms": latent["render_ms"],

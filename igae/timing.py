@@ -7,6 +7,9 @@ What the benchmark reports (``timing.json`` of a run folder, see :mod:`igae.tabl
 - peak memory = CUDA max allocated on a GPU, the process' max resident set size on the CPU (:func:`peak_memory_mb`).
 
 On CUDA every measurement synchronises before reading the clock, so queued kernels are counted where they run.
+
+Every ``timing.json`` names the device it was measured on (:func:`device_label`: ``cpu`` or ``cuda:<GPU name>``);
+times are only compared between runs of the same device.
 """
 
 from __future__ import annotations
@@ -20,6 +23,35 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+
+UNKNOWN_DEVICE = "unknown"
+"""The device of a run that recorded none (see :func:`device_from_description`); never paired with another run."""
+
+
+def device_label(device: torch.device | str) -> str:
+    """``cpu``, or ``cuda:<GPU name>`` (e.g. ``cuda:NVIDIA H200``): the device a timing was measured on.
+
+    The GPU's name, not its index, so that runs on two GPUs of one model compare and runs on two models do not.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{torch.cuda.get_device_name(index)}"
+    return device.type
+
+
+def device_from_description(description: str | None) -> str:
+    """:func:`device_label` from a provenance ``device`` string (:func:`igae.provenance.describe_device`).
+
+    ``"cpu (x86_64, 2 threads)"`` -> ``cpu``; ``"cuda:0 (NVIDIA H200)"`` -> ``cuda:NVIDIA H200``; None or anything
+    else -> :data:`UNKNOWN_DEVICE`. For run folders written before timing.json recorded its device.
+    """
+    if not isinstance(description, str):
+        return UNKNOWN_DEVICE
+    kind, _, detail = description.partition(" (")
+    if kind.startswith("cuda") and detail.endswith(")"):
+        return f"cuda:{detail[:-1]}"
+    return kind if kind in ("cpu", "mps") else UNKNOWN_DEVICE
 
 
 def synchronize(device: torch.device | str) -> None:

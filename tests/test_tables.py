@@ -5,6 +5,8 @@ The result folders here are file-format fixtures: well-formed files with chosen 
 
 import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ from igae.tables import (
     timing_table,
     write_tables,
 )
+from igae.timing import device_from_description, device_label
 
 PROVENANCE = {"config_hash": "abc123def456", "ae_sha256": None, "versions": "torch=2.14.1;nerfstudio=1.1.5"}
 VIEWS = ["images/r_000.png", "images/r_001.png"]
@@ -50,7 +53,9 @@ def write_ae_eval(path, name, synthetic_psnr):
     return path / f"{name}.json"
 
 
-def write_run(run_dir, space, method, scene, psnrs, train_s, render_ms, decode_ms=0.0, ae=None, iterations=100):
+def write_run(
+    run_dir, space, method, scene, psnrs, train_s, render_ms, decode_ms=0.0, ae=None, iterations=100, device="cpu"
+):
     per_image = [{"view": view, "psnr": p, "ssim": 0.5, "lpips": None} for view, p in zip(VIEWS, psnrs, strict=True)]
     metrics = {
         "space": space,
@@ -73,7 +78,10 @@ def write_run(run_dir, space, method, scene, psnrs, train_s, render_ms, decode_m
         "render_ms_per_view": render_ms,
         "decode_ms_per_view": decode_ms,
         "peak_memory_mb": 500.0,
+        "device": device,
     }
+    if device is None:  # a run folder written before timing.json named its device
+        del timing["device"]
     atomic_write_json(run_dir / "metrics.json", metrics)
     atomic_write_json(run_dir / "timing.json", timing)
     return run_dir
@@ -128,6 +136,52 @@ def test_timing_table_pairs_runs_and_computes_speedups(results):
     assert tensorf.render_speedup == pytest.approx(30.0 / (5.0 + 10.0))
     unpaired = table[table.method == "nerfacto"].iloc[0]
     assert math.isnan(unpaired.rgb_train_s) and math.isnan(unpaired.train_speedup)
+    assert table.device.tolist() == ["cpu", "cpu"]
+
+
+def test_timing_table_pairs_only_runs_of_the_same_device(tmp_path):
+    """A GPU latent run is never divided by a CPU RGB run: each device's latent run gets its own device's partner."""
+    gpu = "cuda:NVIDIA H200"
+    latent = [
+        write_run(tmp_path / "l_cpu", "latent", "tensorf", "s0", [14.0, 16.0], 10.0, 5.0, 1.0, "igae", device="cpu"),
+        write_run(tmp_path / "l_gpu", "latent", "kplanes", "s0", [14.0, 16.0], 2.0, 1.0, 1.0, "igae", device=gpu),
+        write_run(tmp_path / "l_gpu2", "latent", "tensorf", "s1", [14.0, 16.0], 2.0, 1.0, 1.0, "igae", device=gpu),
+    ]
+    rgb = [
+        write_run(tmp_path / "r_cpu", "rgb", "tensorf", "s0", [20.0, 22.0], 40.0, 30.0, device="cpu"),
+        write_run(tmp_path / "r_gpu", "rgb", "kplanes", "s0", [20.0, 22.0], 3.0, 4.0, device=gpu),
+        write_run(tmp_path / "r_cpu2", "rgb", "tensorf", "s1", [20.0, 22.0], 40.0, 30.0, device="cpu"),
+    ]
+    table = timing_table(latent, rgb).set_index(["method", "scene"])
+    assert table.device.tolist() == ["cpu", gpu, gpu]
+    assert table.loc[("tensorf", "s0"), "train_speedup"] == pytest.approx(4.0)
+    assert table.loc[("kplanes", "s0"), "train_speedup"] == pytest.approx(1.5)
+    assert table.loc[("kplanes", "s0"), "render_speedup"] == pytest.approx(2.0)
+    cross = table.loc[("tensorf", "s1")]  # GPU latent, CPU RGB: no speed-up
+    assert math.isnan(cross.rgb_train_s) and math.isnan(cross.train_speedup) and math.isnan(cross.render_speedup)
+
+
+def test_device_labels_name_the_gpu_model_not_its_index():
+    assert device_label("cpu") == "cpu"
+    assert device_from_description("cpu (x86_64, 2 threads)") == "cpu"
+    assert device_from_description("cuda:1 (NVIDIA H200)") == "cuda:NVIDIA H200"
+    assert device_from_description(None) == device_from_description("tpu") == "unknown"
+
+
+def test_an_old_timing_json_takes_its_device_from_the_provenance_or_stays_unknown(tmp_path):
+    """Run folders from before timing.json named its device: metrics.json's provenance.device says where they ran;
+    without it the device is 'unknown', and an unknown run is paired with none."""
+    latent = write_run(tmp_path / "l", "latent", "tensorf", "s0", [14.0, 16.0], 10.0, 5.0, 1.0, "igae", device=None)
+    rgb = write_run(tmp_path / "r", "rgb", "tensorf", "s0", [20.0, 22.0], 40.0, 30.0, device=None)
+    unknown = timing_table([latent], [rgb])
+    assert unknown.device.tolist() == ["unknown"] and math.isnan(unknown.train_speedup.iloc[0])
+    for run, description in ((latent, "cuda:0 (NVIDIA H100 80GB HBM3)"), (rgb, "cuda:1 (NVIDIA H100 80GB HBM3)")):
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["provenance"]["device"] = description
+        atomic_write_json(run / "metrics.json", metrics)
+    table = timing_table([latent], [rgb])
+    assert table.device.tolist() == ["cuda:NVIDIA H100 80GB HBM3"]
+    assert table.train_speedup.iloc[0] == pytest.approx(4.0)
 
 
 def test_a_malformed_metrics_json_is_named_in_the_error(results):
@@ -221,3 +275,54 @@ def test_atomic_write_json_refuses_nan_and_keeps_the_previous_file(tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         atomic_write_json(path, {"psnr": float("nan")})
     assert json.loads(path.read_text()) == {"psnr": 20.0} and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_method_timing_benchmark_tables_latent_and_rgb_per_step(tmp_path):
+    """benchmarks/method_timing.py on the CPU: a tiny TensoRF, latent (1 + 1 steps) and RGB (2 steps), from the
+    timing.json files its fits write; instant-ngp is skipped with its reason."""
+    import importlib.util
+
+    import torch
+
+    from igae.autoencoders import (
+        AutoencoderCard,
+        latent_background,
+        load_with_card,
+        save_autoencoder,
+        small_autoencoder,
+    )
+    from igae.latents import encode_scene
+    from igae.scenes.procedural import build_procedural_dataset
+
+    (scene,) = build_procedural_dataset(tmp_path / "scenes", "photo", 1, views=5, image_size=32, eval_fraction=0.2)
+    torch.manual_seed(0)
+    ae = small_autoencoder(latent_channels=4, block_out_channels=(8, 8, 8, 8), norm_num_groups=8, image_size=32)
+    card = AutoencoderCard("tiny", "trained", "test", 4, 8, 0.5, [])
+    card.latent_background = latent_background(ae, card.normalizer, 32).tolist()
+    save_autoencoder(ae, tmp_path / "ae", card)
+    encode_scene(*load_with_card(tmp_path / "ae"), scene, tmp_path / "latents.safetensors")
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "method_timing.py"
+    spec = importlib.util.spec_from_file_location("method_timing", path)
+    method_timing = importlib.util.module_from_spec(spec)
+    sys.modules["method_timing"] = method_timing  # its dataclass looks its module up there
+    spec.loader.exec_module(method_timing)
+    small = {"tensorf": {"init_resolution": 16, "num_uniform_samples": 16, "num_samples": 8}}
+    status = method_timing.main(
+        ["--device", "cpu", "--scene", str(scene), "--latents", str(tmp_path / "latents.safetensors")]
+        + ["--autoencoder", str(tmp_path / "ae"), "--methods", "tensorf", "instant-ngp", "--latent-steps", "1"]
+        + ["--align-steps", "1", "--rgb-steps", "2", "--rgb-rays", "64", "--model", json.dumps(small)]
+        + ["--out", str(tmp_path / "timing.csv")]
+    )
+    assert status == 0
+    table = pd.read_csv(tmp_path / "timing.csv")
+    assert list(table.columns) == method_timing.COLUMNS
+    latent, rgb, skipped = table.iloc[0], table.iloc[1], table.iloc[2]
+    assert (latent.space, rgb.space, latent.device, rgb.device) == ("latent", "rgb", "cpu", "cpu")
+    assert latent.steps == 2 and rgb.steps == 2 and latent.decode_ms_per_view > 0 and rgb.decode_ms_per_view == 0
+    assert latent.fit_s_per_step > 0 and latent.align_s_per_step > 0
+    assert latent.train_speedup == pytest.approx(rgb.s_per_step / latent.s_per_step)
+    assert latent.render_speedup == pytest.approx(
+        rgb.render_ms_per_view / (latent.render_ms_per_view + latent.decode_ms_per_view)
+    )
+    assert skipped.method == "instant-ngp" and "GPU-only" in skipped.note and math.isnan(skipped.s_per_step)

@@ -1,6 +1,7 @@
 """The Snakemake workflow: config validation before any job, one end-to-end run of a tiny config, re-run behaviour."""
 
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -82,6 +83,54 @@ def test_the_all_methods_cpu_configuration_plans_every_cpu_method(tmp_path):
     methods = 4 + torch.cuda.is_available()  # instant-ngp runs on a GPU only
     counts = job_counts(dry.stdout + dry.stderr)
     assert counts["fit_latent_nerf"] == 5 * (2 * methods + 1) and counts["fit_rgb_nerf"] == 5 * methods
+
+
+LOCAL_PROFILE = REPO / "workflow" / "profiles" / "local"
+
+
+def started_batches(run_output: str) -> list[list[tuple[str, int]]]:
+    """[(rule, gpu_share), ...] of each batch the scheduler started at once ('Execute N jobs...'), from a run's log."""
+    batches = []
+    for part in re.split(r"^Execute \d+ jobs\.\.\.$", run_output, flags=re.M)[1:]:
+        part = part.split("Select jobs to execute...")[0]
+        jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=^\S|\Z)", part, flags=re.M | re.S)
+        batches.append([(rule, int(m.group(1)) if (m := GPU_SHARE.search(body)) else 0) for rule, body in jobs])
+    return batches
+
+
+GPU_SHARE = re.compile(r"resources: .*\bgpu_share=(\d+)")
+
+
+def test_one_gpu_runs_eight_latent_fits_at_once(tmp_path):
+    """config/paper.yaml (device: cuda) with the local profile on a simulated one-GPU, 16-core machine: the scheduler
+    itself (a --touch run: every job "runs" instantly, no data needed) starts 8 latent fits at once, 2 RGB fits, the
+    IG-AE alone, and never more than one GPU's 100 units. Without the GPU shares, 16 fits would start together."""
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    assert paper["device"] == "cuda"
+    out = snakemake(tmp_path, paper, "--profile", str(LOCAL_PROFILE), "--cores", "16", "--touch")
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert 'gpu_share=Resource("gpu_share", 100)' in log  # the capacity the local profile declares
+    batches = started_batches(log)
+    total = re.search(r"^(\d+) of \1 steps \(100%\) done$", log, flags=re.M)
+    assert total and sum(map(len, batches)) == int(total.group(1))  # every job of the DAG was read from the log
+    most = {}
+    for batch in batches:
+        assert sum(share for _, share in batch) <= 100, batch
+        for rule in {rule for rule, _ in batch}:
+            most[rule] = max(most.get(rule, 0), sum(r == rule for r, _ in batch))
+    assert (most["fit_latent_nerf"], most["fit_rgb_nerf"], most["train_igae"]) == (8, 2, 1)
+    shares = {rule: share for batch in batches for rule, share in batch}
+    assert shares["fit_latent_nerf"] == 12 and shares["train_igae"] == 100
+
+
+def test_on_the_cpu_no_job_holds_a_gpu_share(tmp_path):
+    """device: cpu (the tiny config) with the local profile: every GPU share is 0, so the profile's one-GPU capacity
+    limits nothing and the cores alone decide."""
+    dry = snakemake(tmp_path, TINY, "--profile", str(LOCAL_PROFILE), "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    shares = [int(share) for share in GPU_SHARE.findall(dry.stdout + dry.stderr)]
+    assert len(shares) >= 6 and set(shares) == {0}
 
 
 def test_a_misspelt_training_key_is_caught_before_any_job():

@@ -39,7 +39,7 @@ rule prepare_autoencoder:
     resources:
         runtime=240,  # minutes, for cluster executors
         mem_mb=4000,
-        gpu=0,
+        gpu_share=lambda wc: gpu_share("prepare_autoencoder") if "real" in prepare_inputs(wc) else 0,  # nerf.smk
     script:
         "../scripts/prepare_autoencoder.py"
 
@@ -66,7 +66,7 @@ rule train_igae:
     resources:
         runtime=2880,  # minutes, for cluster executors
         mem_mb=8000,
-        gpu=1,
+        gpu_share=lambda wc: gpu_share("train_igae"),  # GPU_SHARE in nerf.smk
     script:
         "../scripts/train_igae.py"
 
@@ -87,6 +87,7 @@ rule evaluate_autoencoder:
     resources:
         runtime=60,  # minutes, for cluster executors
         mem_mb=4000,
+        gpu_share=lambda wc: gpu_share("evaluate_autoencoder"),  # GPU_SHARE in nerf.smk
     script:
         "../scripts/evaluate_autoencoder.py"
 
@@ -106,5 +107,6 @@ rule encode_latents:
     resources:
         runtime=30,  # minutes, for cluster executors
         mem_mb=2000,
+        gpu_share=lambda wc: gpu_share("encode_latents"),  # GPU_SHARE in nerf.smk
     script:
         "../scripts/encode_latents.py"
