@@ -19,6 +19,7 @@ import torch
 from nerfstudio.models.instant_ngp import InstantNGPModelConfig, NGPModel
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer, rebuilt_mlp
+from igae.latent_nerf.nerfacc_cuda13 import load_nerfacc_cuda
 from igae.latent_nerf.offline import OfflineSafeLPIPS
 from igae.workflow_config import GPU_ONLY_METHODS
 
@@ -26,9 +27,13 @@ GPU_ONLY = f"{GPU_ONLY_METHODS['instant-ngp']} (no CUDA device here)"
 
 
 def require_cuda() -> None:
-    """Stop before nerfacc's occupancy grid is built when there is no CUDA device."""
+    """Stop before nerfacc's occupancy grid is built when there is no CUDA device; else build nerfacc's CUDA extension.
+
+    The build runs here, not at nerfacc's first call, so that it gets the CUDA 13 header (:mod:`.nerfacc_cuda13`).
+    """
     if not torch.cuda.is_available():
         raise RuntimeError(GPU_ONLY)
+    load_nerfacc_cuda()
 
 
 def set_colour_head(model: NGPModel, out_dim: int) -> None:
