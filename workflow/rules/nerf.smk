@@ -7,7 +7,7 @@
 # auto without a visible GPU) every share is 0: the cores alone limit the jobs.
 GPU_SHARE_UNITS = 100
 GPU_SHARE = {  # jobs per GPU = 100 // share
-    # 8 latent fits per GPU: on an H200, 8 latent TensoRF fits at once gave 2.8x the steps per second of one (4: 2.2x),
+    # 8 latent fits per GPU: on an H200, 8 latent TensoRF fits at once gave 2.7x the steps per second of one (4: 2.1x),
     # 0.3 GB each (benchmarks/gpu_check.sh; a step renders one 16x16 latent image and is bound by kernel launches)
     "fit_latent_nerf": 12,
     "fit_rgb_nerf": 50,  # 2 RGB fits per GPU: not measured (4096 rays per step: 2 GB for TensoRF, 11 GB instant-ngp)
