@@ -43,8 +43,9 @@ def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = 
     """Write ``out_dir`` for a ``pretrained`` or ``trained`` config entry (see config.yaml)."""
     out_dir, name = Path(out_dir), spec["name"]
     if spec["kind"] == "pretrained":
-        source = spec.get("path") or spec["hub_id"]
-        ae = load_autoencoder(source, device, subfolder=spec.get("subfolder"))
+        key = "path" if spec.get("path") else "hub_id"  # a path is never looked up on the hub
+        source = spec[key]
+        ae = load_autoencoder(source, device, subfolder=spec.get("subfolder"), key=key)
         card = AutoencoderCard(
             name=name,
             kind="pretrained",

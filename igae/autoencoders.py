@@ -9,7 +9,9 @@ this folder and nothing else, so a pretrained hub AE, an AE trained here and an 
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -105,28 +107,62 @@ def _load_folder(folder: Path, device: str | torch.device) -> AutoencoderKL | Au
     return ae.to(device).eval()
 
 
-def load_autoencoder(source: str | Path, device: str | torch.device = "cpu", subfolder: str | None = None):
+def load_autoencoder(
+    source: str | Path, device: str | torch.device = "cpu", subfolder: str | None = None, key: str | None = None
+):
     """Load a diffusers autoencoder from a local folder or a Hugging Face hub id.
 
-    A folder is read offline. A hub id needs the network (or the hub cache); when it cannot be had, the error names
-    the id and says how to use a local copy instead of surfacing a traceback from deep inside huggingface_hub.
+    ``key`` is the config key ``source`` came from: "path" (a folder, never looked up on the hub), "hub_id" (an
+    owner/name id), or None (a folder when it exists, else a hub id). A folder is read offline. A hub id needs the
+    network (or the hub cache); when it cannot be had, the error says why first (offline, host unreachable), names the
+    id and says how to use a local copy, instead of surfacing a traceback from deep inside huggingface_hub.
     """
     path = Path(source)
     if subfolder:
         path = path / subfolder
-    if path.exists():
+    if key == "path" or (key is None and path.exists()):
+        if not path.exists():
+            raise AutoencoderError(f"autoencoder folder {path} (`path`) does not exist (resolved: {path.resolve()})")
         return _load_folder(path, device)
     if not HUB_ID.fullmatch(str(source)):
         raise AutoencoderError(f"autoencoder folder {source} does not exist (and it is not a hub id like owner/name)")
     try:
         ae = AutoencoderKL.from_pretrained(str(source), subfolder=subfolder)
     except Exception as error:
+        offline = offline_cause(error)
+        if offline:
+            raise AutoencoderError(
+                f"cannot download autoencoder {source!r}: no network ({offline}), and the Hugging Face cache lacks "
+                f"it. Download it where the network exists (huggingface-cli download {source} --local-dir <folder>) "
+                "and set the autoencoder's `path: <folder>` in place of `hub_id`"
+            ) from error
         raise AutoencoderError(
             f"cannot load autoencoder {source!r} from the Hugging Face hub ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}). Offline? Download it where the network exists "
             f"(huggingface-cli download {source} --local-dir <folder>) and set the autoencoder's `path: <folder>`"
         ) from error
     return ae.to(device).eval()
+
+
+_NETWORK_ERRORS = {"ConnectionError", "ConnectError", "ConnectTimeout", "NameResolutionError", "MaxRetryError"}
+"""Names of the requests / httpx / urllib3 exceptions that mean the host could not be reached."""
+
+
+def offline_cause(error: BaseException) -> str | None:
+    """Why a hub download failed for want of a network, or None: offline mode, or an unreachable host anywhere in
+    ``error``'s chain (diffusers reports both as a missing config.json, the cause many lines up)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        return "HF_HUB_OFFLINE=1 is set"
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        name = type(error).__name__
+        if name in _NETWORK_ERRORS or isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+            return f"{constants.ENDPOINT} is unreachable: {name}"
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def encode(ae, images: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:

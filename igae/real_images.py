@@ -254,9 +254,11 @@ def load_real_images(
     files = sorted(split_dir.glob("*.png"))
     if not files:
         raise FileNotFoundError(f"igae: {split_dir} holds no PNG image")
+    from igae.scenes.dataset_io import open_image  # here: igae.scenes imports this module
+
     arrays = []
     for file in files:
-        with Image.open(file) as image:
+        with open_image(file) as image:  # names the file when it cannot be read (e.g. truncated)
             arrays.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
     shapes = {array.shape for array in arrays}
     if len(shapes) != 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import traceback
 from pathlib import Path
 
 import torch
@@ -20,7 +21,11 @@ def resolve_device(name: str = "auto") -> str:
 
 @contextlib.contextmanager
 def logged_job(log_path: str | Path | None, threads: int = 1):
-    """Send stdout and stderr to ``log_path`` and give torch ``threads`` CPU threads, for one workflow job."""
+    """Send stdout and stderr to ``log_path`` and give torch ``threads`` CPU threads, for one workflow job.
+
+    An exception leaving the job is written to the log (its traceback) before it propagates, so the log that Snakemake
+    points to says why the job failed.
+    """
     torch.set_num_threads(max(1, threads))
     if log_path is None:
         yield print
@@ -31,5 +36,9 @@ def logged_job(log_path: str | Path | None, threads: int = 1):
         sys.stdout = sys.stderr = log_file
         try:
             yield lambda message: print(message, flush=True)
+        except BaseException:
+            traceback.print_exc(file=log_file)
+            log_file.flush()
+            raise
         finally:
             sys.stdout, sys.stderr = old

@@ -6,6 +6,7 @@ names refer to each other correctly, before any job starts, with messages that s
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 GPU_ONLY_METHODS = {"instant-ngp": "instant-ngp needs nerfacc's CUDA extension; it is GPU-only"}
@@ -83,7 +84,103 @@ def _check_training(where: str, spec: dict) -> None:
         raise ConfigError(f"{where}.training: {error}") from error
 
 
+def check_config_syntax(path: str | Path) -> None:
+    """Parse a config file as YAML; a syntax error is a :class:`ConfigError` saying ``file:line:column: problem``
+    (Snakemake's own message for it gives neither line nor column). A missing file is left to the caller."""
+    import yaml
+
+    try:
+        yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = error.problem or error.context or "invalid YAML"
+        raise ConfigError(f"{where}: {problem}") from None  # the message is the whole story
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: {error}") from error
+
+
+MODEL_CONFIG_CLASSES = {
+    "tensorf": ("igae.latent_nerf.tensorf", "LatentTensoRFModelConfig", "RGBTensoRFModelConfig"),
+    "nerfacto": ("igae.latent_nerf.nerfacto", "LatentNerfactoModelConfig", "RGBNerfactoModelConfig"),
+    "vanilla-nerf": ("igae.latent_nerf.vanilla_nerf", "LatentVanillaNeRFModelConfig", "RGBVanillaNeRFModelConfig"),
+    "kplanes": ("igae.latent_nerf.kplanes", "LatentKPlanesModelConfig", "RGBKPlanesModelConfig"),
+    "instant-ngp": ("igae.latent_nerf.instant_ngp", "LatentInstantNGPModelConfig", "RGBInstantNGPModelConfig"),
+}
+"""method -> (module, latent model config, RGB model config): the classes ``benchmark.model.<method>`` overrides
+(:func:`igae.latent_nerf.method_configs.method_settings` applies them to both)."""
+
+
+def model_config_fields() -> dict[str, dict[str, list[str]]]:
+    """{method: {model config class: the fields an override may set}}, latent class first.
+
+    Imports the classes, hence nerfstudio's models: 0.7 s once torch is imported (which every caller has done).
+    """
+    import dataclasses
+    import importlib
+    import warnings
+
+    fields = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # nerfstudio's, about torch.jit and torch.cuda.amp
+        for method, (module, *class_names) in MODEL_CONFIG_CLASSES.items():
+            classes = [getattr(importlib.import_module(module), name) for name in class_names]
+            fields[method] = {
+                cls.__name__: sorted(f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_"))
+                for cls in classes
+            }
+    return fields
+
+
+def _check_model_overrides(bench: dict) -> None:
+    """Each key of ``benchmark.model.<method>`` must be a field of the method's latent and RGB model configs."""
+    models = bench.get("model") or {}
+    if not any(models.values()):
+        return  # no override: no need for the classes
+    classes = model_config_fields()
+    for method, overrides in models.items():
+        if method not in MODEL_CONFIG_CLASSES:
+            raise ConfigError(
+                f"config: benchmark.model.{method} names no method (known: {', '.join(MODEL_CONFIG_CLASSES)})"
+            )
+        for key in overrides or {}:
+            for class_name, fields in classes[method].items():
+                if key not in fields:
+                    close = difflib.get_close_matches(key, fields, n=1)
+                    hint = f" (did you mean {close[0]}?)" if close else ""
+                    raise ConfigError(f"config: benchmark.model.{method}.{key} is not a field of {class_name}{hint}")
+
+
+def _check_pretrained(where: str, spec: dict) -> None:
+    """``path`` is a local diffusers folder that exists now; ``hub_id`` is an owner/name id; exactly one is set."""
+    path, hub_id = spec.get("path"), spec.get("hub_id")
+    if bool(path) == bool(hub_id):
+        raise ConfigError(
+            f"{where}: a pretrained autoencoder needs exactly one of `path` (a local diffusers folder) or `hub_id` "
+            "(owner/name on the Hugging Face hub)"
+        )
+    if path:
+        folder = Path(path) / (spec.get("subfolder") or "")
+        if not (folder / "config.json").is_file():
+            problem = "has no config.json (not a diffusers folder)" if folder.is_dir() else "does not exist"
+            raise ConfigError(
+                f"{where}.path = {path!r}: {folder.absolute()} {problem}. A relative `path` is resolved against the "
+                "working directory (the repository, unless snakemake -d names another); a hub id goes under `hub_id`"
+            )
+        return
+    from igae.autoencoders import HUB_ID
+
+    if not HUB_ID.fullmatch(hub_id):
+        raise ConfigError(
+            f"{where}.hub_id = {hub_id!r} is not a Hugging Face id (owner/name); a local folder goes under `path`"
+        )
+
+
 def check_config(config: dict) -> None:
+    """Check what the schema cannot: names that refer to each other, files that must exist, training and model keys
+    (against the classes that take them). Raises :class:`ConfigError` naming the key at fault."""
     autoencoders, scenes, bench = config["autoencoders"], config["scenes"], config["benchmark"]
     for name, spec in scenes.items():
         where = f"config: scenes.{name}"
@@ -110,8 +207,8 @@ def check_config(config: dict) -> None:
                     "training data and NeRF/AE test data. Give the benchmark held-out scenes"
                 )
         _check_training(where, spec)
-        if spec["kind"] == "pretrained" and not (spec.get("path") or spec.get("hub_id")):
-            raise ConfigError(f"{where}: a pretrained autoencoder needs `path` (a local folder) or `hub_id`")
+        if spec["kind"] == "pretrained":
+            _check_pretrained(where, spec)
     ablation = bench.get("ablation", {})
     extra = [method for method in ablation.get("methods", []) if method not in bench["methods"]]
     if extra:
@@ -130,7 +227,20 @@ def check_config(config: dict) -> None:
                     f"config: benchmark.{key} lists {name!r}, which is not defined (known: {', '.join(known)})"
                 )
     claim_roles(config)
+    _check_model_overrides(bench)
     if config["image_size"] % 8:
         raise ConfigError(
             f"config: image_size = {config['image_size']} must be a multiple of 8 (the AE down-samples 8x)"
         )
+
+
+if __name__ == "__main__":
+    # python -m igae.workflow_config FILE...: file:line:column of a YAML syntax error in a --configfile file, which
+    # Snakemake parses itself, before the Snakefile, and reports with neither file nor line.
+    import sys
+
+    for config_path in sys.argv[1:]:
+        try:
+            check_config_syntax(config_path)
+        except ConfigError as error:
+            sys.exit(str(error))

@@ -1,5 +1,7 @@
 """The mesh source: meshes that an installed package ships (pymeshlab's sample meshes: a textured OBJ, a
-vertex-coloured PLY) rendered by Open3D's offscreen renderer into scene folders with the procedural camera rig.
+vertex-coloured PLY) and meshes the tests write (a textured OBJ + MTL + PNG, a white OBJ, a geometry-only OBJ of 15
+objects, a PLY) rendered by Open3D's offscreen renderer into scene folders with the procedural camera rig: colours and
+brightness kept, every view under a time limit.
 
 Open3D's renderer needs Debian's libusb-1.0-0, mesa-vulkan-drivers and libvulkan1 (envs/setup.sh installs them); without
 them these tests fail with MeshRendererUnavailable saying so.
@@ -7,14 +9,16 @@ them these tests fail with MeshRendererUnavailable saying so.
 
 from __future__ import annotations
 
+import time
 from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from igae.scenes import load_scene, project_points
-from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset, camera_seed, scene_name
+from igae.scenes.mesh import MeshRenderTimeout, MeshSceneConfig, build_mesh_dataset, camera_seed, scene_name
 from igae.scenes.procedural import OBJECT_RADIUS, rig_cameras, rig_intrinsics
 
 SAMPLES = Path(find_spec("pymeshlab").submodule_search_locations[0]) / "tests" / "sample_meshes"
@@ -94,3 +98,163 @@ def test_a_mesh_rendered_once_is_kept_and_a_missing_file_is_named(rendered, tmp_
     assert (folder / "transforms.json").stat().st_mtime_ns == stamp
     with pytest.raises(FileNotFoundError, match="nope.obj does not exist"):
         build_mesh_dataset(tmp_path, [tmp_path / "nope.obj"], config)
+
+
+# Meshes the tests write themselves, in the forms third-party files come in: a textured OBJ (+ MTL + PNG), a white OBJ,
+# a geometry-only OBJ of 15 objects (no normals, no UVs, no material: it once kept the renderer busy for 14 minutes)
+# and the same geometry as a PLY. Spheres, so that the object's silhouette in each view is known exactly.
+
+YELLOW = (234, 193, 16)
+"""The texture's colour: the third-party texture whose lit renders came out 3.6x darker averaged this."""
+BRIGHTNESS_RANGE = (0.75, 1.1)
+"""Mean foreground over the albedo, lit: the light is never above full sun (1) and never below AMBIENT (0.73 as a
+display factor); a sphere seen from all around averages about 0.85."""
+
+
+def uv_sphere(rings: int, segments: int, centre=(0.0, 0.0, 0.0), radius: float = 1.0):
+    """Vertices (N, 3), texture coordinates (N, 2) and triangles (F, 3) of a UV sphere."""
+    theta = np.pi * np.arange(rings + 1) / rings  # (R+1,) from +z down
+    phi = 2 * np.pi * np.arange(segments + 1) / segments  # (S+1,) seam duplicated for the texture coordinates
+    t, p = np.meshgrid(theta, phi, indexing="ij")  # (R+1, S+1)
+    vertices = np.stack([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)], -1).reshape(-1, 3)
+    uvs = np.stack([p / (2 * np.pi), 1 - t / np.pi], -1).reshape(-1, 2)
+    faces = []
+    for i in range(rings):
+        for j in range(segments):
+            a, b = i * (segments + 1) + j, (i + 1) * (segments + 1) + j
+            if i > 0:
+                faces.append([a, b, a + 1])
+            if i < rings - 1:
+                faces.append([a + 1, b, b + 1])
+    return vertices * radius + np.asarray(centre), uvs, np.asarray(faces)
+
+
+def write_textured_obj(folder: Path, colour=YELLOW) -> Path:
+    """A unit sphere with texture coordinates, an MTL and a PNG texture of one colour."""
+    vertices, uvs, faces = uv_sphere(24, 48)
+    Image.fromarray(np.full((32, 32, 3), colour, np.uint8)).save(folder / "yellow.png")
+    (folder / "ball.mtl").write_text("newmtl skin\nKd 1 1 1\nmap_Kd yellow.png\n")
+    lines = ["mtllib ball.mtl", "o ball", *(f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices)]
+    lines += [f"vt {u:.6f} {v:.6f}" for u, v in uvs] + ["usemtl skin"]
+    lines += [f"f {a}/{a} {b}/{b} {c}/{c}" for a, b, c in faces + 1]
+    path = folder / "textured_ball.obj"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_white_obj(folder: Path) -> Path:
+    """A unit sphere with a white material, no texture, no normals."""
+    vertices, _, faces = uv_sphere(24, 48)
+    (folder / "white.mtl").write_text("newmtl white\nKd 1 1 1\n")
+    lines = ["mtllib white.mtl", "o ball", *(f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices), "usemtl white"]
+    path = folder / "white_ball.obj"
+    path.write_text("\n".join(lines + [f"f {a} {b} {c}" for a, b, c in faces + 1]) + "\n")
+    return path
+
+
+def parts_geometry():
+    """15 spheres along a helix: [(vertices (N, 3), triangles (F, 3)), ...], 2,520 triangles in all."""
+    return [uv_sphere(8, 12, (2 * np.cos(k), 2 * np.sin(k), 0.3 * (k - 7)), 0.5)[::2] for k in range(15)]
+
+
+def write_parts_obj(folder: Path) -> Path:
+    """Geometry only: 15 ``o`` objects, vertices and faces, no normals, no texture coordinates, no material."""
+    lines, offset = [], 1
+    for k, (vertices, faces) in enumerate(parts_geometry()):
+        lines += [f"o part_{k}", *(f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices)]
+        lines += [f"f {a} {b} {c}" for a, b, c in faces + offset]
+        offset += len(vertices)
+    path = folder / "parts.obj"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_parts_ply(folder: Path) -> Path:
+    """The same 15 spheres as one ASCII PLY: vertices and faces only."""
+    parts = parts_geometry()
+    vertices = np.concatenate([v for v, _ in parts])
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    faces = np.concatenate([f + o for (_, f), o in zip(parts, offsets, strict=True)])
+    header = (
+        f"ply\nformat ascii 1.0\nelement vertex {len(vertices)}\nproperty float x\nproperty float y\n"
+        f"property float z\nelement face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n"
+    )
+    body = [f"{x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices] + [f"3 {a} {b} {c}" for a, b, c in faces]
+    path = folder / "parts.ply"
+    path.write_text(header + "\n".join(body) + "\n")
+    return path
+
+
+def sphere_masks(scene, shrink: float = 0.95) -> np.ndarray:
+    """(V, H, W) pixels whose ray passes within ``shrink`` x the object radius of the origin: a sphere scaled into the
+    object ball covers them (its anti-aliased rim left out)."""
+    size = scene.image_size
+    fx, cx = scene.intrinsics_normalized[0, 0, 0] * size, scene.intrinsics_normalized[0, 0, 2] * size
+    fy, cy = scene.intrinsics_normalized[0, 1, 1] * size, scene.intrinsics_normalized[0, 1, 2] * size
+    u, v = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)  # (H, W) pixel centres
+    rays = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], -1)  # (H, W, 3) camera frame
+    masks = []
+    for c2w in scene.c2w_opencv.astype(np.float64):
+        d = rays @ c2w[:3, :3].T
+        d /= np.linalg.norm(d, axis=-1, keepdims=True)
+        origin = c2w[:3, 3]
+        closest = origin + (-(d @ origin))[..., None] * d  # (H, W, 3) the ray's point nearest the centre
+        masks.append(np.linalg.norm(closest, axis=-1) < shrink * OBJECT_RADIUS)
+    return np.stack(masks)
+
+
+def render(tmp_path: Path, mesh: Path, **settings):
+    """The scene of ``mesh`` (4 views at 48 px, up axis z) and the seconds it took."""
+    config = MeshSceneConfig(views=VIEWS, image_size=SIZE, eval_fraction=0.25, up_axis="z", **settings)
+    start = time.perf_counter()
+    (folder,) = build_mesh_dataset(tmp_path / f"{mesh.stem}_{config.shading}", [mesh], config)
+    return load_scene(folder), time.perf_counter() - start
+
+
+def test_lit_renders_keep_the_albedo_brightness_and_unlit_ones_the_exact_colours(tmp_path):
+    """A white sphere lit is near white, a textured one keeps its texture's brightness (the foreground's mean over the
+    albedo's in BRIGHTNESS_RANGE); unlit, the texture's colour comes out as stored."""
+    textured, white = write_textured_obj(tmp_path), write_white_obj(tmp_path)
+    albedo = np.asarray(YELLOW) / 255.0
+    for shading in ("lit", "unlit"):
+        scene, _ = render(tmp_path, textured, shading=shading)
+        pixels = scene.images[sphere_masks(scene)]  # (N, 3)
+        ratio = pixels.mean() / albedo.mean()
+        if shading == "unlit":
+            np.testing.assert_allclose(pixels.mean(0), albedo, atol=2 / 255)
+        else:
+            assert BRIGHTNESS_RANGE[0] < ratio < BRIGHTNESS_RANGE[1], (ratio, pixels.mean(0) * 255)
+            hue = pixels.mean(0) / pixels.mean(0).max()
+            np.testing.assert_allclose(hue, albedo / albedo.max(), atol=0.03)  # the same colour, only darker
+    scene, _ = render(tmp_path, white, shading="lit")
+    pixels = scene.images[sphere_masks(scene)]
+    assert pixels.mean() > BRIGHTNESS_RANGE[0], pixels.mean()  # near white: the sunlit side is white
+    assert np.percentile(pixels.mean(1), 90) > 0.97 and pixels.min() > 0.68
+
+
+@pytest.mark.parametrize("writer", [write_parts_obj, write_parts_ply])
+@pytest.mark.parametrize("shading", ["lit", "unlit"])
+def test_geometry_only_multi_object_meshes_render_in_seconds(tmp_path, writer, shading):
+    """No normals (computed), no texture coordinates, no material, 15 objects (OBJ) or one PLY: all 15 parts show."""
+    scene, seconds = render(tmp_path, writer(tmp_path), shading=shading)
+    assert seconds < 30, f"{seconds:.1f} s"  # ~2-4 s on a 2-core CPU, process start included
+    foreground = (scene.images < 0.98).any(-1)  # (V, H, W)
+    assert (foreground.mean(axis=(1, 2)) > 0.03).all()
+    if shading == "lit":
+        grey = scene.images[foreground]
+        assert grey.std(axis=0).max() > 0.03  # shaded: the parts are not one flat colour
+
+
+def test_a_view_over_its_time_limit_fails_naming_the_file(tmp_path, monkeypatch):
+    """The renderer runs in a child process; a view that hangs (simulated: the child stops before its second view) is
+    killed after view_timeout_s, and the error names the mesh file and the view."""
+    mesh = write_white_obj(tmp_path)
+    monkeypatch.setenv("IGAE_MESH_TEST_STALL_AT_VIEW", "2")
+    start = time.perf_counter()
+    with pytest.raises(MeshRenderTimeout, match=r"white_ball\.obj stopped: view 2 of 4 took more than 2 s"):
+        render(tmp_path, mesh, view_timeout_s=2)
+    assert time.perf_counter() - start < 60
+    monkeypatch.delenv("IGAE_MESH_TEST_STALL_AT_VIEW")
+    with pytest.raises(MeshRenderTimeout, match=r"white_ball\.obj stopped: starting the renderer and loading"):
+        render(tmp_path, mesh, start_timeout_s=0.01)
+    assert not list(tmp_path.glob("white_ball_*/white_ball"))  # no scene folder is left behind

@@ -12,6 +12,7 @@ Both files carry an ``igae`` block describing where the scene came from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,9 +179,20 @@ def is_complete_scene(folder: str | Path, meta: dict) -> bool:
     return all((folder / frame.get("file_path", "")).is_file() for frame in opencv["frames"])
 
 
+@contextlib.contextmanager
+def open_image(path: str | Path):
+    """``PIL.Image.open(path)`` for reading; a file that cannot be decoded (truncated, not an image, missing) raises
+    an OSError that names it (PIL's own, e.g. "image file is truncated", does not)."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except (OSError, SyntaxError) as error:  # PIL raises SyntaxError for some malformed headers
+        raise OSError(f"igae: cannot read image {path} ({type(error).__name__}: {error})") from error
+
+
 def _load_rgb(path: Path) -> np.ndarray:
     """RGB float32 (H, W, 3) in [0, 1]; images with alpha are composited on white."""
-    with Image.open(path) as image:
+    with open_image(path) as image:
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
             return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])

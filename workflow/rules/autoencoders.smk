@@ -1,22 +1,5 @@
 """Autoencoders (pretrained, trained here, IG-AE), their reconstruction quality, and the encoded latents."""
 
-REAL = f"resources/real/{config['real_images']['source']}"
-
-
-def prepare_inputs(wc):
-    """A shipped checkpoint is an input (replacing it re-runs the rule); training needs the real images."""
-    spec = AUTOENCODERS[wc.ae]
-    if spec["kind"] != "trained":
-        return {}
-    if spec.get("checkpoint") and config["use_shipped_checkpoints"]:
-        return {"checkpoint": spec["checkpoint"]}
-    return {"real": REAL}
-
-
-def prepare_threads(wc):
-    """Training runs first in the DAG, with nothing to share the cores with; copying or loading needs one."""
-    return max(1, workflow.cores or 1) if "real" in prepare_inputs(wc) else 1
-
 
 rule prepare_autoencoder:
     """Load a pretrained AE (hub id or folder), copy a shipped checkpoint, or train a standard AE on real images."""
@@ -29,7 +12,6 @@ rule prepare_autoencoder:
     params:
         spec=lambda wc: spec_json(wc.ae),
         use_shipped=config["use_shipped_checkpoints"],
-        device=config["device"],
     log:
         "logs/prepare_autoencoder/{ae}.log",
     benchmark:
@@ -39,7 +21,8 @@ rule prepare_autoencoder:
     resources:
         runtime=240,  # minutes, for cluster executors
         mem_mb=4000,
-        gpu_share=lambda wc: gpu_share("prepare_autoencoder") if "real" in prepare_inputs(wc) else 0,  # nerf.smk
+        gpu_share=lambda wc: gpu_share("prepare_autoencoder") if "real" in prepare_inputs(wc) else 0,  # common.smk
+        gpu=lambda wc: slurm_gpus("real" in prepare_inputs(wc)),  # a cluster's GPU: training only
     script:
         "../scripts/prepare_autoencoder.py"
 
@@ -56,7 +39,6 @@ rule train_igae:
         ae=alternatives(IGAE_NAMES),
     params:
         spec=lambda wc: spec_json(wc.ae),
-        device=config["device"],
     log:
         "logs/train_igae/{ae}.log",
     benchmark:
@@ -66,7 +48,8 @@ rule train_igae:
     resources:
         runtime=2880,  # minutes, for cluster executors
         mem_mb=8000,
-        gpu_share=lambda wc: gpu_share("train_igae"),  # GPU_SHARE in nerf.smk
+        gpu_share=lambda wc: gpu_share("train_igae"),  # GPU_SHARE in common.smk
+        gpu=slurm_gpus(),
     script:
         "../scripts/train_igae.py"
 
@@ -79,15 +62,14 @@ rule evaluate_autoencoder:
         real=REAL,
     output:
         "results/ae_eval/{ae}.json",
-    params:
-        device=config["device"],
     log:
         "logs/evaluate_autoencoder/{ae}.log",
     threads: 1
     resources:
         runtime=60,  # minutes, for cluster executors
         mem_mb=4000,
-        gpu_share=lambda wc: gpu_share("evaluate_autoencoder"),  # GPU_SHARE in nerf.smk
+        gpu_share=lambda wc: gpu_share("evaluate_autoencoder"),  # GPU_SHARE in common.smk
+        gpu=slurm_gpus(),
     script:
         "../scripts/evaluate_autoencoder.py"
 
@@ -99,14 +81,13 @@ rule encode_latents:
         dataset="resources/scenes/{dataset}",
     output:
         "results/latents/{ae}/{dataset}/{scene}.safetensors",
-    params:
-        device=config["device"],
     log:
         "logs/encode_latents/{ae}/{dataset}/{scene}.log",
     threads: 1
     resources:
         runtime=30,  # minutes, for cluster executors
         mem_mb=2000,
-        gpu_share=lambda wc: gpu_share("encode_latents"),  # GPU_SHARE in nerf.smk
+        gpu_share=lambda wc: gpu_share("encode_latents"),  # GPU_SHARE in common.smk
+        gpu=slurm_gpus(),
     script:
         "../scripts/encode_latents.py"

@@ -1,6 +1,7 @@
 """Config validation, names the wildcards may take, and the list of final outputs."""
 
 import json
+import sys
 
 from snakemake.logging import logger
 from snakemake.utils import validate
@@ -10,6 +11,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 import torch  # noqa: E402
 
 from igae.workflow_config import (  # noqa: E402
+    ConfigError,
     benchmark_methods,
     benchmark_runs,
     check_config,
@@ -19,6 +21,38 @@ from igae.workflow_config import (  # noqa: E402
 from igae.sources.datasets import scene_names  # noqa: E402
 
 check_config(config)
+
+
+def cli_args():
+    """The options Snakemake's command line parsed, profile included, or None under Snakemake's API. (The Snakefile is
+    read before Snakemake tells the workflow its executor: hence the look up the stack.)"""
+    frame = sys._getframe()
+    while frame is not None:
+        args = frame.f_locals.get("args")
+        if frame.f_globals.get("__name__") == "snakemake.cli" and hasattr(args, "executor"):
+            return args
+        frame = frame.f_back
+    return None
+
+
+def check_device():
+    """device: cuda without a visible GPU stops a run before any job, where the jobs would run here: not with
+    --executor slurm, kubernetes, ... (the nodes' GPUs count), nor for --touch, --unlock, --report, --lint,
+    --cleanup-metadata. A dry run may plan a GPU run meant for another machine: it warns."""
+    if config["device"] != "cuda" or torch.cuda.is_available():
+        return
+    args, message = cli_args(), "config: device: cuda but no CUDA device is visible; use device: auto or cpu"
+    if args is None:
+        raise ConfigError(message)
+    if args.executor not in (None, "local"):
+        return
+    if args.dryrun:
+        logger.warning(f"igae: {message} (a run here would stop before any job)")
+    elif not any(getattr(args, name, None) for name in ("touch", "unlock", "report", "lint", "cleanup_metadata")):
+        raise ConfigError(message)
+
+
+check_device()
 
 AUTOENCODERS = config["autoencoders"]
 IGAE_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] == "igae"]
@@ -83,3 +117,56 @@ def final_outputs():
         "results/figures/ae_reconstruction.png",
         "results/summary.md",
     ]
+
+
+# Moved here from the rule files (rule files hold rules only; snakemake --lint).
+REAL = f"resources/real/{config['real_images']['source']}"
+
+
+def prepare_inputs(wc):
+    """A shipped checkpoint is an input (replacing it re-runs the rule); training needs the real images."""
+    spec = AUTOENCODERS[wc.ae]
+    if spec["kind"] != "trained":
+        return {}
+    if spec.get("checkpoint") and config["use_shipped_checkpoints"]:
+        return {"checkpoint": spec["checkpoint"]}
+    return {"real": REAL}
+
+
+def prepare_threads(wc):
+    """Training runs first in the DAG, with nothing to share the cores with: every core a local run has (--cores);
+    copying or loading needs one. A cluster job (submitted, or running on its node with `--cores all`) gets one, the
+    same on both sides (the job's srun asks for its threads within the allocation): --set-threads for more."""
+    if "real" not in prepare_inputs(wc) or workflow.non_local_exec or workflow.remote_exec:
+        return 1
+    return max(1, workflow.resource_settings.cores or 1)
+
+
+# GPU shares. A job on the GPU holds `gpu_share` units of one GPU, GPU_SHARE_UNITS a whole one (Snakemake resources are
+# integers). The local profile declares the machine's capacity (`resources: gpu_share: 100` per GPU), so the executor
+# runs e.g. 4 latent fits at once on one GPU. Override one rule's share with Snakemake's set-resources (profile or
+# command line): `--set-resources fit_latent_nerf:gpu_share=20` runs 5 latent fits per GPU. On the CPU (device cpu, or
+# auto without a visible GPU) every share is 0: the cores alone limit the jobs.
+GPU_SHARE_UNITS = 100
+GPU_SHARE = {  # jobs per GPU = 100 // share
+    # 8 latent fits per GPU: on an H200, 8 latent TensoRF fits at once gave 2.7x the steps per second of one (4: 2.1x),
+    # 0.3 GB each (benchmarks/gpu_check.sh; a step renders one 16x16 latent image and is bound by kernel launches)
+    "fit_latent_nerf": 12,
+    "fit_rgb_nerf": 50,  # 2 RGB fits per GPU: not measured (4096 rays per step: 2 GB for TensoRF, 11 GB instant-ngp)
+    "train_igae": 100,  # the IG-AE alone on its GPU
+    "prepare_autoencoder": 100,  # training a standard AE alone (loading or copying one: 0)
+    "encode_latents": 10,  # one scene's frames through the encoder
+    "evaluate_autoencoder": 25,  # D(E(x)) of the benchmark scenes and the real test images
+}
+ON_GPU = config["device"] == "cuda" or (config["device"] == "auto" and torch.cuda.is_available())
+
+
+def gpu_share(rule_name):
+    """The rule's share of one GPU (GPU_SHARE), or 0 when the jobs run on the CPU."""
+    return GPU_SHARE[rule_name] if ON_GPU else 0
+
+
+def slurm_gpus(uses_gpu=True):
+    """The `gpu` resource: whole GPUs a job asks a cluster executor for (Slurm: sbatch --gpus=1), 1 for a job that opens
+    the config's device when that device is a GPU (ON_GPU), else 0: a CPU configuration asks a cluster for no GPU."""
+    return 1 if ON_GPU and uses_gpu else 0

@@ -1,5 +1,14 @@
 """From run folders to the paper's tables and figures."""
 
+# Light rules (CSV and PNG files from the tables and run folders) run where Snakemake runs, never as cluster jobs.
+localrules:
+    tables,
+    figure_qualitative,
+    claims,
+    figure_convergence,
+    summary,
+    results_page,
+
 
 rule tables:
     """Long-format CSVs: AE reconstruction (Tab. 1), latent NVS (Tab. 2), timing (Tab. 5), ablation."""
@@ -8,10 +17,14 @@ rule tables:
         latent_runs=latent_runs(),
         rgb_runs=rgb_runs(),
     output:
-        ae=report("results/tables/ae_reconstruction.csv", category="Tables"),
-        nvs=report("results/tables/latent_nvs.csv", category="Tables"),
-        timing=report("results/tables/timing.csv", category="Tables"),
-        ablation=report("results/tables/ablation.csv", category="Tables"),
+        ae=report(
+            "results/tables/ae_reconstruction.csv",
+            caption="../report/table_ae_reconstruction.rst",
+            category="Tables",
+        ),
+        nvs=report("results/tables/latent_nvs.csv", caption="../report/table_latent_nvs.rst", category="Tables"),
+        timing=report("results/tables/timing.csv", caption="../report/table_timing.rst", category="Tables"),
+        ablation=report("results/tables/ablation.csv", caption="../report/table_ablation.rst", category="Tables"),
     params:
         skipped=SKIPPED_METHODS,
         ablation={"main": BENCH["autoencoders"], "variants": ABLATION_AES},
@@ -28,7 +41,7 @@ rule figure_qualitative:
         rgb_runs=rgb_runs(),
         datasets=expand("resources/scenes/{dataset}", dataset=BENCH["datasets"]),
     output:
-        report("results/figures/qualitative.png", category="Figures"),
+        report("results/figures/qualitative.png", caption="../report/figure_qualitative.rst", category="Figures"),
     log:
         "logs/figure_qualitative.log",
     script:
@@ -41,8 +54,8 @@ rule claims:
         nvs="results/tables/latent_nvs.csv",
         timing="results/tables/timing.csv",
     output:
-        table=report("results/tables/claims.csv", category="Claims"),
-        figure=report("results/figures/claims.png", category="Claims"),
+        table=report("results/tables/claims.csv", caption="../report/table_claims.rst", category="Claims"),
+        figure=report("results/figures/claims.png", caption="../report/figure_claims.rst", category="Claims"),
     params:
         roles=CLAIM_ROLES,
     log:
@@ -57,7 +70,7 @@ rule figure_convergence:
         latent_runs=latent_runs(),
         rgb_runs=rgb_runs(),
     output:
-        report("results/figures/convergence.png", category="Figures"),
+        report("results/figures/convergence.png", caption="../report/figure_convergence.rst", category="Figures"),
     log:
         "logs/figure_convergence.log",
     script:
@@ -71,15 +84,19 @@ rule figure_ae_reconstruction:
         real=REAL,
         dataset=f"resources/scenes/{bench_scenes()[0][0]}",
     output:
-        report("results/figures/ae_reconstruction.png", category="Figures"),
+        report(
+            "results/figures/ae_reconstruction.png",
+            caption="../report/figure_ae_reconstruction.rst",
+            category="Figures",
+        ),
     params:
         scene="resources/scenes/{}/{}".format(*bench_scenes()[0]),
-        device=config["device"],
     log:
         "logs/figure_ae_reconstruction.log",
     threads: 1
     resources:
         mem_mb=4000,
+        gpu=slurm_gpus(),  # it runs the autoencoders: a cluster job, with a GPU under device: cuda
     script:
         "../scripts/figure_ae_reconstruction.py"
 
@@ -90,10 +107,24 @@ rule summary:
         tables=[path for path in final_outputs() if path.startswith("results/tables/")],
         figures=[path for path in final_outputs() if path.startswith("results/figures/")],
     output:
-        report("results/summary.md", category="Summary"),
+        report("results/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
-        tables="results/tables",
+        tables=lambda wc, input: input.tables[0].rsplit("/", 1)[0],  # their folder, results/tables
     log:
         "logs/summary.log",
     script:
         "../scripts/summary.py"
+
+
+rule results_page:
+    """Every table as an HTML table under its caption (what each column is) and every figure with its caption, on one
+    self-contained page: the Snakemake report opens it in one click from its start page, any browser opens the file."""
+    input:
+        tables=[path for path in final_outputs() if path.startswith("results/tables/")],
+        figures=[path for path in final_outputs() if path.startswith("results/figures/")],
+    output:
+        report("results/results.html", caption="../report/results_page.rst", category="Results"),
+    log:
+        "logs/results_page.log",
+    script:
+        "../report/results_page.py"

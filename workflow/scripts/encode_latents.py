@@ -7,7 +7,7 @@ from igae.latents import encode_scene
 from igae.runtime import logged_job, resolve_device
 
 with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
-    device = resolve_device(snakemake.params.device)  # noqa: F821
+    device = resolve_device(snakemake.config["device"])  # noqa: F821
     ae, card = load_with_card(snakemake.input.ae, device)  # noqa: F821
     scene = Path(snakemake.input.dataset) / snakemake.wildcards.scene  # noqa: F821
     encode_scene(ae, card, scene, snakemake.output[0], device=device)  # noqa: F821

@@ -11,6 +11,6 @@ with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
         real_dir=snakemake.input.real,  # noqa: F821
         out_file=snakemake.output[0],  # noqa: F821
         config=snakemake.config,  # noqa: F821
-        device=resolve_device(snakemake.params.device),  # noqa: F821
+        device=resolve_device(snakemake.config["device"]),  # noqa: F821
         log=log,
     )

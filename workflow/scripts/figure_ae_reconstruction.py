@@ -13,6 +13,6 @@ with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821 (inje
     images = [(f"real {path.stem}", path) for path in real]
     images += [(f"{scene.folder.name} {Path(view).stem}", scene.folder / view) for view in views]
     autoencoders = [(Path(folder).name, folder) for folder in snakemake.input.autoencoders]  # noqa: F821
-    device = resolve_device(snakemake.params.device)  # noqa: F821
+    device = resolve_device(snakemake.config["device"])  # noqa: F821
     ae_reconstruction_figure(autoencoders, images, snakemake.output[0], device=device)  # noqa: F821
     log(f"images {[str(path) for _, path in images]}, autoencoders {[name for name, _ in autoencoders]}")

@@ -12,6 +12,6 @@ with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
         scenes_dir=snakemake.input.scenes,  # noqa: F821
         real_dir=snakemake.input.real,  # noqa: F821
         out_dir=snakemake.output[0],  # noqa: F821
-        device=resolve_device(snakemake.params.device),  # noqa: F821
+        device=resolve_device(snakemake.config["device"]),  # noqa: F821
         log=log,
     )
