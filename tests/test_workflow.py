@@ -69,6 +69,7 @@ def test_the_paper_configuration_plans_offline_with_no_data(tmp_path):
         "figure_convergence": 1,
         "figure_ae_reconstruction": 1,
         "summary": 1,
+        "results_page": 1,
         "all": 1,
     }
     assert not (tmp_path / "resources").exists()
@@ -282,6 +283,7 @@ def test_end_to_end_tiny_run(tmp_path):
         "figure_qualitative": 1,
         "fit_latent_nerf": 1,
         "summary": 1,
+        "results_page": 1,
         "tables": 1,
         "train_igae": 1,
     }

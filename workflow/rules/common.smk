@@ -116,6 +116,7 @@ def final_outputs():
         "results/figures/convergence.png",
         "results/figures/ae_reconstruction.png",
         "results/summary.md",
+        "results/results.html",
     ]
 
 
