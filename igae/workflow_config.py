@@ -13,10 +13,16 @@ GPU_ONLY_METHODS = {"instant-ngp": "instant-ngp needs nerfacc's CUDA extension; 
 """Methods that cannot run without CUDA, and why: the workflow skips them on a CPU run and says so in the tables."""
 
 
+def runs_on_gpu(config: dict, cuda_available: bool) -> bool:
+    """Whether the config's jobs run on a GPU: ``device: cuda``, or ``auto`` where a GPU is visible."""
+    return config["device"] == "cuda" or (config["device"] == "auto" and cuda_available)
+
+
 def skipped_methods(config: dict, cuda_available: bool) -> dict[str, str]:
     """{method: reason} for the benchmark's methods that cannot run on this machine."""
-    on_gpu = config["device"] == "cuda" or (config["device"] == "auto" and cuda_available)
-    return {} if on_gpu else {m: r for m, r in GPU_ONLY_METHODS.items() if m in benchmark_methods(config)}
+    if runs_on_gpu(config, cuda_available):
+        return {}
+    return {m: r for m, r in GPU_ONLY_METHODS.items() if m in benchmark_methods(config)}
 
 
 def benchmark_methods(config: dict) -> list[str]:

@@ -16,6 +16,7 @@ from igae.workflow_config import (  # noqa: E402
     benchmark_runs,
     check_config,
     claim_roles,
+    runs_on_gpu,
     skipped_methods,
 )
 from igae.sources.datasets import scene_names  # noqa: E402
@@ -159,7 +160,7 @@ GPU_SHARE = {  # jobs per GPU = 100 // share
     "encode_latents": 10,  # one scene's frames through the encoder
     "evaluate_autoencoder": 25,  # D(E(x)) of the benchmark scenes and the real test images
 }
-ON_GPU = config["device"] == "cuda" or (config["device"] == "auto" and torch.cuda.is_available())
+ON_GPU = runs_on_gpu(config, torch.cuda.is_available())
 
 
 def gpu_share(rule_name):
