@@ -7,8 +7,9 @@
 
 The data are random and made here (no download): ``--scenes`` x ``--views-per-scene`` synthetic views and
 ``--real-images`` real images, all uint8 (N, 3, S, S) on the host as ``train_igae`` keeps them, with orbit cameras.
-Defaults are the paper's sizes (digest §2.5-2.6): 500 scenes, 45,000 real images of 128 px, batches of 12 views + 3
-real images, Tri-Planes 64² x 32 features, 48 + 48 samples per ray. The views per scene are not known (50 here).
+Defaults are the paper's sizes (docs/paper.md#ig-ae-schedule, #training-data): 500 scenes, 45,000 real images of
+128 px, batches of 12 views + 3 real images, Tri-Planes 64² x 32 features, 48 + 48 samples per ray. The views per
+scene are not known (50 here).
 
 The run is the joint phase alone (no warm-up phase): ``--warmup-steps`` untimed steps, then ``--steps`` timed ones;
 each step's wall time is synchronised with the device (:func:`igae.timing.synchronize`) and the result is their

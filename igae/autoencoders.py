@@ -32,7 +32,7 @@ class AutoencoderError(RuntimeError):
 
 @dataclass
 class LatentNormalizer:
-    """Maps raw latents to [-1, 1] with tanh(scale * z), as the paper's code (digest §2.2)."""
+    """Maps raw latents to [-1, 1] with tanh(scale * z), as the paper's code (docs/paper.md#autoencoder)."""
 
     scale: float = 0.02
     """Multiplier inside the tanh. 0.02 for the paper's hub AEs; AEs trained here get 0.5 / std(z)."""

@@ -1,8 +1,9 @@
 """Latent Tri-Planes, their shared decoder MLP and a volume renderer, written fresh for igae-bench.
 
-The scene representation of IG-AE training (digest §2.3): one set of three axis-aligned feature planes per synthetic
-scene, a small MLP shared by all scenes that maps the summed plane features to a density and C latent channels, and
-a two-pass (stratified + importance) ray marcher that composites the samples over a latent background colour.
+The scene representation of IG-AE training (docs/paper.md#tri-planes): one set of three axis-aligned feature planes
+per synthetic scene, a small MLP shared by all scenes that maps the summed plane features to a density and C latent
+channels, and a two-pass (stratified + importance) ray marcher that composites the samples over a latent background
+colour.
 
 Conventions:
 - cameras are OpenCV (x right, y down, z forward), ``c2w`` maps camera to world; intrinsics are normalised by the
@@ -113,9 +114,9 @@ class TriPlanes(nn.Module):
         """Squared total variation of the planes, averaged over scenes.
 
         Per scene: (sum ||Δ_rows||² + sum ||Δ_cols||²) / (K + K) over its 3 planes and F channels, the official
-        ``compute_tv(planes, p=2, q=2)`` of one scene (digest §2.3). The official code sums this over the views of a
-        batch; the caller multiplies by the batch size to get that. ``scene_indices`` (B,) selects (and may repeat)
-        scenes; None means all scenes.
+        ``compute_tv(planes, p=2, q=2)`` of one scene (docs/paper.md#tri-planes). The official code sums this over
+        the views of a batch; the caller multiplies by the batch size to get that. ``scene_indices`` (B,) selects (and
+        may repeat) scenes; None means all scenes.
         """
         planes = self.planes if scene_indices is None else self.planes[scene_indices]  # (S, 3, F, K, K)
         rows = (planes[..., 1:, :] - planes[..., :-1, :]).square().sum()
@@ -152,7 +153,7 @@ class TriPlaneDecoder(nn.Module):
 
 @dataclass
 class TriPlaneRenderConfig:
-    """Ray marching of latent Tri-Planes (digest §2.3: 48 + 48 samples between 0.5 and 2.1)."""
+    """Ray marching of latent Tri-Planes (docs/paper.md#tri-planes: 48 + 48 samples between 0.5 and 2.1)."""
 
     n_coarse: int = 48
     """Stratified samples per ray (jittered inside equal bins in training, bin midpoints in evaluation)."""
@@ -168,7 +169,7 @@ class TriPlaneRenderConfig:
 
 @dataclass
 class LatentTriPlaneConfig:
-    """The latent scene representation of IG-AE training: planes, shared MLP, renderer (digest §2.3)."""
+    """The latent scene representation of IG-AE training: planes, shared MLP, renderer (docs/paper.md#tri-planes)."""
 
     resolution: int = 64
     """K: each plane is K x K."""

@@ -1,4 +1,4 @@
-"""The two-stage latent NeRF pipeline of the paper (digest §3.1).
+"""The two-stage latent NeRF pipeline of the paper (docs/paper.md#nerf-schedule).
 
 Stage 1, latent supervision (steps [0, latent_steps)): the method's own losses on encoded latents.
 Stage 2, RGB alignment (steps [latent_steps, end)): the latent loss is off; ``loss_d`` = w * MSE(D(render), x) on a
