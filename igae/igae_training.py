@@ -1,5 +1,5 @@
-"""The IG-AE objective and its two phases (digest §2.4-2.5): a warm-up of latent Tri-Planes on a frozen AE, then the
-joint training of the AE with the Tri-Planes.
+"""The IG-AE objective and its two phases (docs/paper.md#ig-ae-losses, #ig-ae-schedule): a warm-up of latent
+Tri-Planes on a frozen AE, then the joint training of the AE with the Tri-Planes.
 
 Warm-up: the AE is frozen; the Tri-Planes and the shared MLP learn to render the (normalised) latents of the
 synthetic views: L_latent + plane TV. Joint phase: every switched-on term of
@@ -42,7 +42,7 @@ JOINT_SYNTHETIC = ("latent", "rgb", "ae_synth", "plane_tv")
 
 @dataclass
 class IGAELossConfig:
-    """Switches and weights of every IG-AE loss term; defaults are the official code's (digest §2.4).
+    """Switches and weights of every IG-AE loss term; defaults are the official code's (docs/paper.md#ig-ae-losses).
 
     The switches act on the joint phase. The warm-up always trains L_latent (it is what the warm-up is), plus the
     plane TV when ``plane_tv`` is on, as the official ``pretrain_args``.
@@ -85,7 +85,7 @@ class IGAELossConfig:
 
 @dataclass
 class IGAETrainingConfig:
-    """Schedule of the two IG-AE phases (digest §2.5), in optimisation steps."""
+    """Schedule of the two IG-AE phases (docs/paper.md#ig-ae-schedule), in optimisation steps."""
 
     warmup_steps: int = 1000
     """Steps of the warm-up (official: 50 epochs of the synthetic views at batch 32)."""
@@ -115,8 +115,8 @@ class IGAETrainingConfig:
     freeze_mlp_after_fraction: float = 0.9
     """The MLP's lr is set to 0 after this fraction of the warm-up (official: from epoch 45 of 50)."""
     parity_freeze_triplanes_in_joint: bool = False
-    """True reproduces the official code, whose joint phase never steps the Tri-Planes and the MLP (digest §2.5,
-    caveat 1). False (ours, and what the paper describes) steps them with L_latent and L_RGB."""
+    """True reproduces the official code, whose joint phase never steps the Tri-Planes and the MLP
+    (docs/paper.md#caveats, 1). False (ours, and what the paper describes) steps them with L_latent and L_RGB."""
     cache_warmup_latents: bool = True
     """Encode every synthetic view once before the warm-up (posterior mean and std), then draw a fresh posterior
     sample each step: the same distribution as the official per-step encoding, at the cost of one encoding."""
@@ -309,6 +309,381 @@ def _adam(groups: list[tuple[str, list[torch.nn.Parameter], float]]) -> torch.op
     )
 
 
+def warmup_loss_weights(loss: IGAELossConfig) -> dict[str, float]:
+    """The warm-up's terms and their weights: L_latent, plus the plane TV when it is on."""
+    weights = {"latent": loss.latent_weight}
+    if loss.plane_tv:
+        weights["plane_tv"] = loss.plane_tv_weight_warmup
+    return weights
+
+
+def joint_loss_weights(loss: IGAELossConfig, real_terms: Sequence[str]) -> dict[str, float]:
+    """The joint phase's terms and their weights, in :data:`LOSS_TERMS` order: the synthetic terms switched on, and
+    the real-image terms in ``real_terms`` (those switched on whose inputs, real images and perceptual network, exist).
+    The keys are the terms :func:`_joint_losses` computes: a term not in them is neither computed nor added."""
+    weights = {
+        "latent": loss.latent_weight,
+        "rgb": loss.rgb_weight,
+        "ae_synth": loss.ae_synth_weight,
+        "ae_real_mse": loss.ae_real_mse_weight,
+        "ae_real_perceptual": loss.ae_real_perceptual_weight,
+        "real_latent_tv": loss.real_latent_tv_weight,
+        "plane_tv": loss.plane_tv_weight_joint,
+    }
+    on = [name for name in LOSS_TERMS if name in real_terms or (name in JOINT_SYNTHETIC and getattr(loss, name))]
+    return {name: weights[name] for name in on}
+
+
+def _weighted_total(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    """Σ weight · term, summed in the order of ``terms``."""
+    weighted = [weights[name] * value for name, value in terms.items()]
+    return sum(weighted[1:], weighted[0])
+
+
+def _descend(optimizer: torch.optim.Optimizer, total: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+
+
+def _flatten_views(
+    scenes: Sequence[SceneViews], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All synthetic views, flattened: view v belongs to scene ``scene_of[v]``. The images stay on the host, uint8 when
+    every scene's are (else float32 in [-1, 1]); batches are moved to the device. The cameras are small: on the device.
+
+    Returns images (T, 3, H, W), c2w (T, 4, 4), intrinsics (T, 3, 3), scene_of (T,).
+    """
+    if all(scene.images.dtype == torch.uint8 for scene in scenes):
+        images = torch.cat([scene.images for scene in scenes])  # (T, 3, H, W) uint8
+    else:
+        images = torch.cat([images_to_model_range(scene.images) for scene in scenes])  # (T, 3, H, W) float32
+    c2w = torch.cat([scene.c2w_opencv.float() for scene in scenes]).to(device)  # (T, 4, 4)
+    intrinsics = torch.cat([scene.intrinsics_normalized.float() for scene in scenes]).to(device)  # (T, 3, 3)
+    scene_of = torch.cat([torch.full((len(scene.images),), i, dtype=torch.long) for i, scene in enumerate(scenes)])
+    return images, c2w, intrinsics, scene_of.to(device)
+
+
+def _latent_geometry(
+    ae, normalizer: LatentNormalizer, images: torch.Tensor, config: IGAETrainingConfig, device: torch.device
+) -> tuple[int, int, torch.Tensor]:
+    """(latent channels C, latent resolution h, background (C,) on ``device``) of the frozen AE on these images."""
+    with torch.no_grad():
+        latent_shape = encode(ae, _fetch(images, slice(0, 1), device)).shape[1:]  # (C, h, w)
+    latent_channels, latent_resolution = latent_shape[0], latent_shape[-1]
+    if latent_shape[-2] != latent_resolution:
+        raise ValueError(f"train_igae: the AE's latents must be square, got {tuple(latent_shape)}")
+    if config.background is None:
+        background = latent_background(ae, normalizer, images.shape[-1], device=device).float()  # (C,)
+    else:
+        background = torch.as_tensor(config.background, dtype=torch.float32)
+    if background.shape != (latent_channels,):
+        raise ValueError(
+            f"train_igae: background has {tuple(background.shape)} values, the AE has {latent_channels} latent channels"
+        )
+    return latent_channels, latent_resolution, background.to(device)
+
+
+@dataclass
+class _Training:
+    """What both phases share: the AE, the flattened synthetic views, their Tri-Planes and MLP, the generators."""
+
+    config: IGAETrainingConfig
+    device: torch.device
+    ae: torch.nn.Module
+    normalizer: LatentNormalizer
+    images: torch.Tensor
+    """(T, 3, H, W) every synthetic view, on the host: uint8 or float32 in [-1, 1]."""
+    c2w: torch.Tensor
+    """(T, 4, 4) on the device."""
+    intrinsics: torch.Tensor
+    """(T, 3, 3) on the device."""
+    scene_of: torch.Tensor
+    """(T,) the scene (Tri-Plane) index of each view, on the device."""
+    views: _ShuffledCycle
+    """The synthetic views' batches, both phases."""
+    batch_generator: torch.Generator
+    """Batches, on the CPU."""
+    noise_generator: torch.Generator
+    """Ray jitter and posterior samples, on the device."""
+    triplanes: TriPlanes
+    mlp: TriPlaneDecoder
+    background: torch.Tensor
+    """(C,) latent background colour in [0, 1], on the device."""
+    latent_resolution: int
+    use_amp: bool
+
+    def autocast(self) -> AbstractContextManager:
+        """bf16 autocast of the forward passes under AMP on CUDA; nothing otherwise."""
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
+
+    def render(self, view_indices: torch.Tensor) -> torch.Tensor:
+        """Normalised latent renderings (B, C, h, w) in [-1, 1] of the given views."""
+        view_indices = view_indices.to(self.device)
+        rendered, _ = render_latent_images(
+            self.triplanes,
+            self.mlp,
+            self.scene_of[view_indices],
+            self.c2w[view_indices],
+            self.intrinsics[view_indices],
+            self.latent_resolution,
+            self.background,
+            self.config.triplanes.render,
+            generator=self.noise_generator,
+            jitter=True,
+        )  # (B, C, h, w) in [0, 1]
+        return (2 * rendered.float() - 1).clamp(-1, 1)
+
+    def plane_tv(self, view_indices: torch.Tensor) -> torch.Tensor:
+        """Squared TV of the Tri-Planes of the given views' scenes, summed over the views unless configured not to."""
+        tv = self.triplanes.tv_loss(self.scene_of[view_indices.to(self.device)])
+        return tv * len(view_indices) if self.config.loss.plane_tv_sum_over_views else tv
+
+
+def _prepare(
+    ae,
+    normalizer: LatentNormalizer,
+    scenes: Sequence[SceneViews],
+    config: IGAETrainingConfig,
+    log: Callable[[str], None],
+) -> _Training:
+    """Seed the generators, flatten the views, freeze the AE (on the device) and build the Tri-Planes and the MLP."""
+    device = torch.device(config.device)
+    batch_generator = torch.Generator().manual_seed(config.seed)
+    noise_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    init_generator = torch.Generator().manual_seed(config.seed + 2)  # Tri-Plane and MLP init
+    use_amp = config.amp and device.type == "cuda"
+    if config.amp and not use_amp:
+        log(f"igae: amp is ignored on {device.type}: float32 training")
+    images, c2w, intrinsics, scene_of = _flatten_views(scenes, device)
+    views = _ShuffledCycle(len(images), batch_generator)
+    ae.to(device).eval().requires_grad_(False)
+    latent_channels, latent_resolution, background = _latent_geometry(ae, normalizer, images, config, device)
+    triplanes, mlp = config.triplanes.build(len(scenes), latent_channels, generator=init_generator)
+    return _Training(
+        config=config,
+        device=device,
+        ae=ae,
+        normalizer=normalizer,
+        images=images,
+        c2w=c2w,
+        intrinsics=intrinsics,
+        scene_of=scene_of,
+        views=views,
+        batch_generator=batch_generator,
+        noise_generator=noise_generator,
+        triplanes=triplanes.to(device),
+        mlp=mlp.to(device),
+        background=background,
+        latent_resolution=latent_resolution,
+        use_amp=use_amp,
+    )
+
+
+class _History:
+    """The steps of :attr:`IGAEResult.history`, and a log line every ``log_every`` steps of a phase."""
+
+    def __init__(self, device: torch.device, log_every: int, log: Callable[[str], None]):
+        self.device, self.log_every, self.log = device, max(log_every, 1), log
+        self.entries: list[dict] = []
+
+    def record(
+        self,
+        phase: str,
+        phase_step: int,
+        n_steps: int,
+        terms: dict[str, torch.Tensor],
+        total: torch.Tensor,
+        started: float,
+    ) -> None:
+        """Append step ``phase_step`` of ``n_steps``: its terms and total (one device sync) and its seconds."""
+        entry = {"step": len(self.entries), "phase": phase, "phase_step": phase_step}
+        values = torch.stack([value.detach().float() for value in (*terms.values(), total)]).tolist()  # one sync
+        synchronize(self.device)
+        entry.update(zip(terms, values[:-1], strict=True))
+        entry.update(total=values[-1], seconds=time.perf_counter() - started)
+        self.entries.append(entry)
+        if phase_step % self.log_every == 0 or phase_step == n_steps - 1:
+            values = " ".join(f"{name} {entry[name]:.4g}" for name in (*terms, "total"))
+            self.log(f"igae: {phase} step {phase_step + 1}/{n_steps}: {values} ({entry['seconds']:.2f} s)")
+
+
+def _warmup_losses(
+    run: _Training, batch: torch.Tensor, posterior: tuple[torch.Tensor, torch.Tensor] | None
+) -> dict[str, torch.Tensor]:
+    """The warm-up terms of one batch of views (B,): L_latent against a fresh posterior sample z of the frozen AE
+    (drawn from the cached ``posterior`` mean and std when given, else encoded), and the plane TV when on."""
+    if posterior is not None:
+        mean, std = posterior[0][batch].to(run.device), posterior[1][batch].to(run.device)  # (B, C, h, w)
+        noise = torch.randn(mean.shape, generator=run.noise_generator, device=run.device, dtype=mean.dtype)
+        z = mean + std * noise
+    else:
+        with torch.no_grad(), run.autocast():
+            x = _fetch(run.images, batch, run.device)  # (B, 3, H, W) float32 in [-1, 1]
+            z = encode(run.ae, x, sample=True, generator=run.noise_generator).float()  # (B, C, h, w)
+    with run.autocast():
+        rendered = run.render(batch)  # (B, C, h, w) float32 in [-1, 1]
+    terms = {"latent": F.mse_loss(run.normalizer.normalize(z), rendered)}
+    if run.config.loss.plane_tv:
+        terms["plane_tv"] = run.plane_tv(batch)
+    return terms
+
+
+def _warmup(run: _Training, history: _History, log: Callable[[str], None]) -> None:
+    """The warm-up: the AE frozen, L_latent (+ plane TV) trains the Tri-Planes and the MLP."""
+    config = run.config
+    run.triplanes.train()
+    run.mlp.train()
+    posterior = None
+    if config.cache_warmup_latents:
+        started = time.perf_counter()
+        posterior = _posterior_mean_std(run.ae, run.images, config.encode_batch_size, run.autocast)  # (T, C, h, w) x2
+        log(f"igae: encoded {len(run.images)} synthetic views for the warm-up in {time.perf_counter() - started:.1f} s")
+    optimizer = _adam(
+        [
+            ("mlp", list(run.mlp.parameters()), config.warmup_lr_mlp),
+            ("planes", [run.triplanes.planes], config.warmup_lr_planes),
+        ]
+    )
+    weights = warmup_loss_weights(config.loss)
+    freeze_mlp_at = round(config.freeze_mlp_after_fraction * config.warmup_steps)
+    log(
+        f"igae: warm-up, {config.warmup_steps} steps of {config.warmup_batch_views} views over "
+        f"{run.triplanes.n_scenes} scenes; AE frozen; MLP frozen from step {freeze_mlp_at}"
+    )
+    for step in range(config.warmup_steps):
+        started = time.perf_counter()
+        _set_lrs(optimizer, config.lr_decay_per_step**step, frozen={"mlp"} if step >= freeze_mlp_at else set())
+        batch = run.views.take(config.warmup_batch_views)  # (B,)
+        terms = _warmup_losses(run, batch, posterior)
+        total = _weighted_total(terms, weights)
+        _descend(optimizer, total)
+        history.record("warmup", step, config.warmup_steps, terms, total, started)
+
+
+def _joint_losses(
+    run: _Training,
+    weights: dict[str, float],
+    batch: torch.Tensor,
+    x: torch.Tensor,
+    x_real: torch.Tensor,
+    perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
+) -> dict[str, torch.Tensor]:
+    """The joint-phase terms of one batch, unweighted float32, for exactly the terms in ``weights`` (in its order).
+
+    ``batch`` (B,) the synthetic views and ``x`` (B, 3, H, W) their images; ``x_real`` (b, 3, H, W) the real images
+    (b = 0 without real terms); both in [-1, 1]. One encoder pass for the synthetic views (when a term needs their
+    latents) and the real images, one decoder pass for every decoded batch; the losses are computed in float32.
+    """
+    synthetic_latents = "latent" in weights or "ae_synth" in weights
+    real_latents = any(name in weights for name in ("ae_real_mse", "ae_real_perceptual", "real_latent_tv"))
+    real_reconstruction = "ae_real_mse" in weights or "ae_real_perceptual" in weights
+    with run.autocast():  # forward passes (bf16 under AMP)
+        to_encode = torch.cat([x, x_real]) if synthetic_latents else x_real
+        z_all = encode(run.ae, to_encode, sample=True, generator=run.noise_generator) if len(to_encode) else None
+        z = z_all[: len(x)] if synthetic_latents else None  # (B, C, h, w)
+        z_real = z_all[len(to_encode) - len(x_real) :] if real_latents else None  # (b, C, h, w)
+        rendered = run.render(batch) if "latent" in weights or "rgb" in weights else None  # (B, C, h, w) in [-1, 1]
+        to_decode = {}  # what -> latents to decode
+        if "rgb" in weights:
+            to_decode["rendering"] = run.normalizer.denormalize(rendered)
+        if "ae_synth" in weights:
+            to_decode["synthetic"] = z
+        if real_reconstruction:
+            to_decode["real"] = z_real
+        decoded = {}  # what -> decoded images (B or b, 3, H, W) float32
+        if to_decode:
+            images = decode(run.ae, torch.cat(list(to_decode.values()))).split([len(t) for t in to_decode.values()])
+            decoded = {what: image.float() for what, image in zip(to_decode, images, strict=True)}
+
+    terms: dict[str, torch.Tensor] = {}
+    if "latent" in weights:
+        terms["latent"] = F.mse_loss(run.normalizer.normalize(z.float()), rendered)
+    if "rgb" in weights:
+        terms["rgb"] = F.mse_loss(decoded["rendering"], x)
+    if "ae_synth" in weights:
+        terms["ae_synth"] = F.mse_loss(decoded["synthetic"], x)
+    if "ae_real_mse" in weights:
+        terms["ae_real_mse"] = F.mse_loss(decoded["real"], x_real)
+    if "ae_real_perceptual" in weights:
+        terms["ae_real_perceptual"] = perceptual(decoded["real"], x_real).mean()
+    if "real_latent_tv" in weights:
+        terms["real_latent_tv"] = latent_tv_l2(z_real.float())
+    if "plane_tv" in weights:
+        terms["plane_tv"] = run.plane_tv(batch)
+    return terms
+
+
+def _real_terms(
+    loss: IGAELossConfig,
+    real_images: torch.Tensor | None,
+    perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
+    log: Callable[[str], None],
+) -> list[str]:
+    """The real-image terms switched on whose inputs exist; logs the ones skipped for lack of them."""
+    real_terms = [name for name in ("ae_real_mse", "ae_real_perceptual", "real_latent_tv") if getattr(loss, name)]
+    if loss.ae_real_perceptual and perceptual is None:
+        log("igae: ae_real_perceptual is on but no perceptual network was given: the term is skipped")
+        real_terms.remove("ae_real_perceptual")
+    if real_images is None and real_terms:
+        log(f"igae: no real images given: {', '.join(real_terms)} skipped")
+        real_terms = []
+    return real_terms
+
+
+def _joint_optimizer(run: _Training) -> torch.optim.Adam:
+    """Put the AE (and, unless the parity switch, the Tri-Planes and the MLP) in training; their Adam."""
+    config, ae = run.config, run.ae
+    train_planes = not config.parity_freeze_triplanes_in_joint
+    ae.train().requires_grad_(True)
+    run.triplanes.train().requires_grad_(train_planes)
+    run.mlp.train().requires_grad_(train_planes)
+    encoder_params = [p for n, p in ae.named_parameters() if n.startswith(("encoder.", "quant_conv."))]
+    decoder_params = [p for n, p in ae.named_parameters() if not n.startswith(("encoder.", "quant_conv."))]
+    groups = [
+        ("encoder", encoder_params, config.joint_lr_encoder),
+        ("decoder", decoder_params, config.joint_lr_decoder),
+    ]
+    if train_planes:
+        groups += [
+            ("planes", [run.triplanes.planes], config.joint_lr_planes),
+            ("mlp", list(run.mlp.parameters()), config.joint_lr_mlp),
+        ]
+    return _adam(groups)
+
+
+def _joint(
+    run: _Training,
+    real_images: torch.Tensor | None,
+    perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
+    history: _History,
+    log: Callable[[str], None],
+) -> None:
+    """The joint phase: every switched-on term trains the encoder, the decoder (and the Tri-Planes and the MLP)."""
+    config = run.config
+    real_terms = _real_terms(config.loss, real_images, perceptual, log)
+    reals = _ShuffledCycle(len(real_images), run.batch_generator) if real_terms else None
+    weights = joint_loss_weights(config.loss, real_terms)
+    optimizer = _joint_optimizer(run)
+    log(
+        f"igae: joint phase, {config.joint_steps} steps of {config.batch_views} views"
+        f"{f' + {config.batch_real} real images' if real_terms else ''}; terms: {', '.join(weights)}; Tri-Planes and "
+        f"MLP {'frozen (parity with the official code)' if config.parity_freeze_triplanes_in_joint else 'trained'}"
+    )
+    for step in range(config.joint_steps):
+        started = time.perf_counter()
+        _set_lrs(optimizer, config.lr_decay_per_step**step)
+        batch = run.views.take(config.batch_views)  # (B,)
+        x = _fetch(run.images, batch, run.device)  # (B, 3, H, W) float32 in [-1, 1]
+        x_real = _fetch(real_images, reals.take(config.batch_real), run.device) if reals else x[:0]  # (b, 3, H, W)
+        terms = _joint_losses(run, weights, batch, x, x_real, perceptual)
+        if not any(term.requires_grad for term in terms.values()):
+            raise ValueError("train_igae: every joint-phase loss term is switched off; nothing would be trained")
+        total = _weighted_total(terms, weights)
+        _descend(optimizer, total)
+        history.record("joint", step, config.joint_steps, terms, total, started)
+
+
 def train_igae(
     ae,
     normalizer: LatentNormalizer,
@@ -331,240 +706,21 @@ def train_igae(
         log: where progress lines go.
     """
     _check_inputs(scenes, real_images, config)
-    device = torch.device(config.device)
-    losses_on = config.loss
-    batch_generator = torch.Generator().manual_seed(config.seed)  # batches, on the CPU
-    noise_generator = torch.Generator(device=device).manual_seed(config.seed + 1)  # jitter, posterior samples
-    init_generator = torch.Generator().manual_seed(config.seed + 2)  # Tri-Plane and MLP init
-    use_amp = config.amp and device.type == "cuda"
-    if config.amp and not use_amp:
-        log(f"igae: amp is ignored on {device.type}: float32 training")
-
-    def autocast() -> AbstractContextManager:
-        """bf16 autocast of the forward passes under AMP on CUDA; nothing otherwise."""
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
-
-    # all synthetic views, flattened: view v belongs to scene scene_of[v]. The images stay on the host, uint8 when
-    # every scene's are (else float); batches are moved to the device. The cameras are small: on the device.
-    if all(scene.images.dtype == torch.uint8 for scene in scenes):
-        images = torch.cat([scene.images for scene in scenes])  # (T, 3, H, W) uint8
-    else:
-        images = torch.cat([images_to_model_range(scene.images) for scene in scenes])  # (T, 3, H, W) float32
-    c2w = torch.cat([scene.c2w_opencv.float() for scene in scenes]).to(device)  # (T, 4, 4)
-    intrinsics = torch.cat([scene.intrinsics_normalized.float() for scene in scenes]).to(device)  # (T, 3, 3)
-    scene_of = torch.cat([torch.full((len(scene.images),), i, dtype=torch.long) for i, scene in enumerate(scenes)])
-    scene_of = scene_of.to(device)  # (T,)
-    views = _ShuffledCycle(len(images), batch_generator)
-
-    ae.to(device)
     requires_grad_before = {name: p.requires_grad for name, p in ae.named_parameters()}
-    ae.eval().requires_grad_(False)
-    with torch.no_grad():
-        latent_shape = encode(ae, _fetch(images, slice(0, 1), device)).shape[1:]  # (C, h, w)
-    latent_channels, latent_resolution = latent_shape[0], latent_shape[-1]
-    if latent_shape[-2] != latent_resolution:
-        raise ValueError(f"train_igae: the AE's latents must be square, got {tuple(latent_shape)}")
-    if config.background is None:
-        background = latent_background(ae, normalizer, images.shape[-1], device=device).float()  # (C,)
-    else:
-        background = torch.as_tensor(config.background, dtype=torch.float32)
-    if background.shape != (latent_channels,):
-        raise ValueError(
-            f"train_igae: background has {tuple(background.shape)} values, the AE has {latent_channels} latent channels"
-        )
-    background = background.to(device)
-
-    triplanes, mlp = config.triplanes.build(len(scenes), latent_channels, generator=init_generator)
-    triplanes.to(device)
-    mlp.to(device)
-    history: list[dict] = []
-
-    def render(view_indices: torch.Tensor) -> torch.Tensor:
-        """Normalised latent renderings (B, C, h, w) in [-1, 1] of the given views."""
-        view_indices = view_indices.to(device)
-        rendered, _ = render_latent_images(
-            triplanes,
-            mlp,
-            scene_of[view_indices],
-            c2w[view_indices],
-            intrinsics[view_indices],
-            latent_resolution,
-            background,
-            config.triplanes.render,
-            generator=noise_generator,
-            jitter=True,
-        )  # (B, C, h, w) in [0, 1]
-        return (2 * rendered.float() - 1).clamp(-1, 1)
-
-    def plane_tv(view_indices: torch.Tensor) -> torch.Tensor:
-        tv = triplanes.tv_loss(scene_of[view_indices.to(device)])
-        return tv * len(view_indices) if losses_on.plane_tv_sum_over_views else tv
-
-    def record(phase: str, phase_step: int, n_steps: int, terms: dict[str, torch.Tensor], total, started: float):
-        entry = {"step": len(history), "phase": phase, "phase_step": phase_step}
-        values = torch.stack([value.detach().float() for value in (*terms.values(), total)]).tolist()  # one sync
-        synchronize(device)
-        entry.update(zip(terms, values[:-1], strict=True))
-        entry.update(total=values[-1], seconds=time.perf_counter() - started)
-        history.append(entry)
-        if phase_step % max(config.log_every, 1) == 0 or phase_step == n_steps - 1:
-            values = " ".join(f"{name} {entry[name]:.4g}" for name in (*terms, "total"))
-            log(f"igae: {phase} step {phase_step + 1}/{n_steps}: {values} ({entry['seconds']:.2f} s)")
-
-    # ---------------- warm-up: AE frozen, L_latent (+ plane TV) trains the Tri-Planes and the MLP
+    run = _prepare(ae, normalizer, scenes, config, log)
+    history = _History(run.device, config.log_every, log)
     if config.warmup_steps > 0:
-        triplanes.train()
-        mlp.train()
-        if config.cache_warmup_latents:
-            started = time.perf_counter()
-            # (T, C, h, w) each, float32 on the CPU
-            cached_mean, cached_std = _posterior_mean_std(ae, images, config.encode_batch_size, autocast)
-            log(f"igae: encoded {len(images)} synthetic views for the warm-up in {time.perf_counter() - started:.1f} s")
-        optimizer = _adam(
-            [
-                ("mlp", list(mlp.parameters()), config.warmup_lr_mlp),
-                ("planes", [triplanes.planes], config.warmup_lr_planes),
-            ]
-        )
-        freeze_mlp_at = round(config.freeze_mlp_after_fraction * config.warmup_steps)
-        log(
-            f"igae: warm-up, {config.warmup_steps} steps of {config.warmup_batch_views} views over {len(scenes)} "
-            f"scenes; AE frozen; MLP frozen from step {freeze_mlp_at}"
-        )
-        for step in range(config.warmup_steps):
-            started = time.perf_counter()
-            _set_lrs(optimizer, config.lr_decay_per_step**step, frozen={"mlp"} if step >= freeze_mlp_at else set())
-            batch = views.take(config.warmup_batch_views)  # (B,)
-            if config.cache_warmup_latents:
-                mean, std = cached_mean[batch].to(device), cached_std[batch].to(device)  # (B, C, h, w)
-                noise = torch.randn(mean.shape, generator=noise_generator, device=device, dtype=mean.dtype)
-                z = mean + std * noise
-            else:
-                with torch.no_grad(), autocast():
-                    z = encode(ae, _fetch(images, batch, device), sample=True, generator=noise_generator).float()
-            with autocast():
-                rendered = render(batch)  # (B, C, h, w) float32 in [-1, 1]
-            terms = {"latent": F.mse_loss(normalizer.normalize(z), rendered)}
-            total = losses_on.latent_weight * terms["latent"]
-            if losses_on.plane_tv:
-                terms["plane_tv"] = plane_tv(batch)
-                total = total + losses_on.plane_tv_weight_warmup * terms["plane_tv"]
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            record("warmup", step, config.warmup_steps, terms, total, started)
-        if config.cache_warmup_latents:
-            del cached_mean, cached_std
-
-    # ---------------- joint phase: every switched-on term; encoder, decoder (and Tri-Planes, MLP) trained
-    real_terms = [
-        name
-        for name in ("ae_real_mse", "ae_real_perceptual", "real_latent_tv")
-        if getattr(losses_on, name) and (name != "ae_real_perceptual" or perceptual is not None)
-    ]
+        _warmup(run, history, log)
     if config.joint_steps > 0:
-        if losses_on.ae_real_perceptual and perceptual is None:
-            log("igae: ae_real_perceptual is on but no perceptual network was given: the term is skipped")
-        if real_images is None and real_terms:
-            log(f"igae: no real images given: {', '.join(real_terms)} skipped")
-            real_terms = []
-        reals = _ShuffledCycle(len(real_images), batch_generator) if real_terms else None
-        train_planes = not config.parity_freeze_triplanes_in_joint
-        ae.train().requires_grad_(True)
-        triplanes.train().requires_grad_(train_planes)
-        mlp.train().requires_grad_(train_planes)
-        encoder_params = [p for n, p in ae.named_parameters() if n.startswith(("encoder.", "quant_conv."))]
-        decoder_params = [p for n, p in ae.named_parameters() if not n.startswith(("encoder.", "quant_conv."))]
-        groups = [
-            ("encoder", encoder_params, config.joint_lr_encoder),
-            ("decoder", decoder_params, config.joint_lr_decoder),
-        ]
-        if train_planes:
-            groups += [
-                ("planes", [triplanes.planes], config.joint_lr_planes),
-                ("mlp", list(mlp.parameters()), config.joint_lr_mlp),
-            ]
-        optimizer = _adam(groups)
-        active = [
-            name for name in LOSS_TERMS if name in real_terms or (getattr(losses_on, name) and name in JOINT_SYNTHETIC)
-        ]
-        log(
-            f"igae: joint phase, {config.joint_steps} steps of {config.batch_views} views"
-            f"{f' + {config.batch_real} real images' if real_terms else ''}; terms: {', '.join(active)}; "
-            f"Tri-Planes and MLP {'trained' if train_planes else 'frozen (parity with the official code)'}"
-        )
-        needs_synthetic_latent = losses_on.latent or losses_on.ae_synth
-        needs_rendering = losses_on.latent or losses_on.rgb
-        needs_real_decoding = any(name in real_terms for name in ("ae_real_mse", "ae_real_perceptual"))
-        for step in range(config.joint_steps):
-            started = time.perf_counter()
-            _set_lrs(optimizer, config.lr_decay_per_step**step)
-            batch = views.take(config.batch_views)  # (B,)
-            x = _fetch(images, batch, device)  # (B, 3, H, W) float32 in [-1, 1]
-            x_real = _fetch(real_images, reals.take(config.batch_real), device) if real_terms else x[:0]  # (b, 3, H, W)
-
-            with autocast():  # forward passes (bf16 under AMP); the losses below are computed in float32
-                # one encoder pass for the synthetic views (when needed) and the real images
-                to_encode = torch.cat([x, x_real]) if needs_synthetic_latent else x_real
-                z_all = encode(ae, to_encode, sample=True, generator=noise_generator) if len(to_encode) else None
-                z = z_all[: len(x)] if needs_synthetic_latent else None  # (B, C, h, w)
-                z_real = z_all[len(to_encode) - len(x_real) :] if real_terms else None  # (b, C, h, w)
-                rendered = render(batch) if needs_rendering else None  # (B, C, h, w) float32 in [-1, 1]
-
-                # one decoder pass for the decoded rendering, the synthetic reconstruction and the real reconstruction
-                to_decode = []
-                if losses_on.rgb:
-                    to_decode.append(normalizer.denormalize(rendered))
-                if losses_on.ae_synth:
-                    to_decode.append(z)
-                if needs_real_decoding:
-                    to_decode.append(z_real)
-                decoded = decode(ae, torch.cat(to_decode)).split([len(t) for t in to_decode]) if to_decode else []
-            z = z.float() if z is not None else None
-            z_real = z_real.float() if z_real is not None else None
-            decoded = [image.float() for image in decoded]  # (B or b, 3, H, W) each
-
-            terms: dict[str, torch.Tensor] = {}
-            if losses_on.latent:
-                terms["latent"] = F.mse_loss(normalizer.normalize(z), rendered)
-            if losses_on.rgb:
-                terms["rgb"] = F.mse_loss(decoded.pop(0), x)
-            if losses_on.ae_synth:
-                terms["ae_synth"] = F.mse_loss(decoded.pop(0), x)
-            if needs_real_decoding:
-                reconstruction = decoded.pop(0)
-                if "ae_real_mse" in real_terms:
-                    terms["ae_real_mse"] = F.mse_loss(reconstruction, x_real)
-                if "ae_real_perceptual" in real_terms:
-                    terms["ae_real_perceptual"] = perceptual(reconstruction, x_real).mean()
-            if "real_latent_tv" in real_terms:
-                terms["real_latent_tv"] = latent_tv_l2(z_real)
-            if losses_on.plane_tv:
-                terms["plane_tv"] = plane_tv(batch)
-            weights = {
-                "latent": losses_on.latent_weight,
-                "rgb": losses_on.rgb_weight,
-                "ae_synth": losses_on.ae_synth_weight,
-                "ae_real_mse": losses_on.ae_real_mse_weight,
-                "ae_real_perceptual": losses_on.ae_real_perceptual_weight,
-                "real_latent_tv": losses_on.real_latent_tv_weight,
-                "plane_tv": losses_on.plane_tv_weight_joint,
-            }
-            terms = {name: terms[name] for name in LOSS_TERMS if name in terms}
-            total = sum(weights[name] * value for name, value in terms.items())
-            if not isinstance(total, torch.Tensor) or not total.requires_grad:
-                raise ValueError("train_igae: every joint-phase loss term is switched off; nothing would be trained")
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            record("joint", step, config.joint_steps, terms, total, started)
-
+        _joint(run, real_images, perceptual, history, log)
     ae.eval()
     for name, parameter in ae.named_parameters():
         parameter.requires_grad_(requires_grad_before[name])
-    triplanes.eval().requires_grad_(True)
-    mlp.eval().requires_grad_(True)
-    return IGAEResult(ae=ae, triplanes=triplanes, decoder=mlp, background=background.cpu(), history=history)
+    run.triplanes.eval().requires_grad_(True)
+    run.mlp.eval().requires_grad_(True)
+    return IGAEResult(
+        ae=ae, triplanes=run.triplanes, decoder=run.mlp, background=run.background.cpu(), history=history.entries
+    )
 
 
 def seconds_per_step(history: list[dict], phase: str, skip_first: int = 1) -> float:

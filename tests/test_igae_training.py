@@ -10,7 +10,14 @@ import torch
 from diffusers import AutoencoderKL
 
 from igae.autoencoders import LatentNormalizer
-from igae.igae_training import IGAELossConfig, IGAETrainingConfig, SceneViews, images_to_model_range, train_igae
+from igae.igae_training import (
+    LOSS_TERMS,
+    IGAELossConfig,
+    IGAETrainingConfig,
+    SceneViews,
+    images_to_model_range,
+    train_igae,
+)
 from igae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
 
 SIZE = 32  # images; latents are 4 x 4 with the f8 AE below
@@ -264,3 +271,83 @@ def test_step_benchmark_runs_at_tiny_size_on_the_cpu(tmp_path):
     assert json.loads(out.read_text()) == result
     assert result["s_per_step"] > 0 and result["peak_mem_mb"] > 0 and result["amp"] is False
     assert result["host_data_mb"] == (2 * 3 + 8) * 3 * 16 * 16 / 2**20
+
+
+def l1_perceptual(prediction, target):
+    return (prediction - target).abs().mean()
+
+
+@pytest.fixture(scope="module")
+def seeded_run():
+    """4 warm-up and 3 joint steps of the tiny setup with every term on (an L1 stand-in for the perceptual network)."""
+    result, _ = run(tiny_config(warmup_steps=4, joint_steps=3), perceptual=l1_perceptual)
+    return result
+
+
+def test_seeded_tiny_run_gives_the_pinned_numbers(seeded_run):
+    """Recorded before ``train_igae`` was split into phase and loss functions; any change to the numbers shows here.
+    Float32 on the CPU: the thread count and the CPU move the last bits, hence the relative tolerance."""
+    warmup = [entry for entry in seeded_run.history if entry["phase"] == "warmup"]
+    joint = [entry for entry in seeded_run.history if entry["phase"] == "joint"]
+    pinned = pytest.approx
+    assert (warmup[0]["latent"], warmup[0]["plane_tv"]) == pinned((0.028204817324876785, 667.879150390625), rel=1e-6)
+    assert (warmup[-1]["latent"], warmup[-1]["total"]) == pinned((0.004395081661641598, 0.010838007554411888), rel=1e-6)
+    assert {name: joint[0][name] for name in (*LOSS_TERMS, "total")} == pinned(
+        {
+            "latent": 0.0025340034626424313,
+            "rgb": 0.9470457434654236,
+            "ae_synth": 0.9581353068351746,
+            "ae_real_mse": 0.4533211290836334,
+            "ae_real_perceptual": 0.5602341294288635,
+            "real_latent_tv": 3.8289031982421875,
+            "plane_tv": 640.0214233398438,
+            "total": 1.1603682041168213,
+        },
+        rel=1e-6,
+    )
+    assert joint[-1]["total"] == pinned(1.1365190744400024, rel=1e-6)
+    assert seeded_run.triplanes.planes.double().sum().item() == pinned(76.49512894148938, rel=1e-6)
+
+
+def test_joint_total_is_the_papers_weighted_sum_of_its_named_terms(seeded_run):
+    """Joint: 1·L_latent + 1·L_RGB + 0.1·L_ae^synth + 0.1·MSE_real + 0.01·perceptual_real + 1e-5·TV(z_real)
+    + 1e-4·TV(planes), named in that order; warm-up: L_latent + 1e-5·TV(planes)."""
+    paper_weights = {
+        "latent": 1.0,
+        "rgb": 1.0,
+        "ae_synth": 0.1,
+        "ae_real_mse": 0.1,
+        "ae_real_perceptual": 0.01,
+        "real_latent_tv": 1e-5,
+        "plane_tv": 1e-4,
+    }
+    for entry in seeded_run.history:
+        if entry["phase"] == "joint":
+            assert [key for key in entry if key in paper_weights] == list(LOSS_TERMS) == list(paper_weights)
+            assert entry["total"] == pytest.approx(sum(w * entry[name] for name, w in paper_weights.items()), rel=1e-6)
+        else:
+            assert entry["total"] == pytest.approx(entry["latent"] + 1e-5 * entry["plane_tv"], rel=1e-6)
+
+
+def test_switched_off_terms_are_neither_computed_nor_added(monkeypatch):
+    """Without L_latent and L_RGB no view is rendered and only the AE reconstructions are decoded; a switched-off
+    perceptual term never calls its network, even when one is given."""
+    import igae.igae_training as training
+
+    rendered, decoded, perceptual_calls = [], [], []
+    render, decode = training.render_latent_images, training.decode
+    monkeypatch.setattr(training, "render_latent_images", lambda *a, **k: rendered.append(len(a[2])) or render(*a, **k))
+    monkeypatch.setattr(training, "decode", lambda ae, z: decoded.append(len(z)) or decode(ae, z))
+
+    def perceptual(prediction, target):
+        perceptual_calls.append(len(prediction))
+        return l1_perceptual(prediction, target)
+
+    loss = IGAELossConfig(latent=False, rgb=False, ae_real_perceptual=False)
+    result, _ = run(tiny_config(warmup_steps=0, joint_steps=1, loss=loss), perceptual=perceptual)
+    entry = result.history[0]
+    assert [key for key in entry if key in LOSS_TERMS] == ["ae_synth", "ae_real_mse", "real_latent_tv", "plane_tv"]
+    expected = 0.1 * entry["ae_synth"] + 0.1 * entry["ae_real_mse"] + 1e-5 * entry["real_latent_tv"]
+    assert entry["total"] == pytest.approx(expected + 1e-4 * entry["plane_tv"], rel=1e-6)
+    assert rendered == [] and perceptual_calls == []
+    assert decoded == [4 + 2]  # the 4 synthetic views and the 2 real images, once
