@@ -17,8 +17,8 @@ other in this process, and the numbers are read from the timing.json each fit wr
 - train_speedup = RGB s_per_step / latent s_per_step; render_speedup = RGB render / (latent render + decode), as in
   igae.tables.timing_table but per step, so the two spaces may run different step counts.
 
-Methods the device cannot run (igae.workflow_config.GPU_ONLY_METHODS on a CPU) are skipped with the reason; a fit that
-fails is reported and the others still run (exit status 1).
+Methods the device cannot run (GPU-only ones in igae.latent_nerf.registry, on a CPU) are skipped with the reason; a fit
+that fails is reported and the others still run (exit status 1).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from pathlib import Path
 
 import pandas as pd
 
-DEFAULT_METHODS = ("tensorf", "nerfacto", "kplanes", "instant-ngp", "vanilla-nerf")
+from igae.latent_nerf.registry import METHODS  # plain data: --help stays fast
+
+DEFAULT_METHODS = tuple(METHODS)
 COLUMNS = [
     "method", "space", "device", "steps", "s_per_step", "fit_s_per_step", "align_s_per_step", "render_ms_per_view",
     "decode_ms_per_view", "peak_mem_mb", "train_speedup", "render_speedup", "note",
@@ -123,15 +125,15 @@ def run(bench: Bench, work_dir: Path) -> pd.DataFrame:
     """Fit every method latent and RGB on ``bench.device``; one row per (method, space), speed-ups on latent rows."""
     from igae.runtime import resolve_device
     from igae.timing import device_label
-    from igae.workflow_config import GPU_ONLY_METHODS
 
     device = resolve_device(bench.device)
     label = device_label(device)
     rows = []
     for method in bench.methods:
-        if not device.startswith("cuda") and method in GPU_ONLY_METHODS:
-            print(f"skipping {method}: {GPU_ONLY_METHODS[method]}", flush=True)
-            rows.append({"method": method, "device": label, "note": f"skipped: {GPU_ONLY_METHODS[method]}"})
+        gpu_only = METHODS[method].gpu_only
+        if gpu_only and not device.startswith("cuda"):
+            print(f"skipping {method}: {gpu_only}", flush=True)
+            rows.append({"method": method, "device": label, "note": f"skipped: {gpu_only}"})
             continue
         for space in ("latent", "rgb"):
             out_dir = work_dir / f"{space}_{method}"
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latents", required=True, type=Path, help="the scene's latents file (igae encode)")
     parser.add_argument("--autoencoder", required=True, type=Path, help="the AE folder the latents were made with")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(DEFAULT_METHODS))
     parser.add_argument("--latent-steps", type=int, default=Bench.latent_steps)
     parser.add_argument("--align-steps", type=int, default=Bench.align_steps)
     parser.add_argument("--rgb-steps", type=int, default=Bench.rgb_steps)

@@ -27,7 +27,7 @@ def _scenes(args):
 
 
 def _mesh_scenes(args):
-    from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset, mesh_files
+    from igae.sources.mesh import MeshSceneConfig, build_mesh_dataset, mesh_files
 
     files = [Path(f) for f in args.meshes]
     files = [file for path in files for file in (mesh_files(path) if path.is_dir() else [path])]

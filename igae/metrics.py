@@ -313,19 +313,11 @@ def summarize(per_image: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def read_rgb(path: str | os.PathLike, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> torch.Tensor:
-    """An 8-bit image file as a float (H, W, 3) tensor in [0, 1]; RGBA is composited onto ``background``."""
-    from PIL import Image
+    """An 8-bit image file as a float (H, W, 3) tensor in [0, 1], its transparency composited onto ``background``:
+    the pixels :func:`igae.scenes.images.load_rgb` gives training, as a tensor."""
+    from igae.scenes.images import load_rgb
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"igae.metrics: image {path} does not exist")
-    with Image.open(path) as image:
-        array = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("RGB"))
-    pixels = torch.from_numpy(array.astype(np.float32) / 255.0)  # (H, W, 3 or 4)
-    if pixels.shape[-1] == 4:
-        alpha = pixels[..., 3:]
-        pixels = pixels[..., :3] * alpha + torch.tensor(background) * (1 - alpha)
-    return pixels
+    return torch.from_numpy(load_rgb(path, background))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def load_real_images(
     files = sorted(split_dir.glob("*.png"))
     if not files:
         raise FileNotFoundError(f"igae: {split_dir} holds no PNG image")
-    from igae.scenes.dataset_io import open_image  # here: igae.scenes imports this module
+    from igae.scenes.images import open_image  # here: igae.scenes imports this module
 
     arrays = []
     for file in files:

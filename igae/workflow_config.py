@@ -9,8 +9,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-GPU_ONLY_METHODS = {"instant-ngp": "instant-ngp needs nerfacc's CUDA extension; it is GPU-only"}
-"""Methods that cannot run without CUDA, and why: the workflow skips them on a CPU run and says so in the tables."""
+from igae.latent_nerf.registry import METHODS  # plain data: no nerfstudio, no torch
 
 
 def runs_on_gpu(config: dict, cuda_available: bool) -> bool:
@@ -19,10 +18,11 @@ def runs_on_gpu(config: dict, cuda_available: bool) -> bool:
 
 
 def skipped_methods(config: dict, cuda_available: bool) -> dict[str, str]:
-    """{method: reason} for the benchmark's methods that cannot run on this machine."""
+    """{method: reason} for the benchmark's methods that cannot run on this machine: the GPU-only ones
+    (:attr:`igae.latent_nerf.registry.Method.gpu_only`) on a CPU run, which skips them and says so in the tables."""
     if runs_on_gpu(config, cuda_available):
         return {}
-    return {m: r for m, r in GPU_ONLY_METHODS.items() if m in benchmark_methods(config)}
+    return {m: METHODS[m].gpu_only for m in benchmark_methods(config) if METHODS[m].gpu_only}
 
 
 def benchmark_methods(config: dict) -> list[str]:
@@ -108,19 +108,10 @@ def check_config_syntax(path: str | Path) -> None:
         raise ConfigError(f"{path}: {error}") from error
 
 
-MODEL_CONFIG_CLASSES = {
-    "tensorf": ("igae.latent_nerf.tensorf", "LatentTensoRFModelConfig", "RGBTensoRFModelConfig"),
-    "nerfacto": ("igae.latent_nerf.nerfacto", "LatentNerfactoModelConfig", "RGBNerfactoModelConfig"),
-    "vanilla-nerf": ("igae.latent_nerf.vanilla_nerf", "LatentVanillaNeRFModelConfig", "RGBVanillaNeRFModelConfig"),
-    "kplanes": ("igae.latent_nerf.kplanes", "LatentKPlanesModelConfig", "RGBKPlanesModelConfig"),
-    "instant-ngp": ("igae.latent_nerf.instant_ngp", "LatentInstantNGPModelConfig", "RGBInstantNGPModelConfig"),
-}
-"""method -> (module, latent model config, RGB model config): the classes ``benchmark.model.<method>`` overrides
-(:func:`igae.latent_nerf.method_configs.method_settings` applies them to both)."""
-
-
 def model_config_fields() -> dict[str, dict[str, list[str]]]:
-    """{method: {model config class: the fields an override may set}}, latent class first.
+    """{method: {model config class: the fields an override may set}}, latent class first: the classes the registry
+    names, which ``benchmark.model.<method>`` overrides (:func:`igae.latent_nerf.method_configs.method_settings`
+    builds them and applies the overrides to both).
 
     Imports the classes, hence nerfstudio's models: 0.7 s once torch is imported (which every caller has done).
     """
@@ -131,9 +122,10 @@ def model_config_fields() -> dict[str, dict[str, list[str]]]:
     fields = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # nerfstudio's, about torch.jit and torch.cuda.amp
-        for method, (module, *class_names) in MODEL_CONFIG_CLASSES.items():
-            classes = [getattr(importlib.import_module(module), name) for name in class_names]
-            fields[method] = {
+        for name, method in METHODS.items():
+            module = importlib.import_module(method.module)
+            classes = [getattr(module, class_name) for class_name in (method.latent_config, method.rgb_config)]
+            fields[name] = {
                 cls.__name__: sorted(f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_"))
                 for cls in classes
             }
@@ -147,10 +139,8 @@ def _check_model_overrides(bench: dict) -> None:
         return  # no override: no need for the classes
     classes = model_config_fields()
     for method, overrides in models.items():
-        if method not in MODEL_CONFIG_CLASSES:
-            raise ConfigError(
-                f"config: benchmark.model.{method} names no method (known: {', '.join(MODEL_CONFIG_CLASSES)})"
-            )
+        if method not in METHODS:
+            raise ConfigError(f"config: benchmark.model.{method} names no method (known: {', '.join(METHODS)})")
         for key in overrides or {}:
             for class_name, fields in classes[method].items():
                 if key not in fields:
@@ -184,17 +174,25 @@ def _check_pretrained(where: str, spec: dict) -> None:
         )
 
 
+def _check_scene_sources(scenes: dict) -> None:
+    """Each ``scenes.<name>`` entry passes its source's own check (:attr:`igae.sources.registry.SceneSource.check`:
+    e.g. a local folder that must exist)."""
+    from igae.sources.registry import scene_source
+
+    for name, spec in scenes.items():
+        try:
+            source = scene_source(spec["source"])
+            if source.check is not None:
+                source.check(spec, f"config: scenes.{name}")
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+
 def check_config(config: dict) -> None:
     """Check what the schema cannot: names that refer to each other, files that must exist, training and model keys
     (against the classes that take them). Raises :class:`ConfigError` naming the key at fault."""
     autoencoders, scenes, bench = config["autoencoders"], config["scenes"], config["benchmark"]
-    for name, spec in scenes.items():
-        where = f"config: scenes.{name}"
-        if spec["source"] == "mesh":
-            if bool(spec.get("path")) == bool(spec.get("objaverse_uids")):
-                raise ConfigError(f"{where}: a mesh source needs exactly one of `path` (a folder) or `objaverse_uids`")
-            if spec.get("path") and not Path(spec["path"]).is_dir():
-                raise ConfigError(f"{where}.path = {spec['path']!r} is not a folder (of OBJ/GLB/PLY files)")
+    _check_scene_sources(scenes)
     for name, spec in autoencoders.items():
         where = f"config: autoencoders.{name}"
         if spec["kind"] == "igae":

@@ -103,17 +103,18 @@ def test_a_misspelt_model_override_names_its_key_and_the_class():
 
 
 def test_the_model_config_classes_are_those_the_fits_use():
-    """MODEL_CONFIG_CLASSES (read without nerfstudio) names the classes method_settings builds, and every field it
-    lists is one that method_settings accepts as an override."""
-    from igae.latent_nerf.method_configs import METHODS, method_settings
+    """The classes the override check reads (the registry's names, resolved without building a model) are those
+    method_settings builds, and every field it lists is one that method_settings accepts as an override."""
+    from igae.latent_nerf.method_configs import method_settings
+    from igae.latent_nerf.registry import METHODS
 
     fields = model_config_fields()
-    assert sorted(fields) == sorted(METHODS)
+    assert list(fields) == list(METHODS)
     for method in METHODS:
         latent, rgb = fields[method]
-        assert type(method_settings("latent", method, 1.0)[0]).__name__ == latent
-        assert type(method_settings("rgb", method, 1.0)[0]).__name__ == rgb
-        model = method_settings("latent", method, 1.0)[0]
+        model = method_settings("latent", method, 1.0).model
+        assert type(model).__name__ == latent
+        assert type(method_settings("rgb", method, 1.0).model).__name__ == rgb
         overrides = {name: getattr(model, name) for name in fields[method][latent] if name in fields[method][rgb]}
         method_settings("latent", method, 1.0, overrides)
 

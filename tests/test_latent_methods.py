@@ -10,20 +10,29 @@ samplers and the two-stage pipeline are the real ones:
   8 field samples.
 """
 
+import importlib.metadata
 import json
 import math
+import tomllib
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
+from nerfstudio.plugins.types import MethodSpecification
 
 from igae.autoencoders import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
-from igae.latent_nerf import method_configs
 from igae.latent_nerf.instant_ngp import GPU_ONLY
-from igae.latent_nerf.method_configs import METHODS, TwoStageSchedule
+from igae.latent_nerf.method_configs import TwoStageSchedule
+from igae.latent_nerf.registry import METHODS
 from igae.latent_nerf.renderers import LatentRenderer
 from igae.latents import encode_scene
 from igae.nerf_fit import fit
 from igae.scenes.procedural import build_procedural_dataset
+from igae.workflow_config import skipped_methods
+
+REPO = Path(__file__).resolve().parents[1]
+ENTRY_POINTS = "nerfstudio.method_configs"
 
 CHANNELS = 4
 SMALL = {
@@ -72,12 +81,71 @@ def scene_and_ae(tmp_path_factory):
     return scene, root / "ae", root / "latents.safetensors", root
 
 
-def test_every_paper_method_is_known_and_registered():
-    assert METHODS == ("tensorf", "nerfacto", "vanilla-nerf", "kplanes", "instant-ngp")
-    for method in METHODS:
-        spec = getattr(method_configs, "latent_" + method.replace("-", "_"))
-        assert spec.config.method_name == f"latent-{method}"
-        assert type(spec.config.pipeline.model).__name__.startswith("Latent")
+def registry_entry_points() -> dict[str, str]:
+    """{ns-train name: module:attribute} the registry's methods need, one per method."""
+    return {m.entry_point: f"igae.latent_nerf.method_configs:{m.specification}" for m in METHODS.values()}
+
+
+def test_pyproject_registers_exactly_the_registry_s_methods():
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][ENTRY_POINTS]
+    assert declared == registry_entry_points(), f"pyproject.toml [project.entry-points.{ENTRY_POINTS!r}]"
+
+
+def test_the_installed_entry_points_are_the_registry_s_and_load_its_latent_models():
+    """What nerfstudio discovers (the installed distribution's metadata) is one method per registry entry, each a
+    latent trainer config of the registry's class, named as its entry point."""
+    installed = importlib.metadata.distribution("igae-bench").entry_points.select(group=ENTRY_POINTS)
+    assert {ep.name: ep.value for ep in installed} == registry_entry_points(), (
+        "installed entry points (pyproject.toml's, once installed: after editing it, .venv/bin/pip install -e .)"
+    )
+    for ep in installed:
+        spec = ep.load()
+        method = METHODS[ep.name.removeprefix("latent-")]
+        assert isinstance(spec, MethodSpecification)
+        assert spec.config.method_name == ep.name
+        model = spec.config.pipeline.model
+        assert (type(model).__module__, type(model).__name__) == (method.module, method.latent_config)
+        assert spec.description.startswith(method.description)
+        assert ("GPU only" in spec.description) == bool(method.gpu_only)
+
+
+def method_enums(node, path="") -> dict[str, list]:
+    """{schema path: enum} of every enum in the schema that names a registered method."""
+    if isinstance(node, dict):
+        found = {f"{path}/enum": node["enum"]} if set(node.get("enum", [])) & set(METHODS) else {}
+        children = node.items()
+    elif isinstance(node, list):
+        found, children = {}, enumerate(node)
+    else:
+        return {}
+    for key, child in children:
+        found.update(method_enums(child, f"{path}/{key}"))
+    return found
+
+
+def test_the_schema_accepts_exactly_the_registry_s_methods():
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    enums = method_enums(schema)
+    benchmark = "/properties/benchmark/properties"
+    assert set(enums) == {
+        f"{benchmark}/methods/items/enum",
+        f"{benchmark}/ablation/properties/methods/items/enum",
+        f"{benchmark}/schedule_overrides/propertyNames/enum",
+        f"{benchmark}/model/propertyNames/enum",
+    }
+    for where, names in enums.items():
+        assert names == list(METHODS), f"config.schema.yaml {where}: the &methods enum must list {list(METHODS)}"
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_a_cpu_run_skips_the_gpu_only_methods_with_the_registry_s_reason(device):
+    config = {"device": device, "benchmark": {"methods": list(METHODS)}}
+    gpu_only = {name: m.gpu_only for name, m in METHODS.items() if m.gpu_only}
+    assert gpu_only, "no GPU-only method registered: this test checks nothing"
+    assert skipped_methods(config, cuda_available=False) == (gpu_only if device == "cpu" else {})
+    assert skipped_methods({**config, "device": "auto"}, cuda_available=True) == {}
+    config["benchmark"]["methods"] = [name for name in METHODS if name not in gpu_only]
+    assert skipped_methods(config, cuda_available=False) == {}
 
 
 @pytest.mark.parametrize("space", ["latent", "rgb"])

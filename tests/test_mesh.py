@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from igae.scenes import load_scene, project_points
-from igae.scenes.mesh import MeshRenderTimeout, MeshSceneConfig, build_mesh_dataset, camera_seed, scene_name
-from igae.scenes.procedural import OBJECT_RADIUS, rig_cameras, rig_intrinsics
+from igae.scenes.cameras import OBJECT_RADIUS, rig_cameras, rig_intrinsics
+from igae.sources.mesh import MeshRenderTimeout, MeshSceneConfig, build_mesh_dataset, camera_seed, scene_name
 
 SAMPLES = Path(find_spec("pymeshlab").submodule_search_locations[0]) / "tests" / "sample_meshes"
 """Meshes shipped in pymeshlab's wheel (a nerfstudio dependency)."""
@@ -258,3 +259,29 @@ def test_a_view_over_its_time_limit_fails_naming_the_file(tmp_path, monkeypatch)
     with pytest.raises(MeshRenderTimeout, match=r"white_ball\.obj stopped: starting the renderer and loading"):
         render(tmp_path, mesh, start_timeout_s=0.01)
     assert not list(tmp_path.glob("white_ball_*/white_ball"))  # no scene folder is left behind
+
+
+def test_the_time_limits_are_keys_of_a_mesh_entry(tmp_path, monkeypatch):
+    """`view_timeout_s` of a `source: mesh` entry reaches the renderer's watchdog; the schema takes both limits and
+    writes no default for them into an entry without them (the entry is a rule param: a new key would re-run it)."""
+    from snakemake.utils import validate
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    from igae.sources.datasets import build_scene_dataset
+
+    schema = str(Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml")
+    config = yaml.safe_load((Path(__file__).parent / "data" / "tiny_config.yaml").read_text())
+    config["scenes"]["meshes"] = {"source": "mesh", "path": "meshes", "view_timeout_s": 2, "start_timeout_s": 60.5}
+    config["scenes"]["plain"] = {"source": "mesh", "path": "meshes"}
+    validate(config, schema)  # Snakemake's validation, which fills in defaults
+    assert not {"view_timeout_s", "start_timeout_s"} & set(config["scenes"]["plain"])
+    config["scenes"]["meshes"]["view_timeout_s"] = 0
+    with pytest.raises(WorkflowError, match=r"0 is less than or equal to the minimum of 0"):
+        validate(config, schema)
+
+    (tmp_path / "meshes").mkdir()
+    write_white_obj(tmp_path / "meshes")
+    spec = {"source": "mesh", "path": str(tmp_path / "meshes"), "views": VIEWS, "up_axis": "z", "view_timeout_s": 2}
+    monkeypatch.setenv("IGAE_MESH_TEST_STALL_AT_VIEW", "2")
+    with pytest.raises(MeshRenderTimeout, match=r"white_ball\.obj stopped: view 2 of 4 took more than 2 s"):
+        build_scene_dataset(spec, tmp_path / "scenes", image_size=SIZE)

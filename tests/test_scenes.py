@@ -21,7 +21,8 @@ from igae.scenes import (
     render_scene,
     write_scene,
 )
-from igae.scenes.procedural import Primitive, Texture, render_views, rig_intrinsics
+from igae.scenes.cameras import rig_intrinsics
+from igae.scenes.procedural import Primitive, Texture, render_views
 
 SIZE = 32
 VIEWS = 8

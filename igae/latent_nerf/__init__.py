@@ -4,14 +4,7 @@ Registered through the ``nerfstudio.method_configs`` entry point (``ns-train lat
 nerfstudio as installed from PyPI: the latent models subclass nerfstudio's models and swap in C-channel field heads
 and a latent renderer; the pipeline adds the two stages of the paper (latent supervision, then RGB alignment with
 decoder fine-tuning).
+
+Importing the package imports neither torch nor nerfstudio: the workflow reads :mod:`.registry` while it builds the
+DAG. Each method is declared there once.
 """
-
-import numpy as np
-import torch
-
-# nerfstudio 1.1.5's schedulers leave numpy scalars in checkpoints (LambdaLR's last lr is np.float64), and its loaders
-# call torch.load with torch >= 2.6's default weights_only=True, which refuses them: ns-eval / ns-render fail on any
-# checkpoint. Allow-listing numpy's scalar reconstructor and dtypes (plain data, no code) makes them load.
-torch.serialization.add_safe_globals(
-    [np.core.multiarray.scalar, np.dtype, *(type(np.dtype(t)) for t in ("float64", "float32", "int64"))]
-)

@@ -21,9 +21,10 @@ from nerfstudio.models.instant_ngp import InstantNGPModelConfig, NGPModel
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer, rebuilt_mlp
 from igae.latent_nerf.nerfacc_cuda13 import load_nerfacc_cuda
 from igae.latent_nerf.offline import OfflineSafeLPIPS
-from igae.workflow_config import GPU_ONLY_METHODS
+from igae.latent_nerf.registry import METHODS
+from igae.latent_nerf.settings import MethodSettings, adam_exponential
 
-GPU_ONLY = f"{GPU_ONLY_METHODS['instant-ngp']} (no CUDA device here)"
+GPU_ONLY = f"{METHODS['instant-ngp'].gpu_only} (no CUDA device here)"
 
 
 def require_cuda() -> None:
@@ -83,3 +84,10 @@ class LatentInstantNGPModel(LatentImageMetrics, OfflineSafeLPIPS, NGPModel):
         super().populate_modules()  # OfflineSafeLPIPS: a missing LPIPS backbone does not stop it
         set_colour_head(self, out_dim=self.config.latent_channels)
         self.renderer_rgb = latent_renderer(self.config.latent_channels, self.config.latent_background)
+
+
+def settings(model_config: type[InstantNGPModelConfig], lr_factor: float) -> MethodSettings:
+    """No appearance embedding, far plane 4.0; nerfstudio's learning rates times ``lr_factor``."""
+    model = model_config(eval_num_rays_per_chunk=8192, use_appearance_embedding=False, far_plane=4.0)
+    optimizers = {"fields": adam_exponential(1e-2 * lr_factor, 1e-4 * lr_factor, 200000)}
+    return MethodSettings(model, optimizers, mixed_precision=True)

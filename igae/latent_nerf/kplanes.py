@@ -10,9 +10,9 @@ This model composes, for a static bounded scene (box [-1, 1]^3, no contraction):
   K-Planes density fields;
 - losses: colour MSE + interlevel + distortion (nerfstudio's) + plane total variation of the field and proposal planes.
 
-Defaults are the official K-Planes settings of the paper's code (digest §3.2): grid 128^3, feature dim 32, scales
-[1, 2, 4], proposal nets 128^3 and 256^3 with 8 features, loss weights interlevel 1, distortion 0.01, plane TV 0.01,
-proposal plane TV 1e-4, near 0.2 / far 2.4.
+Defaults are the official K-Planes settings of the paper's code (docs/paper.md#nerf-methods): grid 128^3, feature
+dim 32, scales [1, 2, 4], proposal nets 128^3 and 256^3 with 8 features, loss weights interlevel 1, distortion 0.01,
+plane TV 0.01, proposal plane TV 1e-4, near 0.2 / far 2.4.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
+from nerfstudio.engine.optimizers import AdamOptimizerConfig
+from nerfstudio.engine.schedulers import CosineDecaySchedulerConfig
 from nerfstudio.field_components.activations import trunc_exp
 from nerfstudio.field_components.encodings import KPlanesEncoding, SHEncoding
 from nerfstudio.field_components.field_heads import FieldHeadNames
@@ -40,6 +42,7 @@ from torch import Tensor, nn
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer
 from igae.latent_nerf.offline import offline_safe_lpips
+from igae.latent_nerf.settings import FAR, NEAR, MethodSettings
 
 
 def _box_coordinates(ray_samples, aabb: Tensor) -> Tensor:
@@ -346,3 +349,17 @@ class LatentKPlanesModel(LatentImageMetrics, RGBKPlanesModel):
     def populate_modules(self):
         super().populate_modules()
         self.renderer_rgb = latent_renderer(self.config.latent_channels, self.config.latent_background)
+
+
+def settings(model_config: type[RGBKPlanesModelConfig], lr_factor: float) -> MethodSettings:
+    """The config's defaults (docs/paper.md#nerf-methods); Adam with cosine decay after a 512-step warm-up, lr 1e-2 x
+    ``lr_factor``."""
+    model = model_config(eval_num_rays_per_chunk=1 << 15, near_plane=NEAR, far_plane=FAR)
+
+    def group():
+        return {
+            "optimizer": AdamOptimizerConfig(lr=1e-2 * lr_factor, eps=1e-12),
+            "scheduler": CosineDecaySchedulerConfig(warm_up_end=512, max_steps=30000),
+        }
+
+    return MethodSettings(model, {"proposal_networks": group(), "fields": group()}, mixed_precision=True)

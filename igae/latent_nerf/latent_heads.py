@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from nerfstudio.field_components.field_heads import FieldHead, FieldHeadNames
 from nerfstudio.field_components.mlp import MLP
@@ -17,6 +18,15 @@ from torch import nn
 
 from igae.latent_nerf.renderers import LatentRenderer
 from igae.metrics import latent_metrics
+
+# nerfstudio 1.1.5's schedulers leave numpy scalars in checkpoints (LambdaLR's last lr is np.float64), and its loaders
+# call torch.load with torch >= 2.6's default weights_only=True, which refuses them: ns-eval / ns-render fail on any
+# checkpoint. Allow-listing numpy's scalar reconstructor and dtypes (plain data, no code) makes them load. Here, not in
+# the package's __init__ (kept light for the workflow): every model file imports this module, so loading a run's
+# config.yml, which names a model config class, registers them before its checkpoint is read.
+torch.serialization.add_safe_globals(
+    [np.core.multiarray.scalar, np.dtype, *(type(np.dtype(t)) for t in ("float64", "float32", "int64"))]
+)
 
 
 @dataclass

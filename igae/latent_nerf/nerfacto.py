@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nerfstudio.cameras.camera_optimizers import CameraOptimizerConfig
 from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer, rebuilt_mlp
 from igae.latent_nerf.offline import OfflineSafeLPIPS
+from igae.latent_nerf.settings import FAR, NEAR, MethodSettings, adam_exponential
 
 
 @dataclass
@@ -50,3 +52,21 @@ class LatentNerfactoModel(LatentImageMetrics, OfflineSafeLPIPS, NerfactoModel):
         # colour MLP: (N, SH(16) + geo features(15) [+ appearance]) -> (N, C), sigmoid as nerfacto's RGB head
         self.field.mlp_head = rebuilt_mlp(self.field.mlp_head, out_dim=self.config.latent_channels)
         self.renderer_rgb = latent_renderer(self.config.latent_channels, self.config.latent_background)
+
+
+def settings(model_config: type[NerfactoModelConfig], lr_factor: float) -> MethodSettings:
+    """No appearance embedding or camera optimiser, torch hash grids; nerfstudio's learning rates x ``lr_factor``."""
+    model = model_config(
+        eval_num_rays_per_chunk=1 << 15,
+        average_init_density=0.01,
+        camera_optimizer=CameraOptimizerConfig(mode="off"),
+        near_plane=NEAR,
+        far_plane=FAR,
+        use_appearance_embedding=False,
+        implementation="torch",  # torch hash grid and MLPs: runs without tiny-cuda-nn (set "tcnn" on a GPU with it)
+    )
+    optimizers = {
+        "proposal_networks": adam_exponential(1e-2 * lr_factor, 1e-4 * lr_factor, 200000),
+        "fields": adam_exponential(1e-2 * lr_factor, 1e-4 * lr_factor, 200000),
+    }
+    return MethodSettings(model, optimizers, mixed_precision=True)

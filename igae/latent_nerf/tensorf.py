@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from nerfstudio.cameras.camera_optimizers import CameraOptimizerConfig
 from nerfstudio.field_components.field_heads import FieldHeadNames
 from nerfstudio.models.tensorf import TensoRFModel, TensoRFModelConfig
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_field_head, latent_renderer
 from igae.latent_nerf.offline import OfflineSafeLPIPS
+from igae.latent_nerf.settings import MethodSettings, adam_exponential
 
 
 @dataclass
@@ -59,3 +61,13 @@ class LatentTensoRFModel(LatentImageMetrics, OfflineSafeLPIPS, TensoRFModel):
             "accumulation": torch.clamp(self.renderer_accumulation(weights), min=0),
             "depth": self.renderer_depth(weights, samples_pdf),
         }
+
+
+def settings(model_config: type[TensoRFModelConfig], lr_factor: float) -> MethodSettings:
+    """TV regularisation, no camera optimiser; nerfstudio's learning rates times ``lr_factor``."""
+    model = model_config(regularization="tv", camera_optimizer=CameraOptimizerConfig(mode="off"))
+    optimizers = {
+        "fields": adam_exponential(1e-3 * lr_factor, 1e-4 * lr_factor, 30000),
+        "encodings": adam_exponential(2e-2 * lr_factor, 2e-3 * lr_factor, 30000),
+    }
+    return MethodSettings(model, optimizers, mixed_precision=False)

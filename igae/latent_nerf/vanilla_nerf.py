@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nerfstudio.engine.optimizers import RAdamOptimizerConfig
 from nerfstudio.models.vanilla_nerf import NeRFModel, VanillaModelConfig
 from torch import nn
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_field_head, latent_renderer
 from igae.latent_nerf.offline import OfflineSafeLPIPS
+from igae.latent_nerf.settings import NEAR, MethodSettings
 
 
 @dataclass
@@ -57,3 +59,10 @@ class LatentVanillaNeRFModel(LatentImageMetrics, OfflineSafeLPIPS, NeRFModel):
         outputs = super().get_outputs(ray_bundle)
         outputs["rgb"] = outputs["rgb_fine"]  # (N, C): the render that is decoded and evaluated
         return outputs
+
+
+def settings(model_config: type[VanillaModelConfig], lr_factor: float) -> MethodSettings:
+    """Far plane 4.0; vanilla-nerf's own learning rate, whatever ``lr_factor`` says (as the official code)."""
+    model = model_config(collider_params={"near_plane": NEAR, "far_plane": 4.0})
+    optimizers = {"fields": {"optimizer": RAdamOptimizerConfig(lr=5e-4, eps=1e-8), "scheduler": None}}
+    return MethodSettings(model, optimizers, mixed_precision=False)

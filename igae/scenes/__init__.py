@@ -1,4 +1,5 @@
-"""Scene sources: cameras, the built-in procedural scenes, and the nerfstudio-format scene folders."""
+"""Scenes: cameras and the camera rig, the image reader, the built-in procedural scenes, and the nerfstudio-format
+scene folders every source writes (the sources themselves: :mod:`igae.sources`)."""
 
 from igae.scenes.cameras import look_at_c2w_opencv, opencv_to_opengl, orbit_positions, project_points
 from igae.scenes.dataset_io import SceneData, load_scene, write_scene

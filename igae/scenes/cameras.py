@@ -1,5 +1,8 @@
 """Camera rig and conventions shared by every scene source.
 
+The rig (:class:`CameraRig`) is the rendered sources' (procedural, mesh): cameras on a sphere about the origin, looking
+at it, an object inside the ball of radius :data:`OBJECT_RADIUS`; the authors' Objaverse rig.
+
 Conventions (the same as the authors' IG-AE code and nerfstudio):
 - world up is +z;
 - ``c2w_opencv``: camera-to-world 4x4, camera axes x right, y down, z forward (``transforms_opencv.json``);
@@ -8,6 +11,8 @@ Conventions (the same as the authors' IG-AE code and nerfstudio):
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -124,3 +129,40 @@ def camera_rays_opencv(
     directions /= np.linalg.norm(directions, axis=-1, keepdims=True)
     origins = np.broadcast_to(c2w_opencv[:3, 3], directions.shape)
     return origins, directions
+
+
+OBJECT_RADIUS = 0.5
+"""Every object of a rendered scene fits inside the ball of this radius about the origin (so inside every view)."""
+
+
+@dataclass(frozen=True)
+class CameraRig:
+    """The cameras of a rendered scene: ``views`` cameras on a sphere of ``radius`` about the origin, looking at it."""
+
+    views: int = 24
+    """Cameras per scene."""
+    radius: float = 1.3
+    """Distance of the cameras from the origin."""
+    focal_normalized: float = 1.09375
+    """Focal length divided by the image side (140 px at 128 px, a 49.1 degree field of view)."""
+    elevation_range_deg: tuple[float, float] = (-30.0, 60.0)
+    """Cameras are spread over this band of elevations."""
+
+
+def rig_cameras(rig: CameraRig, camera_seed: int) -> np.ndarray:
+    """Camera-to-world matrices (V, 4, 4), OpenCV axes, on the orbit of ``rig.radius`` looking at the origin."""
+    positions = orbit_positions(rig.views, rig.radius, camera_seed, rig.elevation_range_deg)  # (V, 3)
+    return np.stack([look_at_c2w_opencv(position) for position in positions])
+
+
+def rig_intrinsics(image_size: int, focal_normalized: float) -> dict:
+    """Pinhole intrinsics of a square image in the nerfstudio keys (pixels), principal point at the centre."""
+    focal = focal_normalized * image_size
+    return {
+        "fl_x": focal,
+        "fl_y": focal,
+        "cx": image_size / 2.0,
+        "cy": image_size / 2.0,
+        "w": image_size,
+        "h": image_size,
+    }

@@ -12,7 +12,6 @@ Both files carry an ``igae`` block describing where the scene came from.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from PIL import Image
 
 from igae.provenance import atomic_folder
 from igae.scenes.cameras import opencv_to_opengl, opengl_to_opencv
+from igae.scenes.images import load_rgb
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -56,6 +56,13 @@ class SceneData:
         """(V, 25) float32: flattened OpenCV c2w (16) then normalized intrinsics (9), as the authors' code reads."""
         count = len(self.c2w_opencv)
         return np.concatenate([self.c2w_opencv.reshape(count, 16), self.intrinsics_normalized.reshape(count, 9)], 1)
+
+
+def eval_count(views: int, eval_fraction: float) -> int:
+    """The authors' ObjectDataset rule: the first ceil(views * eval_fraction) views are the eval views, at least one,
+    leaving at least one train view."""
+    count = int(np.ceil(views * eval_fraction - 1e-9))
+    return min(max(count, 1), views - 1)
 
 
 def _frame_name(index: int, count: int) -> str:
@@ -179,26 +186,6 @@ def is_complete_scene(folder: str | Path, meta: dict) -> bool:
     return all((folder / frame.get("file_path", "")).is_file() for frame in opencv["frames"])
 
 
-@contextlib.contextmanager
-def open_image(path: str | Path):
-    """``PIL.Image.open(path)`` for reading; a file that cannot be decoded (truncated, not an image, missing) raises
-    an OSError that names it (PIL's own, e.g. "image file is truncated", does not)."""
-    try:
-        with Image.open(path) as image:
-            yield image
-    except (OSError, SyntaxError) as error:  # PIL raises SyntaxError for some malformed headers
-        raise OSError(f"igae: cannot read image {path} ({type(error).__name__}: {error})") from error
-
-
-def _load_rgb(path: Path) -> np.ndarray:
-    """RGB float32 (H, W, 3) in [0, 1]; images with alpha are composited on white."""
-    with open_image(path) as image:
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-            return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
-        return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-
-
 def load_scene(folder: str | Path) -> SceneData:
     """Read a scene folder written by :func:`write_scene` (or any nerfstudio folder with a fixed split).
 
@@ -232,7 +219,7 @@ def load_scene(folder: str | Path) -> SceneData:
             raise FileNotFoundError(
                 f"igae: {where} points to {frame['file_path']}, which does not exist ({image_path})"
             )
-        image = _load_rgb(image_path)
+        image = load_rgb(image_path)  # (H, W, 3), transparency on white
         width, height = int(camera["w"]), int(camera["h"])
         if image.shape[:2] != (height, width):
             raise ValueError(
@@ -272,9 +259,8 @@ def load_scene(folder: str | Path) -> SceneData:
             splits.append(np.array(sorted(index_of[normalise(name)] for name in transforms[key]), dtype=np.int64))
         train_indices, eval_indices = splits
     else:
-        count = len(file_paths)
-        eval_count = min(max(int(np.ceil(0.1 * count - 1e-9)), 1), count - 1)
-        eval_indices, train_indices = np.arange(eval_count), np.arange(eval_count, len(file_paths))
+        eval_views = eval_count(len(file_paths), 0.1)
+        eval_indices, train_indices = np.arange(eval_views), np.arange(eval_views, len(file_paths))
 
     return SceneData(
         folder=folder,

@@ -22,8 +22,14 @@ import numpy as np
 from PIL import Image
 
 from igae.real_images import load_photo
-from igae.scenes.cameras import camera_rays_opencv, look_at_c2w_opencv, orbit_positions
-from igae.scenes.dataset_io import is_complete_scene, write_scene
+from igae.scenes.cameras import (
+    OBJECT_RADIUS,
+    CameraRig,
+    camera_rays_opencv,
+    rig_cameras,
+    rig_intrinsics,
+)
+from igae.scenes.dataset_io import eval_count, is_complete_scene, write_scene
 
 FAMILIES = ("primitives", "photo")
 """Scene families: ``primitives`` for IG-AE training, ``photo`` for held-out NeRF evaluation."""
@@ -46,8 +52,6 @@ AMBIENT = 0.4
 """Ambient light: the shade of a surface facing away from the light."""
 DIFFUSE = 0.6
 """Directional light: a surface facing the light gets AMBIENT + DIFFUSE = 1."""
-OBJECT_RADIUS = 0.5
-"""Every object fits inside the ball of this radius about the origin."""
 TEXTURE_SIZE = 256
 """Photo crops are resized to this square size before texturing."""
 
@@ -66,13 +70,13 @@ class ProceduralSceneConfig:
     """Side of the square images, in pixels."""
     eval_fraction: float = 0.125
     """The first ceil(views * eval_fraction) views are the eval views (the authors' ObjectDataset rule)."""
-    radius: float = 1.3
+    radius: float = CameraRig.radius
     """Distance of the cameras from the origin."""
-    focal_normalized: float = 1.09375
+    focal_normalized: float = CameraRig.focal_normalized
     """Focal length divided by the image side (140 px at 128 px, a 49.1 degree field of view)."""
     supersample: int = 2
     """Anti-aliasing: s x s rays per pixel, averaged."""
-    elevation_range_deg: tuple[float, float] = (-30.0, 60.0)
+    elevation_range_deg: tuple[float, float] = CameraRig.elevation_range_deg
     """Cameras are spread over this band of elevations."""
 
     def __post_init__(self) -> None:
@@ -90,11 +94,10 @@ class ProceduralSceneConfig:
         """Number of eval views: ceil(views * eval_fraction), at least 1 and leaving at least 1 train view."""
         return eval_count(self.views, self.eval_fraction)
 
-
-def eval_count(views: int, eval_fraction: float) -> int:
-    """The authors' ObjectDataset rule: the first ceil(views * eval_fraction) views are for evaluation."""
-    count = int(np.ceil(views * eval_fraction - 1e-9))
-    return min(max(count, 1), views - 1)
+    @property
+    def rig(self) -> CameraRig:
+        """The cameras these settings describe."""
+        return CameraRig(self.views, self.radius, self.focal_normalized, self.elevation_range_deg)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -448,25 +451,6 @@ def render_views(
     return np.stack([render_view(primitives, c2w, intrinsics, supersample) for c2w in c2w_opencv])
 
 
-def rig_intrinsics(image_size: int, focal_normalized: float) -> dict:
-    """Pinhole intrinsics of a square image in the nerfstudio keys (pixels)."""
-    focal = focal_normalized * image_size
-    return {
-        "fl_x": focal,
-        "fl_y": focal,
-        "cx": image_size / 2.0,
-        "cy": image_size / 2.0,
-        "w": image_size,
-        "h": image_size,
-    }
-
-
-def rig_cameras(config: ProceduralSceneConfig, camera_seed: int) -> np.ndarray:
-    """Camera-to-world matrices (V, 4, 4), OpenCV axes, on the orbit of ``config.radius`` looking at the origin."""
-    positions = orbit_positions(config.views, config.radius, camera_seed, config.elevation_range_deg)  # (V, 3)
-    return np.stack([look_at_c2w_opencv(position) for position in positions])
-
-
 def render_scene(config: ProceduralSceneConfig, index: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """Render scene ``index`` of ``config.family`` for the dataset ``seed``.
 
@@ -474,7 +458,7 @@ def render_scene(config: ProceduralSceneConfig, index: int, seed: int) -> tuple[
     (``fl_x, fl_y, cx, cy`` in pixels, ``w, h``). The result depends on (family, index, seed) and the config only.
     """
     primitives, camera_seed = sample_scene(config.family, index, seed)
-    c2w_opencv = rig_cameras(config, camera_seed)
+    c2w_opencv = rig_cameras(config.rig, camera_seed)
     intrinsics = rig_intrinsics(config.image_size, config.focal_normalized)
     images = render_views(primitives, c2w_opencv, intrinsics, config.supersample)
     return images, c2w_opencv, intrinsics

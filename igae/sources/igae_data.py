@@ -1,6 +1,6 @@
 """The authors' release ``k-kassab/igae-data`` (a Hugging Face dataset, ~45 GB): only the parts a config needs.
 
-Layout read (digest §2.6; the authors' ``datasets/dataset.py``)::
+Layout read (docs/paper.md#training-data; the authors' ``datasets/dataset.py``)::
 
     train/objaverse/dataset_map.json                    {"objaverse": [scene ids ...]}
     train/objaverse/square128/{scene}/transforms_opencv.json   frames: file_path, transform_matrix (OpenCV c2w),
@@ -27,10 +27,10 @@ import numpy as np
 from PIL import Image
 
 from igae.provenance import atomic_write_json
-from igae.scenes.dataset_io import IMAGE_SUFFIXES, is_complete_scene, load_scene, write_scene
-from igae.scenes.procedural import eval_count
+from igae.scenes.dataset_io import IMAGE_SUFFIXES, eval_count, is_complete_scene, load_scene, write_scene
+from igae.scenes.images import resize_views
 from igae.sources.download import ReleaseFile, download_release, list_release_files
-from igae.sources.srn import resize_views
+from igae.sources.registry import SceneSource
 
 DEFAULT_REPO = "k-kassab/igae-data"
 INVENTORY = ".igae-files.json"
@@ -209,3 +209,46 @@ def write_real_image_set(
 
     parameters = {"source": source, "seed": seed, "image_size": image_size, "test_fraction": test_fraction}
     return write_image_folder(out_dir, squares(), parameters)
+
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["source", "count"],
+    "properties": {
+        "source": {"const": "igae-data"},
+        "subset": {"type": "string", "default": "objaverse"},
+        "first": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "index of the first scene in dataset_map.json",
+        },
+        "count": {"type": "integer", "minimum": 1},
+        "eval_fraction": {"$ref": "#/$defs/split/eval_fraction"},
+        "path": {"type": "string", "description": "a local copy of the release (no download)"},
+        "repo": {"type": "string", "default": "k-kassab/igae-data"},
+        "revision": {"type": "string", "default": "main"},
+    },
+}
+
+
+def scene_names(spec: dict) -> list[str]:
+    """``{subset}_{first:04d}`` ... ``count`` names: indices into the release's dataset map, known before download."""
+    first = spec.get("first", 0)
+    return [release_scene_name(spec.get("subset", "objaverse"), i) for i in range(first, first + spec["count"])]
+
+
+def build(spec: dict, out_dir: Path, image_size: int, downloads: Path, log=print) -> list[Path]:
+    """Convert the entry's scenes from ``path`` (a local copy), or from the files fetched into ``downloads``."""
+    subset, first = spec.get("subset", "objaverse"), spec.get("first", 0)
+    root = spec.get("path")
+    if root is None:
+        repo = spec.get("repo", DEFAULT_REPO)
+        root = downloads / repo
+        fetch_release_scenes(repo, root, subset, first, spec["count"], spec.get("revision", "main"))
+    return build_release_dataset(out_dir, root, subset, first, spec["count"], image_size,
+                                 spec.get("eval_fraction", 0.125), log)  # fmt: skip
+
+
+SOURCE = SceneSource(name="igae-data", schema=SCHEMA, scene_names=scene_names, build=build)

@@ -1,5 +1,5 @@
 """Objaverse objects by uid: the GLB files of the Hugging Face dataset ``allenai/objaverse``, rendered by the mesh
-source (:mod:`igae.scenes.mesh`). The paper's held-out evaluation objects are Objaverse objects.
+source (:mod:`igae.sources.mesh`). The paper's held-out evaluation objects are Objaverse objects.
 
 Layout read: ``object-paths.json.gz`` = ``{uid: "glbs/000-023/<uid>.glb"}`` at the repository root; each GLB is then
 fetched alone (:mod:`igae.sources.download`: verified, resumable, fails fast offline).

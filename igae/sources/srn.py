@@ -33,14 +33,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from igae.scenes.dataset_io import IMAGE_SUFFIXES, _load_rgb, is_complete_scene, write_scene
-from igae.scenes.procedural import eval_count
+from igae.scenes.dataset_io import IMAGE_SUFFIXES, eval_count, is_complete_scene, write_scene
+from igae.scenes.images import INTERPOLATIONS, load_rgb, resize_views
+from igae.sources.registry import SceneSource
 
-INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
-"""Names accepted for ``interpolation``, and their OpenCV flags."""
 RIGID_TOLERANCE = 1e-3
 """Largest |R^T R - I| entry (and |det R - 1|) accepted for a pose's rotation."""
 
@@ -145,7 +143,7 @@ def _load_views(pairs: list[tuple[Path, Path]]) -> np.ndarray:
     """(V, S, S, 3) float32 RGB in [0, 1] on white; ValueError names a non-square or odd-sized image."""
     images = []
     for image_path, _ in pairs:
-        image = _load_rgb(image_path)  # (H, W, 3), alpha composited on white
+        image = load_rgb(image_path)  # (H, W, 3), alpha composited on white
         if image.shape[0] != image.shape[1]:
             raise ValueError(f"igae: {image_path} is {image.shape[1]}x{image.shape[0]}; SRN views must be square")
         if images and image.shape != images[0].shape:
@@ -155,14 +153,6 @@ def _load_views(pairs: list[tuple[Path, Path]]) -> np.ndarray:
             )
         images.append(image)
     return np.stack(images)
-
-
-def resize_views(images: np.ndarray, image_size: int, interpolation: str = "area") -> np.ndarray:
-    """(V, S, S, 3) float in [0, 1] -> (V, image_size, image_size, 3) uint8, resized by OpenCV when S differs."""
-    if images.shape[1] != image_size:
-        flag = INTERPOLATIONS[interpolation]
-        images = np.stack([cv2.resize(image, (image_size, image_size), interpolation=flag) for image in images])
-    return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
 
 
 def _scene_meta(
@@ -286,3 +276,31 @@ def convert_srn_category(
     out.mkdir(parents=True, exist_ok=True)
     (out / "dataset_map.json").write_text(json.dumps({root.name: [scene.name for scene in scenes]}, indent=2))
     return folders
+
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["source", "path", "count"],
+    "properties": {
+        "source": {"const": "srn"},
+        "path": {"type": "string", "description": "a local ShapeNet-SRN category folder (ShapeNet needs a licence)"},
+        "count": {"type": "integer", "minimum": 1, "description": "the first `count` scenes, by folder name"},
+        "eval_fraction": {"$ref": "#/$defs/split/eval_fraction"},
+        "interpolation": {"enum": ["area", "linear", "cubic"], "default": "area"},
+    },
+}
+
+
+def scene_names(spec: dict) -> list[str]:
+    """``{category folder}_000`` ... ``count`` names: known before the folder is read."""
+    return [f"{Path(spec['path']).name}_{index:03d}" for index in range(spec["count"])]
+
+
+def build(spec: dict, out_dir: Path, image_size: int, downloads: Path, log=print) -> list[Path]:
+    """Convert the category's first ``count`` scenes (by folder name)."""
+    return convert_srn_category(spec["path"], out_dir, spec["count"], image_size, spec.get("eval_fraction", 0.125),
+                                spec.get("interpolation", "area"), prefix=Path(spec["path"]).name)  # fmt: skip
+
+
+SOURCE = SceneSource(name="srn", schema=SCHEMA, scene_names=scene_names, build=build)

@@ -2,7 +2,8 @@
 
 
 rule scene_dataset:
-    """Write every scene of one dataset from its source (procedural, mesh, srn, igae-data), each checked."""
+    """Write every scene of one dataset from its source (igae/sources/registry.py: procedural, mesh, srn, igae-data,
+    nerfstudio, blender), each read back and checked."""
     output:
         directory("resources/scenes/{dataset}"),
     params:

@@ -4,9 +4,9 @@ Vulkan driver, lavapipe). Nothing is ray-traced or rasterised here: this module 
 
 What a mesh scene is:
 - the object is centred (bounding-box centre) and scaled so that it fits in the ball of radius
-  :data:`igae.scenes.procedural.OBJECT_RADIUS`, then turned so that its ``up_axis`` becomes the world's +z;
-- the cameras are the procedural rig (:func:`igae.scenes.procedural.rig_cameras` with the scene's camera seed): same
-  orbit radius, focal length and elevation band, so mesh scenes and procedural scenes are interchangeable;
+  :data:`igae.scenes.cameras.OBJECT_RADIUS`, then turned so that its ``up_axis`` becomes the world's +z;
+- the cameras are the procedural scenes' rig (:func:`igae.scenes.cameras.rig_cameras` with the scene's camera seed):
+  same orbit radius, focal length and elevation band, so mesh scenes and procedural scenes are interchangeable;
 - textures (OBJ + MTL, GLB/GLTF) and vertex colours (PLY) are kept; a mesh with neither is light grey (0.8; an OBJ
   without MTL gets assimp's default material, 0.6);
 - ``shading="lit"``: the albedo under a fixed sun and ambient light, Lambertian: each vertex's albedo is scaled by
@@ -21,9 +21,9 @@ What a mesh scene is:
 - a mesh without normals gets smooth vertex normals, without texture coordinates zero ones (with none, lavapipe took
   ~10 s a view instead of ~0.05 s: a geometry-only OBJ seemed to hang), without vertex colours white ones (the renderer
   otherwise multiplied the albedo by 0.5); objects without faces are dropped;
-- every view has a time limit (``view_timeout_s``; starting the renderer and loading the mesh, ``start_timeout_s``):
-  the renderer runs in a child process that is killed when a view takes longer, and :class:`MeshRenderTimeout` names
-  the file (a hung native call cannot be interrupted from Python in its own thread);
+- every view has a time limit (``view_timeout_s``; starting the renderer and loading the mesh, ``start_timeout_s``;
+  both keys of the config entry): the renderer runs in a child process that is killed when a view takes longer, and
+  :class:`MeshRenderTimeout` names the file (a hung native call cannot be interrupted from Python in its own thread);
 - each pixel averages ``supersample`` x ``supersample`` sub-pixels (the renderer draws at that multiple of the size);
 - the background is white, as in every scene folder of this project.
 
@@ -48,8 +48,9 @@ from pathlib import Path
 import numpy as np
 
 from igae.provenance import file_sha256
-from igae.scenes.dataset_io import is_complete_scene, write_scene
-from igae.scenes.procedural import OBJECT_RADIUS, ProceduralSceneConfig, eval_count, rig_cameras, rig_intrinsics
+from igae.scenes.cameras import OBJECT_RADIUS, CameraRig, rig_cameras, rig_intrinsics
+from igae.scenes.dataset_io import eval_count, is_complete_scene, write_scene
+from igae.sources.registry import SceneSource
 
 MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".off", ".stl")
 """Files a mesh folder may hold (Open3D reads them)."""
@@ -79,7 +80,7 @@ class MeshRenderTimeout(RuntimeError):
 
 @dataclass
 class MeshSceneConfig:
-    """How to render mesh scenes. The camera rig is the procedural scenes' (:class:`ProceduralSceneConfig`)."""
+    """How to render mesh scenes. The camera rig is the procedural scenes' (:class:`igae.scenes.cameras.CameraRig`)."""
 
     views: int = 24
     """Cameras per scene."""
@@ -106,12 +107,17 @@ class MeshSceneConfig:
             raise ValueError(f"igae: up_axis {self.up_axis!r} must be one of {sorted(UP_AXES)}")
         if self.shading not in ("lit", "unlit"):
             raise ValueError(f"igae: shading {self.shading!r} must be 'lit' or 'unlit'")
-        _ = self.rig  # validates views, image_size and eval_fraction now
+        if self.views < 2:
+            raise ValueError(f"igae: views = {self.views}; a scene needs at least 2 views (1 train, 1 eval)")
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ValueError(f"igae: eval_fraction = {self.eval_fraction} must lie in (0, 1)")
+        if self.image_size < 1 or self.supersample < 1:
+            raise ValueError(f"igae: image_size ({self.image_size}) and supersample ({self.supersample}) must be >= 1")
 
     @property
-    def rig(self) -> ProceduralSceneConfig:
-        """The procedural scenes' camera rig at these sizes: orbit radius, focal length, elevation band."""
-        return ProceduralSceneConfig(views=self.views, image_size=self.image_size, eval_fraction=self.eval_fraction)
+    def rig(self) -> CameraRig:
+        """The procedural scenes' camera rig with these views: orbit radius, focal length, elevation band."""
+        return CameraRig(views=self.views)
 
 
 def scene_name(mesh_path: str | Path) -> str:
@@ -259,7 +265,7 @@ def render_in_fresh_process(
         progress.touch()
         with open(work / "stderr.txt", "w") as stderr:
             child = subprocess.Popen(
-                [sys.executable, "-c", f"from igae.scenes.mesh import _render_job; _render_job({str(work)!r})"],
+                [sys.executable, "-c", f"from igae.sources.mesh import _render_job; _render_job({str(work)!r})"],
                 stdout=stderr,
                 stderr=stderr,
                 start_new_session=True,  # its own process group: killed with everything it started
@@ -414,9 +420,104 @@ def build_mesh_dataset(
         if not is_complete_scene(folder, meta):
             rig = config.rig
             c2w_opencv = rig_cameras(rig, camera_seed(name, seed))  # (V, 4, 4)
-            intrinsics = rig_intrinsics(rig.image_size, rig.focal_normalized)
+            intrinsics = rig_intrinsics(config.image_size, rig.focal_normalized)
             images = render_in_fresh_process(config, path, c2w_opencv, intrinsics)
             write_scene(folder, images, c2w_opencv, intrinsics, eval_count(config.views, config.eval_fraction), meta)
             log(f"{name}: rendered {config.views} views of {path}")
         folders.append(folder)
     return folders
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Source ``mesh``: a folder of mesh files (``path``, optionally only ``files``), or Objaverse objects by uid
+# --------------------------------------------------------------------------------------------------------------------
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["source"],
+    "description": "meshes rendered by Open3D with the procedural camera rig: `path` (a folder) or `objaverse_uids`",
+    "properties": {
+        "source": {"const": "mesh"},
+        "path": {"type": "string", "description": "a folder of OBJ/GLB/GLTF/PLY/OFF/STL files"},
+        "files": {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+            "uniqueItems": True,
+            "description": "only these files of `path`",
+        },
+        "objaverse_uids": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+        "repo": {"type": "string", "default": "allenai/objaverse"},
+        "revision": {"type": "string", "default": "main"},
+        "views": {"type": "integer", "minimum": 4, "default": 24},
+        "eval_fraction": {"$ref": "#/$defs/split/eval_fraction"},
+        "seed": {"type": "integer", "default": 0, "description": "seed of the camera rigs"},
+        "up_axis": {"enum": ["y", "z"], "default": "y"},
+        "shading": {"enum": ["lit", "unlit"], "default": "lit"},
+        # no `default` for the time limits: Snakemake writes schema defaults into the entry, a rule param, and a
+        # changed param re-runs the rule; absent, MeshSceneConfig's own defaults apply
+        "view_timeout_s": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "seconds one view may take (30 when absent); a slower view fails, naming the file",
+        },
+        "start_timeout_s": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "seconds starting the renderer and loading one mesh may take (120 when absent)",
+        },
+    },
+}
+TIME_LIMIT_KEYS = ("view_timeout_s", "start_timeout_s")
+"""Keys of the config entry passed to :class:`MeshSceneConfig` as they are (they change no image)."""
+
+
+def local_mesh_files(spec: dict) -> list[Path]:
+    """The mesh files of a ``mesh`` entry with a ``path``: its ``files``, or every mesh file of the folder."""
+    if spec.get("files"):
+        return [Path(spec["path"]) / name for name in spec["files"]]
+    return mesh_files(spec["path"])
+
+
+def scene_names_of(spec: dict) -> list[str]:
+    """The uids, or the stems of the folder's mesh files (the folder is listed: it is local)."""
+    if spec.get("objaverse_uids"):
+        return list(spec["objaverse_uids"])
+    return [scene_name(file) for file in local_mesh_files(spec)]
+
+
+def mesh_config(spec: dict, image_size: int) -> MeshSceneConfig:
+    """The rendering settings of a ``mesh`` entry at ``image_size``."""
+    limits = {key: spec[key] for key in TIME_LIMIT_KEYS if key in spec}
+    return MeshSceneConfig(views=spec.get("views", 24), image_size=image_size,
+                           eval_fraction=spec.get("eval_fraction", 0.125), up_axis=spec.get("up_axis", "y"),
+                           shading=spec.get("shading", "lit"), **limits)  # fmt: skip
+
+
+def build(spec: dict, out_dir: Path, image_size: int, downloads: Path, log=print) -> list[Path]:
+    """Render every mesh of the entry (Objaverse GLBs downloaded first, verified and resumable)."""
+    if spec.get("objaverse_uids"):
+        from igae.sources.objaverse import DEFAULT_REPO, fetch_objaverse
+
+        repo = spec.get("repo", DEFAULT_REPO)
+        files = fetch_objaverse(spec["objaverse_uids"], downloads / repo, repo, spec.get("revision", "main"))
+    else:
+        files = local_mesh_files(spec)
+    return build_mesh_dataset(out_dir, files, mesh_config(spec, image_size), spec.get("seed", 0), log)
+
+
+def check(spec: dict, where: str) -> None:
+    """Exactly one of ``path`` (an existing folder) or ``objaverse_uids``."""
+    if bool(spec.get("path")) == bool(spec.get("objaverse_uids")):
+        raise ValueError(f"{where}: a mesh source needs exactly one of `path` (a folder) or `objaverse_uids`")
+    if spec.get("path") and not Path(spec["path"]).is_dir():
+        raise ValueError(f"{where}.path = {spec['path']!r} is not a folder (of OBJ/GLB/PLY files)")
+
+
+SOURCE = SceneSource(name="mesh", schema=SCHEMA, scene_names=scene_names_of, build=build, check=check)

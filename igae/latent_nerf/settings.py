@@ -1,0 +1,37 @@
+"""What each model file's ``settings(model_config, lr_factor)`` returns, and the pieces the methods' settings share.
+
+The settings are the official extension's (docs/paper.md#nerf-methods): nerfstudio's learning rates times
+``lr_factor``, no camera optimiser, no appearance embedding, the near/far planes below, AMP as in the official
+configs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nerfstudio.engine.optimizers import AdamOptimizerConfig
+from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
+from nerfstudio.models.base_model import ModelConfig
+
+NEAR, FAR = 0.2, 2.4
+"""Near and far planes of the official nerfacto and K-Planes configs (vanilla-nerf: 0.2 / 4.0; instant-ngp: far 4.0)."""
+
+
+@dataclass
+class MethodSettings:
+    """One method's model config and NeRF optimizers, latent or RGB, before the schedule and the pipeline."""
+
+    model: ModelConfig
+    """The model config, an instance of the class the registry names for the space."""
+    optimizers: dict
+    """nerfstudio's optimizer groups of the NeRF: {group: {"optimizer": ..., "scheduler": ... or None}}."""
+    mixed_precision: bool
+    """AMP as in the official config (nerfstudio's trainer switches it off on the CPU)."""
+
+
+def adam_exponential(lr: float, lr_final: float, max_steps: int, eps: float = 1e-15) -> dict:
+    """An optimizer group: Adam with an exponential decay from ``lr`` to ``lr_final`` over ``max_steps``."""
+    return {
+        "optimizer": AdamOptimizerConfig(lr=lr, eps=eps),
+        "scheduler": ExponentialDecaySchedulerConfig(lr_final=lr_final, max_steps=max_steps),
+    }

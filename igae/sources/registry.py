@@ -1,0 +1,65 @@
+"""The scene sources a ``scenes.<name>`` entry of config.yaml can name: one module each, which declares its part of
+the config schema, its scene names (from the config alone) and its build function, as a module-level ``SOURCE``.
+
+Adding a source ``foo``:
+
+1. ``igae/sources/foo.py`` with ``SOURCE = SceneSource(name="foo", schema=..., scene_names=..., build=...)``;
+2. its line in :data:`SCENE_SOURCES`;
+3. its schema in ``workflow/schemas/config.schema.yaml``: ``$defs/foo_scenes`` (the module's ``schema``), ``foo`` in the
+   ``source`` enum of ``scenes``, and its ``if``/``then`` line. ``tests/test_source_registry.py`` fails until the file
+   matches the modules, and prints the YAML to paste.
+
+The schema file keeps the whole config's schema in one place (Snakemake, ``igae check-config`` and the tests read it
+as is); the test keeps it equal to what the modules declare.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCENE_SOURCES = {
+    "procedural": "igae.sources.procedural",
+    "mesh": "igae.sources.mesh",
+    "srn": "igae.sources.srn",
+    "igae-data": "igae.sources.igae_data",
+    "nerfstudio": "igae.sources.nerfstudio",
+    "blender": "igae.sources.blender",
+}
+"""``source`` value -> the module that holds its :class:`SceneSource` (imported only when a config names it)."""
+
+
+@dataclass(frozen=True)
+class SceneSource:
+    """One scene source: what its config entry holds, which scene folders it makes, and how."""
+
+    name: str
+    """The ``source`` value of a ``scenes.<name>`` entry."""
+    schema: dict
+    """JSON schema of the entry: ``$defs/<name>_scenes`` of config.schema.yaml (``-`` written ``_``) equals it."""
+    scene_names: Callable[[dict], list[str]]
+    """``scene_names(spec)``: the entry's scene folder names, in order, from the config alone: no download (a local
+    folder may be listed), because the workflow plans one job per scene before any data exists."""
+    build: Callable[..., list[Path]]
+    """``build(spec, out_dir, image_size=, downloads=, log=)``: write every scene to ``{out_dir}/{scene}`` in the
+    layout of :mod:`igae.scenes.dataset_io`; return the folders in the order of ``scene_names``."""
+    check: Callable[[dict, str], None] | None = field(default=None)
+    """``check(spec, where)``: what the schema cannot check (a folder that must exist), before any job; raises
+    ValueError starting with ``where`` (``config: scenes.<name>``)."""
+
+
+def schema_name(source: str) -> str:
+    """The ``$defs`` key of a source's entry schema in config.schema.yaml."""
+    return f"{source.replace('-', '_')}_scenes"
+
+
+def scene_source(name: str) -> SceneSource:
+    """The :class:`SceneSource` of a ``source`` value; ValueError for an unknown one."""
+    if name not in SCENE_SOURCES:
+        raise ValueError(f"igae: scene source {name!r} is unknown (known: {', '.join(SCENE_SOURCES)})")
+    source = importlib.import_module(SCENE_SOURCES[name]).SOURCE
+    if source.name != name:
+        raise RuntimeError(f"igae: {SCENE_SOURCES[name]}.SOURCE is named {source.name!r}, registered as {name!r}")
+    return source
