@@ -4,6 +4,7 @@ igae scenes --family photo --count 2 --out resources/scenes/heldout
 igae real-images --out resources/real/skimage
 igae encode --autoencoder results/autoencoders/igae --scene resources/scenes/heldout/photo_000 --out z.safetensors
 igae fit --space latent --method tensorf --scene <scene> --autoencoder <ae> --latents <z> --out <run>
+igae score results/runs/latent/igae/tensorf/heldout/photo_000
 igae tables --results results
 igae summary --tables results/tables --out results/summary.md --readme README.md
 igae check-config config.yaml
@@ -15,6 +16,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from igae.latent_nerf.registry import METHODS
 
 
 def _scenes(args):
@@ -82,6 +85,20 @@ def _fit(args):
         },
         curve_points=args.curve_points,
     )
+
+
+def _score(args):
+    from igae.scoring import score_run
+
+    if args.scene and len(args.runs) > 1:
+        raise ValueError("--scene names the scene of one run; score runs of other scenes one at a time")
+    for run in map(Path, args.runs):
+        try:
+            old = json.loads((run / "metrics.json").read_text())["mean"]["psnr"]
+        except (OSError, ValueError, KeyError, TypeError):
+            old = None  # score_run says what is wrong with the file
+        new = score_run(run, scene=args.scene)["mean"]["psnr"]
+        print(f"{run}: PSNR {new:.4f} dB" + (f" (was {old:.4f})" if isinstance(old, float) else ""))
 
 
 def _tables(args):
@@ -161,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fit = commands.add_parser("fit", help="fit and evaluate one NeRF, latent or RGB")
     fit.add_argument("--space", choices=("latent", "rgb"), required=True)
-    fit.add_argument("--method", default="tensorf")
+    fit.add_argument("--method", default="tensorf", choices=list(METHODS))
     fit.add_argument("--scene", required=True)
     fit.add_argument("--out", required=True)
     fit.add_argument("--autoencoder", help="latent space: an autoencoder folder")
@@ -172,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--device", default="auto")
     fit.add_argument("--curve-points", type=int, default=5, help="points of the convergence curve (0: none)")
     fit.set_defaults(run=_fit)
+
+    score = commands.add_parser(
+        "score", help="re-score run folders from their saved renders; rewrites each metrics.json in place"
+    )
+    score.add_argument("runs", nargs="+", help="run folders written by igae fit (results/runs/...)")
+    score.add_argument("--scene", help="the scene folder, when it is no longer where the run recorded it")
+    score.set_defaults(run=_score)
 
     tables = commands.add_parser("tables", help="write results/tables/*.csv from the result folders")
     tables.add_argument("--results", default="results")
@@ -194,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
-        print(f"igae: {error}", file=sys.stderr)
+        message = str(error)
+        print(message if message.startswith("igae: ") else f"igae: {message}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,16 +1,21 @@
-"""Fit one nerfstudio method on one scene, in latent or RGB space, then evaluate the final model on every eval view.
+"""Fit one nerfstudio method on one scene, in latent or RGB space, then render and score the final model's eval views.
 
-A run folder holds ``metrics.json``, ``timing.json``, ``renders/`` (decoded RGB renders of the eval views) and
-``nerfstudio/`` (the trainer's config and checkpoint, loadable with nerfstudio's own loaders).
+A run folder holds ``metrics.json``, ``timing.json``, ``renders/`` and ``nerfstudio/`` (the trainer's config and
+checkpoint, loadable with nerfstudio's own loaders). ``renders/eval.safetensors`` keeps every eval view's final render
+losslessly (float32; latent runs: also the rendered and encoded latents and D(E(x))), ``renders/{stem}.png`` are 8-bit
+previews for the figures. The metrics are not computed here: :func:`fit` saves the renders and calls
+:func:`igae.scoring.score_run`, which reads them back with the scene's ground truth and writes ``metrics.json``, exactly
+as ``igae score <run>`` does later (e.g. under a new metric protocol) without re-training.
 
 Every fit also records a short convergence curve (:class:`ConvergenceProbe`): the eval PSNR (decoded, for latent fits)
 at :data:`CURVE_POINTS` points of its schedule (:func:`curve_steps`; a latent fit's last two are in its alignment
-stage), on the first :data:`CURVE_VIEWS` eval views. A latent
-probe renders the whole 16x16 latent image and decodes it; an RGB probe renders every :data:`CURVE_PIXEL_STRIDE`-th
-pixel of each axis (a 128-px vanilla-nerf view costs ~36 s on a CPU, its 32x32 sample ~2 s). The probe runs outside
-the timed iterations and under a forked RNG, so the fit's numbers are the same with or without it. A fit is
-``converged`` when its last two points differ by less than :data:`CONVERGED_DB`. It is written into a
-temporary sibling and renamed at the end, so an interrupted run never leaves a folder that looks like a result.
+stage), on the first :data:`CURVE_VIEWS` eval views. A latent probe renders the whole 16x16 latent image and decodes
+it; an RGB probe renders every :data:`CURVE_PIXEL_STRIDE`-th pixel of each axis (a 128-px vanilla-nerf view costs
+~36 s on a CPU, its 32x32 sample ~2 s). The probe runs outside the timed iterations and under a forked RNG, so the
+fit's numbers are the same with or without it. The curve is measured on the model while it trains, so it is not
+re-scorable: ``igae score`` keeps it as the fit recorded it. A fit is ``converged`` when its last two points differ by
+less than :data:`CONVERGED_DB`. It is written into a temporary sibling and renamed at the end, so an interrupted run
+never leaves a folder that looks like a result.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ import numpy as np
 import torch
 import yaml
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
-from PIL import Image
 
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
-from igae.metrics import DEFAULT_PROTOCOL, image_metrics, lpips_status, psnr, read_rgb, summarize
+from igae.metrics import psnr, read_rgb
 from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
+from igae.scoring import EvalRender, save_eval_renders, score_run
 from igae.timing import IterationTimer, device_label, median_time_ms, peak_memory_mb, reset_peak_memory
 
 
@@ -77,7 +82,7 @@ class ConvergenceProbe:
         self.pipeline, self.space, self.device, self.stride = pipeline, space, device, stride
         dataset = pipeline.datamanager.eval_dataset
         self.indices = list(range(min(views, len(dataset))))
-        data_dir = Path(dataset.image_filenames[0]).parent.parent
+        data_dir = eval_scene_dir(pipeline)
         self.views = [Path(dataset.image_filenames[i]).relative_to(data_dir).as_posix() for i in self.indices]
         self.targets = [read_rgb(dataset.image_filenames[i]).to(device) for i in self.indices]  # (H, W, 3) each
 
@@ -151,25 +156,31 @@ def train(
 
 
 @torch.no_grad()
-def evaluate(pipeline, space: str, out_dir: Path, device) -> tuple[list[dict], dict]:
-    """Render every eval view of the final model, decode latents, score against the ground truth, save PNGs."""
+def render_eval_views(pipeline, space: str, device) -> tuple[list[EvalRender], dict]:
+    """Render every eval view of the final model (latent runs: and decode it), timing renders and decodes apart.
+
+    Returns the renders (on the CPU, unclamped: :mod:`igae.scoring` saves and scores them) and their timing.
+    """
     pipeline.eval()
-    renders_dir = out_dir / "renders"
-    renders_dir.mkdir(parents=True, exist_ok=True)
     latent_only = pipeline.latent_renders_only() if space == "latent" else contextlib.nullcontext()
     with latent_only:
-        per_image, render_ms, decode_ms = _evaluate_views(pipeline, space, renders_dir, device)
+        renders, render_ms, decode_ms = _render_views(pipeline, space, device)
     timing = {
         "render_ms_per_view": float(np.median(render_ms)),
         "decode_ms_per_view": float(np.median(decode_ms)) if decode_ms else 0.0,
     }
-    return per_image, timing
+    return renders, timing
 
 
-def _evaluate_views(pipeline, space: str, renders_dir: Path, device) -> tuple[list[dict], list[float], list[float]]:
+def eval_scene_dir(pipeline) -> Path:
+    """The scene folder the eval views' ``file_path``s are relative to (the folder holding ``images/``)."""
+    return Path(pipeline.datamanager.eval_dataset.image_filenames[0]).parent.parent
+
+
+def _render_views(pipeline, space: str, device) -> tuple[list[EvalRender], list[float], list[float]]:
     model, dataset = pipeline.model, pipeline.datamanager.eval_dataset
-    data_dir = Path(dataset.image_filenames[0]).parent.parent
-    per_image, render_ms, decode_ms = [], [], []
+    data_dir = eval_scene_dir(pipeline)
+    renders, render_ms, decode_ms = [], [], []
     for index in range(len(dataset)):
         camera = dataset.cameras[index : index + 1].to(device)
         start = time.perf_counter()
@@ -183,14 +194,19 @@ def _evaluate_views(pipeline, space: str, renders_dir: Path, device) -> tuple[li
             decode_ms.append(
                 median_time_ms(lambda r=rendered: pipeline.decode_latent_image(r), warmup=1, repeats=3, device=device)
             )
-            row, rendered = pipeline.score_eval_view(index, rendered)
+            encoded = dataset.latents[index].to(rendered.device)  # (h, w, C) in [0, 1]: the stage-1 target
+            renders.append(
+                EvalRender(
+                    view,
+                    rgb=pipeline.decode_latent_image(rendered).cpu(),  # (H, W, 3)
+                    latent=rendered.cpu(),
+                    encoded=encoded.cpu(),
+                    reconstruction=pipeline.decode_latent_image(encoded).cpu(),  # (H, W, 3) D(E(x)), final decoder
+                )
+            )
         else:
-            row = image_metrics(rendered.clamp(0, 1), read_rgb(dataset.image_filenames[index]).to(rendered.device))
-        row = {"view": view, **row}
-        per_image.append(row)
-        image = (rendered.clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
-        Image.fromarray(image).save(renders_dir / Path(row["view"]).name)
-    return per_image, render_ms, decode_ms
+            renders.append(EvalRender(view, rgb=rendered.cpu()))
+    return renders, render_ms, decode_ms
 
 
 def fit(
@@ -209,7 +225,7 @@ def fit(
     log=print,
     curve_points: int = CURVE_POINTS,
 ) -> dict:
-    """Train, evaluate and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables.
+    """Train, render, score and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables.
 
     ``curve_points``: points of the convergence curve (0: none; the fit's numbers are the same either way).
     """
@@ -247,34 +263,25 @@ def fit(
         # nerfstudio's config.yml, written for where the run folder will be, so ns-eval / ns-render load it from there
         config.output_dir = out_dir
         (tmp / config.get_base_dir().relative_to(out_dir) / "config.yml").write_text(yaml.dump(config), "utf8")
-        per_image, eval_timing = evaluate(trainer.pipeline, space, tmp, device)
-        mean = summarize(per_image)
+        renders, eval_timing = render_eval_views(trainer.pipeline, space, device)
+        save_eval_renders(tmp, space, eval_scene_dir(trainer.pipeline), renders, relative_to=out_dir)
         timing.update(eval_timing, peak_memory_mb=peak_memory_mb(device), device=device_label(device))
         ae_sha = trainer.pipeline.card.sha256 if space == "latent" else None
-        lpips_ok, lpips_reason = lpips_status()
-        result = {
+        fit_record = {
             "space": space,
             "method": method,
             **(labels or {}),
-            "per_image": per_image,
-            "mean": {key: mean[key] for key in ("psnr", "ssim", "lpips")},
-            "latent_mean": {key: mean[f"latent_{key}"] for key in ("psnr", "ssim", "rel_mse")}
-            if space == "latent"
-            else {},
-            "ae_mean": {key: mean[f"ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
-            "vs_ae_mean": {key: mean[f"vs_ae_{key}"] for key in ("psnr", "ssim", "lpips")} if space == "latent" else {},
-            "lpips_reason": None if lpips_ok else lpips_reason,
             "curve": curve,
             "curve_views": probe.views,
             "curve_pixel_stride": 1 if space == "latent" else probe.stride,
             "converged": is_converged(curve),
-            "protocol": DEFAULT_PROTOCOL.as_dict(),
             "schedule": vars(schedule),
             "seed": seed,
             "latents_sha256": file_sha256(latents) if latents else None,
             "provenance": provenance(config_for_provenance or {}, ae_sha256=ae_sha, device=device),
         }
-        atomic_write_json(tmp / "metrics.json", result)
+        # metrics from the saved renders and the scene folder they recorded, exactly as `igae score <run>` computes them
+        result = score_run(tmp, fit_record=fit_record)
         atomic_write_json(tmp / "timing.json", timing)
     log(
         f"done: PSNR {result['mean']['psnr']:.2f} dB ({'' if result['converged'] else 'not '}converged), "

@@ -25,7 +25,12 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or
      "seed": 1234,
      "curve": [{"step": 80, "train_seconds": 8.1, "stage": "fit" | "align", "psnr": 17.2}, ...],  # eval PSNR during
      "converged": true | false | null,    # training (igae.nerf_fit.ConvergenceProbe); last two points < 0.3 dB apart
-     "lpips_reason": null | "...", "protocol": {...}, "provenance": {...}}
+     "lpips_reason": null | "...", "protocol": {...}, "provenance": {...},
+     "scoring": {"renders": "renders/eval.safetensors", "renders_sha256": ..., "device": "cpu"}}
+
+  The metric fields (per_image, the means, lpips_reason, protocol, scoring) are written by ``igae.scoring.score_run``
+  from the saved renders, at the end of the fit or later by ``igae score <run>``; the others are the fit's. Runs fitted
+  before renders were saved losslessly have no ``scoring`` and cannot be re-scored.
 
 - ``timing.json``::
 
@@ -34,8 +39,14 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or
      "device": "cpu" | "cuda:NVIDIA H200"}   # igae.timing.device_label; older runs lack it: then the device comes
                                             # from metrics.json's provenance.device, else it is "unknown"
 
-- ``renders/{view_stem}.png``: the decoded RGB render of each eval view (``images/r_000.png`` -> ``renders/r_000.png``);
-  the ground truth stays in the scene folder ``resources/scenes/{dataset}/{scene}/images/``.
+- ``renders/eval.safetensors``: every eval view's final render, float32 (latent runs: also the rendered and encoded
+  latents and D(E(x))), what the metrics are computed from (layout in ``igae.scoring``);
+- ``renders/{view_stem}.png``: an 8-bit preview of the decoded RGB render of each eval view (``images/r_000.png`` ->
+  ``renders/r_000.png``), for the figures; the ground truth stays in the scene folder
+  ``resources/scenes/{dataset}/{scene}/images/``.
+
+All run folders of one table must have been scored under the same metric protocol (``protocol.name``): after a protocol
+change, re-score the older runs with ``igae score <run> ...`` rather than mixing numbers that do not compare.
 
 Outputs (:func:`write_tables`): ``ae_reconstruction.csv``, ``latent_nvs.csv``, ``timing.csv``, ``ablation.csv``.
 """
@@ -176,16 +187,32 @@ def _curve_columns(metrics: dict[str, Any], path: Path) -> dict[str, Any]:
     }
 
 
+def _check_one_protocol(protocols: dict[Path, str | None]) -> None:
+    """Raise when the runs ({metrics.json: protocol name}) were scored under more than one metric protocol."""
+    by_name: dict[str | None, list[Path]] = {}
+    for path, name in protocols.items():
+        by_name.setdefault(name, []).append(path)
+    if len(by_name) > 1:
+        listing = "; ".join(f"{name or 'no protocol'}: {', '.join(map(str, paths))}" for name, paths in by_name.items())
+        raise ResultFileError(
+            f"igae: the runs were scored under different metric protocols ({listing}); their numbers do not compare. "
+            "Re-score the older runs from their saved renders: igae score <run folder> ..."
+        )
+
+
 def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Tab. 2: one row per run folder (latent and RGB), with the decoded-RGB metrics on the eval views.
 
     ``seed`` is the fitting seed; ``curve_final_psnr``, ``curve_delta_db`` and ``converged`` summarise the run's
-    convergence curve (empty for runs written before curves were recorded).
+    convergence curve (empty for runs written before curves were recorded). Raises when the runs were scored under
+    different metric protocols.
     """
-    rows = []
+    rows, protocols = [], {}
     for run_dir in map(Path, run_dirs):
         metrics = _read_run_metrics(run_dir)
         path = run_dir / "metrics.json"
+        protocol = metrics.get("protocol")
+        protocols[path] = protocol.get("name") if isinstance(protocol, dict) else None
         mean, latent_mean = metrics["mean"], metrics.get("latent_mean") or {}
         rows.append(
             {
@@ -209,6 +236,7 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 **_provenance_columns(metrics, path),
             }
         )
+    _check_one_protocol(protocols)
     table = pd.DataFrame(rows, columns=LATENT_NVS_COLUMNS)
     return table.astype({"seed": "Int64", "converged": "boolean"})
 

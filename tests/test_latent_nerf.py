@@ -1,34 +1,28 @@
 """The nerfstudio plugin: real nerfstudio trainers, 2 iterations, latent and RGB, on a scene rendered here."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
-from igae.autoencoders import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
+from igae.autoencoders import AutoencoderCard, load_with_card, save_autoencoder, small_autoencoder
+from igae.cli import main
 from igae.latent_nerf.method_configs import TwoStageSchedule
-from igae.latents import encode_scene, load_latents
+from igae.latents import load_latents
+from igae.metrics import read_rgb
 from igae.nerf_fit import curve_steps, fit, is_converged
-from igae.scenes.procedural import build_procedural_dataset
+from igae.provenance import file_sha256
+from igae.scoring import RENDERS_FILE, load_eval_renders, score_run
 
 SMALL_TENSORF = {"init_resolution": 16, "num_uniform_samples": 16, "num_samples": 8}
-
-
-@pytest.fixture(scope="module")
-def scene_and_ae(tmp_path_factory):
-    root = tmp_path_factory.mktemp("latent_nerf")
-    (scene,) = build_procedural_dataset(root / "scenes", "photo", 1, views=5, image_size=32, eval_fraction=0.2, seed=0)
-    torch.manual_seed(0)
-    ae = small_autoencoder(latent_channels=4, block_out_channels=(8, 8, 8, 8), norm_num_groups=8, image_size=32)
-    card = AutoencoderCard("tiny", "trained", "test", 4, 8, 0.5, [])
-    card.latent_background = latent_background(ae, card.normalizer, 32).tolist()
-    save_autoencoder(ae, root / "ae", card)
-    ae, card = load_with_card(root / "ae")
-    encode_scene(ae, card, scene, root / "latents.safetensors")
-    return scene, root / "ae", root / "latents.safetensors", root
 
 
 def test_latents_are_encoded_once_per_frame(scene_and_ae):
@@ -74,6 +68,75 @@ def test_latent_tensorf_trains_two_stages_and_evaluates(latent_run):
     assert changed
     # the field head renders C = 4 latent channels
     assert state["_model.field.field_output_rgb.net.weight"].shape[0] == 4
+
+
+@pytest.fixture
+def run_copy(latent_run, request):
+    """A copy of the latent run folder to change, beside it: the scene it recorded (relative to it) is still found."""
+    copy = latent_run[0].with_name(f"copy_{request.node.name}")
+    shutil.copytree(latent_run[0], copy)
+    yield copy
+    shutil.rmtree(copy)
+
+
+def test_fit_saves_its_eval_renders_losslessly(scene_and_ae, latent_run):
+    _, ae_dir, latents_file, _ = scene_and_ae
+    run, result, _ = latent_run
+    metadata, (render,) = load_eval_renders(run)
+    assert metadata["space"] == "latent" and metadata["views"] == ["images/r_000.png"]
+    shapes = [tuple(t.shape) for t in (render.rgb, render.latent, render.encoded, render.reconstruction)]
+    assert shapes == [(32, 32, 3), (4, 4, 4), (4, 4, 4), (32, 32, 3)]  # decoded (H, W, 3); latents (H/8, W/8, C)
+    assert render.rgb.dtype == torch.float32
+    # the stage-1 target as the latent pipeline saw it: the latents file's frame in the normaliser's [0, 1] space
+    raw = load_latents(latents_file)[0]["images/r_000.png"]  # (C, h, w)
+    assert torch.equal(render.encoded, load_with_card(ae_dir)[1].normalizer.to_unit(raw).permute(1, 2, 0))
+    # the PNG is an 8-bit preview of the same render; the metrics come from the float one
+    preview = torch.from_numpy(np.asarray(Image.open(run / "renders" / "r_000.png")))
+    assert torch.equal(preview, (render.rgb.clamp(0, 1) * 255).round().to(torch.uint8))
+    assert result["scoring"]["renders_sha256"] == file_sha256(run / RENDERS_FILE)
+
+
+def test_igae_score_reproduces_the_fit_metrics_exactly(latent_run, run_copy, capsys):
+    assert main(["score", str(run_copy)]) == 0
+    fitted = json.loads((latent_run[0] / "metrics.json").read_text())
+    assert json.loads((run_copy / "metrics.json").read_text()) == fitted
+    assert f"PSNR {fitted['mean']['psnr']:.4f} dB (was {fitted['mean']['psnr']:.4f})" in capsys.readouterr().out
+
+
+def test_rescoring_follows_the_saved_renders(scene_and_ae, run_copy):
+    """The decoded render replaced by its ground truth scores 100 dB (the MSE floor); the rest stays as fitted."""
+    path = run_copy / RENDERS_FILE
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(path))
+    tensors["rgb/images/r_000.png"] = read_rgb(scene_and_ae[0] / "images" / "r_000.png")  # (32, 32, 3)
+    save_file(tensors, str(path), metadata=metadata)
+    before = json.loads((run_copy / "metrics.json").read_text())
+    after = score_run(run_copy)
+    assert before["mean"]["psnr"] < 50 and after["mean"]["psnr"] == pytest.approx(100.0)
+    assert after == json.loads((run_copy / "metrics.json").read_text())
+    assert after["scoring"]["renders_sha256"] != before["scoring"]["renders_sha256"]
+    # the latents and D(E(x)) were not touched; the curve was measured during training and is not re-scored
+    for key in ("latent_mean", "ae_mean", "curve", "provenance"):
+        assert after[key] == before[key]
+
+
+def test_a_run_without_lossless_renders_is_not_rescored(run_copy, capsys):
+    (run_copy / RENDERS_FILE).unlink()
+    before = (run_copy / "metrics.json").read_text()
+    assert main(["score", str(run_copy)]) == 1
+    error = capsys.readouterr().err
+    assert f"{run_copy / RENDERS_FILE} does not exist" in error and "fit it again" in error
+    assert (run_copy / "metrics.json").read_text() == before
+
+
+def test_score_finds_a_moved_scene_and_refuses_a_changed_one(scene_and_ae, latent_run, run_copy, tmp_path):
+    moved = shutil.copytree(scene_and_ae[0], tmp_path / "moved")
+    assert main(["score", str(run_copy), "--scene", str(moved)]) == 0
+    assert (run_copy / "metrics.json").read_text() == (latent_run[0] / "metrics.json").read_text()
+    Image.new("RGB", (32, 32)).save(moved / "images" / "r_000.png")
+    with pytest.raises(ValueError, match="r_000.png is not the image .* was fitted on"):
+        score_run(run_copy, scene=moved)
 
 
 def test_curve_points_are_evenly_spaced_and_end_at_the_last_step():
@@ -186,6 +249,11 @@ def test_rgb_tensorf_trains_offline_through_the_same_harness(scene_and_ae):
     assert timing["iterations"] == 2 and timing["decode_ms_per_view"] == 0
     assert result["mean"]["psnr"] > 0
     assert result["mean"]["lpips"] is None and "AlexNet" in result["lpips_reason"]
+    # an RGB run saves its renders alone, and scores the same from them again
+    metadata, renders = load_eval_renders(root / "run_rgb")
+    assert metadata["space"] == "rgb" and [r.latent for r in renders] == [None]
+    fitted = json.loads((root / "run_rgb" / "metrics.json").read_text())
+    assert score_run(root / "run_rgb") == fitted and fitted["per_image"] == result["per_image"]
 
 
 def test_ns_train_lists_the_latent_method():

@@ -200,6 +200,19 @@ def test_a_metrics_json_without_its_mean_names_the_missing_key(results):
         timing_table(results["latent_run_dirs"], results["rgb_run_dirs"])
 
 
+def test_runs_scored_under_different_protocols_are_refused_together(results):
+    """After a protocol change, a table mixing re-scored and older runs would compare numbers that do not compare."""
+    path = results["rgb_run_dirs"][0] / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["protocol"] = {**metrics["protocol"], "name": "igae-v2"}
+    metrics["scoring"] = {"renders": "renders/eval.safetensors", "renders_sha256": "0" * 64, "device": "cpu"}
+    path.write_text(json.dumps(metrics))
+    assert len(latent_nvs_table(results["rgb_run_dirs"])) == 1  # one protocol, and the scoring record is no obstacle
+    older = results["latent_run_dirs"][0] / "metrics.json"
+    with pytest.raises(ResultFileError, match=f"igae-v1: {older}.*; igae-v2: {path}.*igae score <run folder>"):
+        latent_nvs_table([*results["latent_run_dirs"], *results["rgb_run_dirs"]])
+
+
 def test_ablation_table_sets_variants_beside_the_main_autoencoders_for_the_ablated_methods(tmp_path):
     runs = []
     for ae, psnrs in (("igae", [[15.0, 17.0], [19.0, 19.0]]), ("no_rgb", [[14.0, 14.0], [16.0, 16.0]])):

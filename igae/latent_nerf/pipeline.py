@@ -99,24 +99,17 @@ class LatentPipeline(VanillaPipeline):
 
     @torch.no_grad()
     def score_eval_view(self, index: int, latent_render: torch.Tensor) -> tuple[dict, torch.Tensor]:
-        """The official extension's four metric families for one eval view, and the decoded render (H, W, 3).
-
-        latent_*: rendered vs encoded latent (PSNR/SSIM, + MSE relative to the latents' variance, comparable
-        across AEs whose latents have other scales); psnr/ssim/lpips: decoded render vs ground truth (the NVS
-        metric); ae_*: D(E(x)) vs ground truth (the AE's own bound); vs_ae_*: decoded render vs D(E(x)).
-        """
-        from igae.metrics import image_metrics, latent_metrics, read_rgb
+        """The official extension's four metric families for one eval view (:func:`igae.scoring.latent_view_row`, the
+        code that scores a run's saved renders too), and the decoded render (H, W, 3)."""
+        from igae.metrics import read_rgb
+        from igae.scoring import latent_view_row
 
         dataset = self.datamanager.eval_dataset
         encoded = dataset.latents[index].to(latent_render.device)  # (h, w, C) in [0, 1]
         target = read_rgb(dataset.image_filenames[index]).to(latent_render.device)  # (H, W, 3)
-        decoded = self.decode_latent_image(latent_render).clamp(0, 1)
-        reconstruction = self.decode_latent_image(encoded).clamp(0, 1)
-        row = {f"latent_{k}": v for k, v in latent_metrics(latent_render, encoded).items()}
-        row["latent_rel_mse"] = (((latent_render - encoded) ** 2).mean() / encoded.var()).item()
-        row.update(image_metrics(decoded, target))
-        row.update({f"ae_{k}": v for k, v in image_metrics(reconstruction, target).items()})
-        row.update({f"vs_ae_{k}": v for k, v in image_metrics(decoded, reconstruction).items()})
+        decoded = self.decode_latent_image(latent_render)
+        row = latent_view_row(latent_render, encoded, decoded, self.decode_latent_image(encoded), target)
+        decoded = decoded.clamp(0, 1)
         return row, decoded
 
     @torch.no_grad()

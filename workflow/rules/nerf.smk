@@ -1,8 +1,15 @@
-"""Latent NeRFs (two stages) and RGB NeRFs, through the same harness (igae.nerf_fit)."""
+"""Latent NeRFs (two stages) and RGB NeRFs, through the same harness (igae.nerf_fit).
+
+A fit saves its eval renders losslessly (renders/eval.safetensors) and scores them (igae.scoring) into metrics.json.
+After a change of the metric protocol (igae.metrics), re-score the runs instead of re-fitting them. Snakemake does not
+see a re-score (it rewrites metrics.json inside a finished run folder), so force the rules that read the metrics:
+    igae score results/runs/latent/*/*/*/* results/runs/rgb/*/*/*
+    snakemake --cores all --forcerun tables figure_qualitative
+"""
 
 
 rule fit_latent_nerf:
-    """Fit one nerfstudio method on one scene's latents, then align it in RGB; evaluate the final model."""
+    """Fit one nerfstudio method on one scene's latents, then align it in RGB; render and score the final model."""
     input:
         dataset="resources/scenes/{dataset}",
         latents="results/latents/{ae}/{dataset}/{scene}.safetensors",
