@@ -19,22 +19,19 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import LATENT_CHANNELS
 from nerfstudio.plugins.types import MethodSpecification
 
-from igae.autoencoders import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
 from igae.latent_nerf.instant_ngp import GPU_ONLY
 from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.latent_nerf.registry import METHODS
 from igae.latent_nerf.renderers import LatentRenderer
-from igae.latents import encode_scene
 from igae.nerf_fit import fit
-from igae.scenes.procedural import build_procedural_dataset
 from igae.workflow_config import skipped_methods
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = "nerfstudio.method_configs"
 
-CHANNELS = 4
 SMALL = {
     "nerfacto": {
         "num_levels": 4,
@@ -65,20 +62,6 @@ COLOUR_HEADS = {
     "vanilla-nerf": ["_model.field_coarse.field_heads.0.net.weight", "_model.field_fine.field_heads.0.net.weight"],
     "kplanes": ["_model.field.mlp_head.layers.2.weight"],
 }
-
-
-@pytest.fixture(scope="module")
-def scene_and_ae(tmp_path_factory):
-    root = tmp_path_factory.mktemp("latent_methods")
-    (scene,) = build_procedural_dataset(root / "scenes", "photo", 1, views=5, image_size=32, eval_fraction=0.2, seed=0)
-    torch.manual_seed(0)
-    ae = small_autoencoder(latent_channels=CHANNELS, block_out_channels=(8, 8, 8, 8), norm_num_groups=8, image_size=32)
-    card = AutoencoderCard("tiny", "trained", "test", CHANNELS, 8, 0.5, [])
-    card.latent_background = latent_background(ae, card.normalizer, 32).tolist()
-    save_autoencoder(ae, root / "ae", card)
-    ae, card = load_with_card(root / "ae")
-    encode_scene(ae, card, scene, root / "latents.safetensors")
-    return scene, root / "ae", root / "latents.safetensors", root
 
 
 def registry_entry_points() -> dict[str, str]:
@@ -182,7 +165,7 @@ def test_method_trains_two_iterations_and_evaluates(scene_and_ae, method, space)
     assert result["converged"] == (abs(curve[1]["psnr"] - curve[0]["psnr"]) < 0.3)
     state = torch.load(next(run.rglob("*.ckpt")), map_location="cpu", weights_only=False)["pipeline"]
     for key in COLOUR_HEADS[method]:
-        assert state[key].shape[0] == (CHANNELS if latent else 3)
+        assert state[key].shape[0] == (LATENT_CHANNELS if latent else 3)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")
