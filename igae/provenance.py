@@ -19,6 +19,7 @@ leaves no truncated output.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import importlib.metadata
 import json
@@ -161,10 +162,14 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
 
     When the block ends normally the temporary folder replaces ``folder`` (a previous one is moved aside, then
     deleted); when it raises, the temporary folder is deleted and ``folder`` is left as it was. So a reader (or
-    Snakemake) never finds a half-written folder at ``folder``.
+    Snakemake) never finds a half-written folder at ``folder``. Temporaries of a killed earlier attempt (kill -9
+    leaves them) are deleted when the folder is built again.
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for kind in ("tmp", "old"):  # what a killed job left behind: no other job writes this folder
+        for stale in folder.parent.glob(f".{glob.escape(folder.name)}.{kind}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     os.chmod(temporary, 0o777 & ~_UMASK)  # mkdtemp makes it private; results are shared like any folder
     try:

@@ -1,16 +1,21 @@
 """The Snakemake workflow: config validation before any job, one end-to-end run of a tiny config, re-run behaviour."""
 
 import math
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 from igae.claims import CLAIMS_COLUMNS
 from igae.tables import ABLATION_COLUMNS
@@ -43,8 +48,19 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-def test_default_config_is_valid():
-    check_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+SHIPPED_CONFIGS = ["config.yaml", "config/paper.yaml", "config/all_methods_cpu.yaml", "tests/data/tiny_config.yaml"]
+
+
+@pytest.mark.parametrize("name", SHIPPED_CONFIGS)
+def test_shipped_configs_pass_the_schema_and_the_checks(name):
+    """Each configuration the repository ships, through the workflow's own validation: the JSON schema as Snakemake
+    applies it (defaults filled in), then the cross-checks."""
+    config = yaml.safe_load((REPO / name).read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    check_config(config)
+    broken = {**config, "image_size": "large"}
+    with pytest.raises(WorkflowError, match="image_size"):
+        validate(broken, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
 
 
 def test_the_paper_configuration_plans_offline_with_no_data(tmp_path):
@@ -202,9 +218,21 @@ def test_ablation_variants_run_only_the_ablation_methods():
         check_config(config)
 
 
-def test_end_to_end_tiny_run(tmp_path):
-    out = snakemake(tmp_path, TINY, "--cores", "2")
+QUALITY_TABLES = ("ae_reconstruction.csv", "latent_nvs.csv", "ablation.csv")
+"""The tables with no timing in them: two runs of one config write them byte for byte the same."""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
+    """The tiny config run once, end to end, and its quality tables as written (tests below change the folder)."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    out = snakemake(workdir, TINY, "--cores", "2")
     assert out.returncode == 0, out.stderr[-3000:]
+    return workdir, {name: (workdir / "results/tables" / name).read_bytes() for name in QUALITY_TABLES}
+
+
+def test_end_to_end_tiny_run(tiny_run):
+    tmp_path, _ = tiny_run
 
     ae = pd.read_csv(tmp_path / "results/tables/ae_reconstruction.csv")
     assert sorted(zip(ae.autoencoder, ae.data, strict=True)) == [
@@ -295,3 +323,52 @@ def test_end_to_end_tiny_run(tmp_path):
     dry = snakemake(tmp_path, TINY, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert job_counts(dry.stdout + dry.stderr)["fit_rgb_nerf"] == 1
+
+
+def kill_session(session: int) -> None:
+    """SIGKILL every process of a session (Snakemake and the jobs it started), as a power cut or an OOM kill would."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, fields = int(stat.parent.name), stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session:  # fields after the command name: state, ppid, pgrp, session, ...
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            pass  # the process ended meanwhile
+
+
+def test_killed_run_unlocks_and_resumes_to_the_same_tables(tmp_path, tiny_run):
+    """kill -9 of Snakemake and its jobs in the middle of a NeRF fit, `--unlock`, re-run: the finished jobs are kept,
+    the interrupted fit starts again from nothing, and the quality tables come out byte-identical to a clean run's."""
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(TINY))
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile", str(config_file)]
+    run = subprocess.Popen([*command, "--cores", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 600
+        while not list(tmp_path.glob("results/runs/latent/*/*/*/.*.tmp-*")):  # a fit is writing its run folder
+            assert run.poll() is None, "the run ended before any NeRF fit started"
+            assert time.monotonic() < deadline, "no NeRF fit started within 10 minutes"
+            time.sleep(0.1)
+    finally:
+        kill_session(run.pid)
+        run.wait()
+    assert not (tmp_path / "results/tables").exists()
+    assert (tmp_path / "results/autoencoders/igae").is_dir()  # finished before the kill
+    assert list(tmp_path.glob("results/runs/latent/*/*/*/.*.tmp-*"))  # what kill -9 left: no result, a temporary
+
+    locked = snakemake(tmp_path, TINY, "--cores", "2")
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    unlocked = snakemake(tmp_path, TINY, "--unlock")
+    assert unlocked.returncode == 0, unlocked.stderr[-3000:]
+    plan = snakemake(tmp_path, TINY, "-n")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    todo = job_counts(plan.stdout + plan.stderr)
+    assert "train_igae" not in todo and "prepare_autoencoder" not in todo and todo["fit_latent_nerf"] >= 1
+
+    resumed = snakemake(tmp_path, TINY, "--cores", "2")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not list(tmp_path.glob("results/runs/**/.*.tmp-*"))  # the re-run cleared the killed fit's temporary
+    _, clean_tables = tiny_run
+    for name, clean in clean_tables.items():
+        assert (tmp_path / "results/tables" / name).read_bytes() == clean, f"{name} differs from a clean run's"
