@@ -10,6 +10,7 @@ import difflib
 from pathlib import Path
 
 from igae.latent_nerf.registry import METHODS  # plain data: no nerfstudio, no torch
+from igae.sources.registry import scene_source  # the source modules are imported when a config names them
 
 
 def runs_on_gpu(config: dict, cuda_available: bool) -> bool:
@@ -177,8 +178,6 @@ def _check_pretrained(where: str, spec: dict) -> None:
 def _check_scene_sources(scenes: dict) -> None:
     """Each ``scenes.<name>`` entry passes its source's own check (:attr:`igae.sources.registry.SceneSource.check`:
     e.g. a local folder that must exist)."""
-    from igae.sources.registry import scene_source
-
     for name, spec in scenes.items():
         try:
             source = scene_source(spec["source"])
@@ -204,6 +203,13 @@ def check_config(config: dict) -> None:
             if spec.get("scenes") not in scenes:
                 raise ConfigError(
                     f"{where}.scenes = {spec.get('scenes')!r} names no dataset (known: {', '.join(scenes)})"
+                )
+            source = scenes[spec["scenes"]]["source"]
+            if not scene_source(source).rig_units:
+                raise ConfigError(
+                    f"{where}.scenes = {spec['scenes']!r} is a {source!r} source, posed in its own units; the IG-AE's "
+                    "Tri-Planes need scenes in the procedural camera rig's (procedural, mesh, srn, igae-data). Use it "
+                    "as a benchmark dataset instead"
                 )
             if spec["scenes"] in bench["datasets"]:
                 raise ConfigError(

@@ -77,3 +77,23 @@ def test_a_config_with_folder_sources_plans_one_job_per_scene_without_reading_im
     assert dry.returncode == 0, dry.stderr[-3000:]
     planned = set(re.findall(r"results/runs/rgb/tensorf/(\w+/\w+)", dry.stdout + dry.stderr))
     assert planned == {"captures/garden", "captures/kitchen", "synthetic_nerf/lego"}
+
+
+@pytest.mark.parametrize("source", ["nerfstudio", "blender"])
+def test_captures_in_their_own_units_cannot_train_an_igae(tmp_path, source):
+    """An IG-AE's Tri-Planes march rays from 0.5 to 2.1 (the procedural rig's units): a capture posed in its own units
+    is refused as IG-AE training scenes, before any job, and accepted as a benchmark dataset."""
+    from igae.workflow_config import ConfigError, check_config
+
+    marker = {"nerfstudio": "transforms.json", "blender": "transforms_train.json"}[source]
+    (tmp_path / "capture" / "mug").mkdir(parents=True)
+    (tmp_path / "capture" / "mug" / marker).write_text("{}")  # what the config check looks for; no job runs
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["scenes"]["captures"] = {"source": source, "path": str(tmp_path / "capture")}
+    config["benchmark"]["datasets"] = ["heldout", "captures"]
+    check_config(config)
+    config["benchmark"]["datasets"] = ["heldout"]
+    config["autoencoders"]["igae"]["scenes"] = "captures"
+    with pytest.raises(ConfigError, match=rf"autoencoders\.igae\.scenes = 'captures' is a '{source}' source"):
+        check_config(config)
+    assert not any(scene_source(name).rig_units is False for name in ("procedural", "mesh", "srn", "igae-data"))

@@ -129,4 +129,4 @@ def check(spec: dict, where: str) -> None:
     check_folders(spec, where, MARKER)
 
 
-SOURCE = SceneSource(name="blender", schema=SCHEMA, scene_names=scene_names, build=build, check=check)
+SOURCE = SceneSource(name="blender", schema=SCHEMA, scene_names=scene_names, build=build, check=check, rig_units=False)

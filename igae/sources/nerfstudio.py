@@ -173,4 +173,6 @@ def check(spec: dict, where: str) -> None:
     check_folders(spec, where, MARKER)
 
 
-SOURCE = SceneSource(name="nerfstudio", schema=SCHEMA, scene_names=scene_names, build=build, check=check)
+SOURCE = SceneSource(
+    name="nerfstudio", schema=SCHEMA, scene_names=scene_names, build=build, check=check, rig_units=False
+)

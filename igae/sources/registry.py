@@ -48,6 +48,10 @@ class SceneSource:
     check: Callable[[dict, str], None] | None = field(default=None)
     """``check(spec, where)``: what the schema cannot check (a folder that must exist), before any job; raises
     ValueError starting with ``where`` (``config: scenes.<name>``)."""
+    rig_units: bool = True
+    """Its scenes are in the procedural rig's units (cameras ~1.3 from an object within radius 0.5), which an IG-AE's
+    Tri-Planes assume (rays marched from 0.5 to 2.1). False for captures posed in their own units: they can be
+    benchmark datasets, not IG-AE training scenes."""
 
 
 def schema_name(source: str) -> str:
