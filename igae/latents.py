@@ -8,16 +8,16 @@ of the frames' ``file_path``), ``autoencoder_sha256`` and ``latent_scale``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from igae.autoencoders import AutoencoderCard, encode
 from igae.metrics import read_rgb
-from igae.provenance import file_sha256
+from igae.provenance import atomic_write_bytes, file_sha256
 
 
 def read_frames(scene_dir: str | Path) -> list[str]:
@@ -47,10 +47,8 @@ def encode_scene(ae, card: AutoencoderCard, scene_dir: str | Path, out_file: str
         "autoencoder_sha256": card.sha256,
         "latent_scale": repr(card.latent_scale),
     }
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(out_file.name + ".tmp")
-    save_file({"latents": torch.cat(latents).contiguous()}, str(tmp), metadata=metadata)
-    os.replace(tmp, out_file)
+    # safetensors' save_file makes the file private (0600); results are shared like any other file
+    atomic_write_bytes(out_file, safetensors_bytes({"latents": torch.cat(latents).contiguous()}, metadata=metadata))
 
 
 def load_latents(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -19,7 +19,7 @@ from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.latents import load_latents
 from igae.metrics import read_rgb
 from igae.nerf_fit import curve_steps, fit, is_converged
-from igae.provenance import file_sha256
+from igae.provenance import _UMASK, file_sha256
 from igae.scoring import RENDERS_FILE, load_eval_renders, score_run
 
 SMALL_TENSORF = {"init_resolution": 16, "num_uniform_samples": 16, "num_samples": 8}
@@ -32,6 +32,7 @@ def test_latents_are_encoded_once_per_frame(scene_and_ae):
     assert list(latents) == frames
     assert next(iter(latents.values())).shape == (4, 4, 4)  # (C, 32/8, 32/8)
     assert len(metadata["autoencoder_sha256"]) == 64
+    assert latents_file.stat().st_mode & 0o777 == 0o666 & ~_UMASK  # shared like any result, not safetensors' 0600
 
 
 @pytest.fixture(scope="module")
