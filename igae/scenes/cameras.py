@@ -149,6 +149,16 @@ class CameraRig:
     """Cameras are spread over this band of elevations."""
 
 
+def check_render_sizes(views: int, eval_fraction: float, image_size: int, supersample: int) -> None:
+    """ValueError unless a rendered scene can be split (>= 2 views, 0 < eval_fraction < 1) and has pixels."""
+    if views < 2:
+        raise ValueError(f"igae: views = {views}; a scene needs at least 2 views (1 train, 1 eval)")
+    if not 0.0 < eval_fraction < 1.0:
+        raise ValueError(f"igae: eval_fraction = {eval_fraction} must lie in (0, 1)")
+    if image_size < 1 or supersample < 1:
+        raise ValueError(f"igae: image_size ({image_size}) and supersample ({supersample}) must be >= 1")
+
+
 def rig_cameras(rig: CameraRig, camera_seed: int) -> np.ndarray:
     """Camera-to-world matrices (V, 4, 4), OpenCV axes, on the orbit of ``rig.radius`` looking at the origin."""
     positions = orbit_positions(rig.views, rig.radius, camera_seed, rig.elevation_range_deg)  # (V, 3)

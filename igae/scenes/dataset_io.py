@@ -160,15 +160,16 @@ def write_scene(
     return folder
 
 
-def _read_json(path: Path) -> dict:
+def read_transforms(path: Path, remedy: str = "rebuild the scene") -> dict:
+    """A transforms file (a JSON object with a non-empty ``frames`` list); the error names the file and ``remedy``."""
     if not path.is_file():
         raise FileNotFoundError(f"igae: {path} does not exist")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"igae: {path} is not valid JSON ({error}); rebuild the scene") from error
+        raise ValueError(f"igae: {path} is not valid JSON ({error}); {remedy}") from error
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list) or not data["frames"]:
-        raise ValueError(f"igae: {path} has no 'frames' list; it is not a nerfstudio transforms file")
+        raise ValueError(f"igae: {path} has no 'frames' list; it is not a transforms file")
     return data
 
 
@@ -176,8 +177,8 @@ def is_complete_scene(folder: str | Path, meta: dict) -> bool:
     """Whether ``folder`` holds a whole scene written with this ``igae`` block (both transforms files, all images)."""
     folder = Path(folder)
     try:
-        opencv = _read_json(folder / "transforms_opencv.json")
-        opengl = _read_json(folder / "transforms.json")
+        opencv = read_transforms(folder / "transforms_opencv.json")
+        opengl = read_transforms(folder / "transforms.json")
     except (FileNotFoundError, ValueError):
         return False
     wanted = _json_ready(meta)
@@ -203,7 +204,7 @@ def load_scene(folder: str | Path) -> SceneData:
         path, is_opengl = opengl_path, True
     else:
         raise FileNotFoundError(f"igae: {opencv_path} does not exist (nor {opengl_path.name}); rebuild the scene")
-    transforms = _read_json(path)
+    transforms = read_transforms(path)
 
     images, c2ws, intrinsics, file_paths = [], [], [], []
     for number, frame in enumerate(transforms["frames"]):

@@ -26,6 +26,7 @@ from igae.scenes.cameras import (
     OBJECT_RADIUS,
     CameraRig,
     camera_rays_opencv,
+    check_render_sizes,
     rig_cameras,
     rig_intrinsics,
 )
@@ -82,12 +83,7 @@ class ProceduralSceneConfig:
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"igae: scene family {self.family!r} is unknown (known: {', '.join(FAMILIES)})")
-        if self.views < 2:
-            raise ValueError(f"igae: views = {self.views}; a scene needs at least 2 views (1 train, 1 eval)")
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise ValueError(f"igae: eval_fraction = {self.eval_fraction} must lie in (0, 1)")
-        if self.image_size < 1 or self.supersample < 1:
-            raise ValueError(f"igae: image_size ({self.image_size}) and supersample ({self.supersample}) must be >= 1")
+        check_render_sizes(self.views, self.eval_fraction, self.image_size, self.supersample)
 
     @property
     def eval_count(self) -> int:

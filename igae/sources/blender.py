@@ -26,6 +26,7 @@ from pathlib import Path
 
 from igae.provenance import file_sha256
 from igae.scenes.cameras import opengl_to_opencv
+from igae.scenes.dataset_io import read_transforms
 from igae.scenes.images import open_image
 from igae.sources.posed import (
     FOLDER_PROPERTIES,
@@ -35,7 +36,6 @@ from igae.sources.posed import (
     check_folders,
     convert_posed_scene,
     folder_scene_name,
-    read_json,
     scene_folders,
 )
 from igae.sources.registry import SceneSource
@@ -66,7 +66,7 @@ def image_file(folder: Path, file_path: str) -> Path:
 def read_split(folder: Path, split: str) -> list[PosedFrame]:
     """The frames of ``transforms_{split}.json``, in its order; errors name the file and the frame."""
     path = folder / f"transforms_{split}.json"
-    transforms = read_json(path)
+    transforms = read_transforms(path, remedy="fix the file")
     angles = {}
     for key in ("camera_angle_x", "camera_angle_y"):
         if key in transforms:

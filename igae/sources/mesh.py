@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from igae.provenance import file_sha256
-from igae.scenes.cameras import OBJECT_RADIUS, CameraRig, rig_cameras, rig_intrinsics
+from igae.scenes.cameras import OBJECT_RADIUS, CameraRig, check_render_sizes, rig_cameras, rig_intrinsics
 from igae.scenes.dataset_io import eval_count, is_complete_scene, write_scene
 from igae.sources.registry import SceneSource
 
@@ -107,12 +107,7 @@ class MeshSceneConfig:
             raise ValueError(f"igae: up_axis {self.up_axis!r} must be one of {sorted(UP_AXES)}")
         if self.shading not in ("lit", "unlit"):
             raise ValueError(f"igae: shading {self.shading!r} must be 'lit' or 'unlit'")
-        if self.views < 2:
-            raise ValueError(f"igae: views = {self.views}; a scene needs at least 2 views (1 train, 1 eval)")
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise ValueError(f"igae: eval_fraction = {self.eval_fraction} must lie in (0, 1)")
-        if self.image_size < 1 or self.supersample < 1:
-            raise ValueError(f"igae: image_size ({self.image_size}) and supersample ({self.supersample}) must be >= 1")
+        check_render_sizes(self.views, self.eval_fraction, self.image_size, self.supersample)
 
     @property
     def rig(self) -> CameraRig:

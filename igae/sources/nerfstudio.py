@@ -32,7 +32,7 @@ import numpy as np
 
 from igae.provenance import file_sha256
 from igae.scenes.cameras import opengl_to_opencv
-from igae.scenes.dataset_io import INTRINSIC_KEYS, eval_count
+from igae.scenes.dataset_io import INTRINSIC_KEYS, eval_count, read_transforms
 from igae.sources.posed import (
     FOLDER_PROPERTIES,
     PosedFrame,
@@ -41,7 +41,6 @@ from igae.sources.posed import (
     check_folders,
     convert_posed_scene,
     folder_scene_name,
-    read_json,
     scene_folders,
 )
 from igae.sources.registry import SceneSource
@@ -82,7 +81,7 @@ def distortion(frame: dict, transforms: dict, where: str) -> tuple[float, float,
 def read_frames(folder: Path) -> tuple[list[PosedFrame], dict]:
     """The frames of a nerfstudio folder, sorted by file path, and its transforms file; errors name the frame."""
     path = folder / MARKER
-    transforms = read_json(path)
+    transforms = read_transforms(path, remedy="fix the file")
     model = transforms.get("camera_model", "OPENCV")
     if model not in PERSPECTIVE_MODELS:
         raise ValueError(

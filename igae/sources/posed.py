@@ -21,7 +21,6 @@ converted before from the same transforms file(s) with the same settings is kept
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -89,17 +88,6 @@ def check_folders(spec: dict, where: str, marker: str) -> None:
         scene_folders(spec, marker)
     except (FileNotFoundError, ValueError) as error:
         raise ValueError(f"{where}.path = {spec['path']!r}: {str(error).removeprefix('igae: ')}") from None
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from ``path``; ValueError names the file."""
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"igae: {path} is not valid JSON ({error})") from error
-    if not isinstance(data, dict) or not isinstance(data.get("frames"), list) or not data["frames"]:
-        raise ValueError(f"igae: {path} has no 'frames' list")
-    return data
 
 
 def c2w_matrix(frame: dict, where: str) -> np.ndarray:
