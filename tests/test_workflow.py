@@ -337,8 +337,9 @@ def kill_session(session: int) -> None:
 
 
 def test_killed_run_unlocks_and_resumes_to_the_same_tables(tmp_path, tiny_run):
-    """kill -9 of Snakemake and its jobs in the middle of a NeRF fit, `--unlock`, re-run: the finished jobs are kept,
-    the interrupted fit starts again from nothing, and the quality tables come out byte-identical to a clean run's."""
+    """kill -9 of Snakemake and its jobs in the middle of a NeRF fit, `--unlock`, re-run (`--rerun-incomplete`): the
+    finished jobs are kept, the interrupted ones start again from nothing, and the quality tables come out
+    byte-identical to a clean run's."""
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(TINY))
     command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile", str(config_file)]
@@ -360,17 +361,19 @@ def test_killed_run_unlocks_and_resumes_to_the_same_tables(tmp_path, tiny_run):
     assert (tmp_path / "results/autoencoders" / autoencoder).is_dir()  # what the fit needed finished before it
     igae_done = (tmp_path / "results/autoencoders/igae").is_dir()  # or it was training beside the killed fit
 
-    locked = snakemake(tmp_path, TINY, "--cores", "2")
-    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    # a plain re-run stops, saying what to do: the lock is stale (--unlock), and a job killed after its output
+    # appeared (a latents file, written atomically) is not marked done (--rerun-incomplete; the profiles set it)
+    refused = snakemake(tmp_path, TINY, "--cores", "2")
+    assert refused.returncode != 0 and re.search(r"--unlock|--rerun-incomplete", refused.stdout + refused.stderr)
     unlocked = snakemake(tmp_path, TINY, "--unlock")
     assert unlocked.returncode == 0, unlocked.stderr[-3000:]
-    plan = snakemake(tmp_path, TINY, "-n")
+    plan = snakemake(tmp_path, TINY, "-n", "--rerun-incomplete")
     assert plan.returncode == 0, plan.stderr[-3000:]
     todo = job_counts(plan.stdout + plan.stderr)
     assert "prepare_autoencoder" not in todo and todo["fit_latent_nerf"] >= 1
     assert ("train_igae" in todo) != igae_done  # finished jobs are kept, unfinished ones planned
 
-    resumed = snakemake(tmp_path, TINY, "--cores", "2")
+    resumed = snakemake(tmp_path, TINY, "--cores", "2", "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert not list(tmp_path.glob("results/runs/**/.*.tmp-*"))  # the re-run cleared the killed fit's temporary
     _, clean_tables = tiny_run
