@@ -13,6 +13,7 @@ Both files carry an ``igae`` block describing where the scene came from.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,18 @@ class SceneData:
         """(V, 25) float32: flattened OpenCV c2w (16) then normalized intrinsics (9), as the authors' code reads."""
         count = len(self.c2w_opencv)
         return np.concatenate([self.c2w_opencv.reshape(count, 16), self.intrinsics_normalized.reshape(count, 9)], 1)
+
+
+def safe_scene_name(name: str) -> str:
+    """A scene folder name made from a file's or folder's name: characters outside ``[A-Za-z0-9_-]`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_\-]", "_", name)
+
+
+def check_distinct_scene_names(names: list[str], where: str | Path, what: str) -> None:
+    """ValueError when two sources (``what``: "mesh files", "folders") of ``where`` make one scene name."""
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise ValueError(f"igae: {where}: several {what} map to the scene names {clashes}; rename them")
 
 
 def eval_count(views: int, eval_fraction: float) -> int:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -49,7 +48,13 @@ import numpy as np
 
 from igae.provenance import file_sha256
 from igae.scenes.cameras import OBJECT_RADIUS, CameraRig, check_render_sizes, rig_cameras, rig_intrinsics
-from igae.scenes.dataset_io import eval_count, is_complete_scene, write_scene
+from igae.scenes.dataset_io import (
+    check_distinct_scene_names,
+    eval_count,
+    is_complete_scene,
+    safe_scene_name,
+    write_scene,
+)
 from igae.sources.registry import SceneSource
 
 MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".off", ".stl")
@@ -117,7 +122,7 @@ class MeshSceneConfig:
 
 def scene_name(mesh_path: str | Path) -> str:
     """The scene folder name of a mesh file: its stem, with characters outside ``[A-Za-z0-9_-]`` replaced by ``_``."""
-    return re.sub(r"[^A-Za-z0-9_\-]", "_", Path(mesh_path).stem)
+    return safe_scene_name(Path(mesh_path).stem)
 
 
 def mesh_files(folder: str | Path) -> list[Path]:
@@ -128,10 +133,7 @@ def mesh_files(folder: str | Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"igae: {folder} holds no mesh file ({', '.join(MESH_SUFFIXES)})")
-    names = [scene_name(p) for p in files]
-    clashes = sorted({n for n in names if names.count(n) > 1})
-    if clashes:
-        raise ValueError(f"igae: {folder}: several mesh files map to the scene names {clashes}; rename them")
+    check_distinct_scene_names([scene_name(p) for p in files], folder, "mesh files")
     return files
 
 

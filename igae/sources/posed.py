@@ -22,13 +22,12 @@ converted before from the same transforms file(s) with the same settings is kept
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from igae.scenes.dataset_io import is_complete_scene, write_scene
+from igae.scenes.dataset_io import check_distinct_scene_names, is_complete_scene, safe_scene_name, write_scene
 from igae.scenes.images import WHITE, centre_square, load_rgb, resize_views
 
 CAMERA_TOLERANCE = 1e-4
@@ -53,7 +52,7 @@ class PosedFrame:
 
 def folder_scene_name(folder: Path) -> str:
     """The scene name of a source folder: its name, characters outside ``[A-Za-z0-9_-]`` replaced by ``_``."""
-    return re.sub(r"[^A-Za-z0-9_\-]", "_", Path(os.path.abspath(folder)).name)  # abspath: "." has a name too
+    return safe_scene_name(Path(os.path.abspath(folder)).name)  # abspath: "." has a name too
 
 
 def scene_folders(spec: dict, marker: str) -> list[Path]:
@@ -75,10 +74,7 @@ def scene_folders(spec: dict, marker: str) -> list[Path]:
         folders = sorted(folder for folder in root.iterdir() if (folder / marker).is_file())
         if not folders:
             raise FileNotFoundError(f"igae: {root} holds no {marker}, nor does any of its sub-folders")
-    names = [folder_scene_name(folder) for folder in folders]
-    clashes = sorted({name for name in names if names.count(name) > 1})
-    if clashes:
-        raise ValueError(f"igae: {root}: several folders map to the scene names {clashes}; rename them")
+    check_distinct_scene_names([folder_scene_name(folder) for folder in folders], root, "folders")
     return folders
 
 
