@@ -26,7 +26,7 @@ from igae.autoencoders import (
     save_autoencoder,
     to_unit_hwc,
 )
-from igae.igae_training import IGAELossConfig, IGAETrainingConfig, SceneViews, train_igae
+from igae.igae_training import IGAECurveData, IGAELossConfig, IGAETrainingConfig, SceneViews, train_igae
 from igae.metrics import DEFAULT_PROTOCOL, build_perceptual_loss, lpips_status, per_image_metrics, summarize
 from igae.provenance import atomic_folder, atomic_write_json, provenance
 from igae.real_images import load_real_images
@@ -129,15 +129,23 @@ def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="
     ae, base_card = load_with_card(base_dir, device)
     folders = scene_folders(scenes_dir)
     # train views only; images kept as uint8 on the host (batches are converted on the device, same numbers)
-    scenes = [SceneViews.from_scene_data(load_scene(folder), uint8=True) for folder in folders]
+    scene_data = [load_scene(folder) for folder in folders]
+    scenes = [SceneViews.from_scene_data(data, uint8=True) for data in scene_data]
     train_views = sum(len(scene.images) for scene in scenes)
     config, _ = igae_training_config(epochs_to_steps(spec.get("training", {}), train_views), device)
     real = load_real_images(real_dir, "train", uint8=True)  # (N, 3, H, W) uint8
+    # the curves: every scene's held-out views (rendered by its Tri-Plane, never trained on) and the real test split
+    curve_data = IGAECurveData(
+        heldout=[SceneViews.from_scene_data(data, data.eval_indices, uint8=True) for data in scene_data],
+        real=load_real_images(real_dir, "test", uint8=True),
+    )
     log(
         f"{spec['name']}: IG-AE from {base_card.name} on {len(scenes)} scenes, {len(real)} real images, "
-        f"perceptual = {perceptual.label if perceptual else 'none'}"
+        f"perceptual = {perceptual.label if perceptual else 'none'}, latents: posterior {config.posterior}"
     )
-    result = train_igae(ae, base_card.normalizer, scenes, real, config, perceptual=perceptual, log=log)
+    result = train_igae(
+        ae, base_card.normalizer, scenes, real, config, perceptual=perceptual, log=log, curve_data=curve_data
+    )
     card = AutoencoderCard(
         name=spec["name"],
         kind="igae",
@@ -153,6 +161,8 @@ def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="
             "scenes": [folder.name for folder in folders],
             "n_real_images": len(real),
             "seconds": sum(entry["seconds"] for entry in result.history),
+            "device": str(device),
+            "curves": result.curves,
         },
     )
     card.latent_background = latent_background(ae, card.normalizer, scenes[0].images.shape[-1], device).tolist()

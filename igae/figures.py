@@ -6,6 +6,8 @@
   interval, the null and the per-unit paired values.
 - :func:`convergence_figure`: eval PSNR against training seconds, latent runs (one colour per AE) beside RGB runs.
 - :func:`ae_reconstruction_figure` is the paper's Fig. 9: images and each autoencoder's reconstruction D(E(x)).
+- :func:`igae_training_figure`: the IG-AE training curves (the official evaluator's ``metrics_e``, ``metrics_d``,
+  ``metrics_ae``) of each IG-AE kind autoencoder, from its card.
 
 Run folders and result formats: see :mod:`igae.tables`. Every figure is written atomically.
 """
@@ -296,3 +298,54 @@ def ae_reconstruction_figure(
             panels[row].append((label, output, f"PSNR {psnr(output, target, DEFAULT_PROTOCOL).item():.2f} dB"))
         del ae
     return _image_grid([(label, row) for (label, _), row in zip(images, panels, strict=True)], out_png, panel_inches)
+
+
+IGAE_CURVE_PANELS = (
+    ("Tri-Plane fit: rendered vs encoded latents", "latent_psnr", ("train", "heldout")),
+    ("Decoded renders vs ground truth", "decoded_psnr", ("train", "heldout")),
+    ("AE reconstruction D(E(x))", "ae_psnr", ("heldout", "real")),
+)
+"""(title, curve key prefix, splits) of each panel of :func:`igae_training_figure`."""
+IGAE_CURVE_SPLITS = {
+    "train": ("train views", "-"),
+    "heldout": ("held-out synthetic views", "--"),
+    "real": ("real test images", ":"),
+}
+"""split -> (legend label, line style)."""
+
+
+def igae_training_figure(
+    autoencoders: Sequence[tuple[str, str | os.PathLike]], out_png: str | os.PathLike, panel_inches: float = 3.6
+) -> Path:
+    """The training curves of IG-AE kind autoencoders (``recipe.curves`` of their card.json), written atomically.
+
+    Three panels (latent PSNR, decoded PSNR, AE reconstruction PSNR) against optimisation steps of both phases; one
+    colour per autoencoder, one line style per split; a dotted vertical line where each joint phase starts. The AE
+    reconstruction before the joint phase is the base AE's (the warm-up freezes it)."""
+    from igae.autoencoders import read_card
+
+    series = [(name, read_card(folder).recipe.get("curves") or []) for name, folder in autoencoders]
+    series = [(name, points) for name, points in series if points]
+    if not series:
+        return _message_figure("no IG-AE card holds training curves (curve_points: 0, or no IG-AE)", out_png)
+    figure, axes = plt.subplots(1, 3, figsize=(panel_inches * 3, panel_inches * 0.85), squeeze=False)
+    for index, (name, points) in enumerate(series):
+        colour = plt.get_cmap("tab10")(index % 10)
+        steps = [point["step"] for point in points]
+        joint_start = next((point["step"] for point in points if point["phase"] == "joint"), None)
+        for axis, (title, key, splits) in zip(axes[0], IGAE_CURVE_PANELS, strict=True):
+            for split in splits:
+                values = [point.get(f"{key}_{split}") for point in points]
+                if all(value is None for value in values):
+                    continue
+                label, style = IGAE_CURVE_SPLITS[split]
+                axis.plot(steps, values, style, color=colour, marker="o", markersize=2.5, label=f"{name}, {label}")
+            if joint_start is not None and joint_start > 0:
+                axis.axvline(joint_start, color=colour, linestyle=":", linewidth=0.8)
+            axis.set_title(title, fontsize=9)
+    for axis in axes[0]:
+        axis.set_xlabel("step (warm-up, then joint phase)", fontsize=8)
+        axis.set_ylabel("PSNR (dB)", fontsize=8)
+        axis.tick_params(labelsize=7)
+        axis.legend(fontsize=6)
+    return _save(figure, out_png)

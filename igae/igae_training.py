@@ -30,7 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from igae.autoencoders import LatentNormalizer, decode, encode, latent_background
+from igae.autoencoders import LatentNormalizer, decode, encode, latent_background, reconstruct
+from igae.metrics import psnr
 from igae.timing import synchronize
 from igae.triplanes import LatentTriPlaneConfig, TriPlaneDecoder, TriPlanes, render_latent_images
 
@@ -49,7 +50,7 @@ class IGAELossConfig:
     """
 
     latent: bool = True
-    """L_latent = MSE(normalize(z), clamp(2·render - 1)), z = E(x) a posterior sample: planes, MLP and encoder."""
+    """L_latent = MSE(normalize(z), clamp(2·render - 1)), z = E(x) (``posterior``): planes, MLP and encoder."""
     latent_weight: float = 1.0
     """Weight of L_latent (warm-up and joint)."""
     rgb: bool = True
@@ -57,7 +58,7 @@ class IGAELossConfig:
     rgb_weight: float = 1.0
     """Weight of L_RGB."""
     ae_synth: bool = True
-    """L_ae^synth = MSE(D(z), x) on the synthetic views, z the same posterior sample as L_latent's."""
+    """L_ae^synth = MSE(D(z), x) on the synthetic views, z the same latent as L_latent's."""
     ae_synth_weight: float = 0.1
     """Weight of L_ae^synth."""
     ae_real_mse: bool = True
@@ -119,7 +120,8 @@ class IGAETrainingConfig:
     (docs/paper.md#caveats, 1). False (ours, and what the paper describes) steps them with L_latent and L_RGB."""
     cache_warmup_latents: bool = True
     """Encode every synthetic view once before the warm-up (posterior mean and std), then draw a fresh posterior
-    sample each step: the same distribution as the official per-step encoding, at the cost of one encoding."""
+    sample each step (``posterior: sample``; else the mean as it is): the same distribution as the official
+    per-step encoding, at the cost of one encoding."""
     encode_batch_size: int = 32
     """Images per AE forward pass when caching the warm-up latents."""
     background: list[float] | None = None
@@ -129,6 +131,15 @@ class IGAETrainingConfig:
     """Tri-Plane resolution and features, MLP width, ray marching."""
     loss: IGAELossConfig = field(default_factory=IGAELossConfig)
     """Loss switches and weights."""
+    posterior: str = "sample"
+    """The latent z = E(x) every loss uses: ``sample`` (a posterior sample, as the official code, for a base AE
+    trained as a VAE on sampled latents) or ``mean`` (the posterior mean, for a base AE trained to decode means,
+    whose posterior std carries no meaning; docs/paper.md#deviations). The NeRF targets are means either way."""
+    curve_points: int = 10
+    """Points of the training curves per phase (:attr:`IGAEResult.curves`): one before the phase's first step, then
+    this many evenly spaced to its last step; 0 measures none. Measured between steps, outside their timing."""
+    curve_train_views: int = 24
+    """Train views (evenly spread over the synthetic views, the same at every point) the train-view curves use."""
     seed: int = 0
     """Seeds the Tri-Plane and MLP init, the batches, the ray jitter and the posterior samples."""
     device: str = "cpu"
@@ -192,6 +203,20 @@ class IGAEResult:
     history: list[dict] = field(default_factory=list)
     """One dict per step: step (global), phase ('warmup' or 'joint'), phase_step, each active loss term (unweighted),
     total (weighted sum), seconds (wall time of the step)."""
+    curves: list[dict] = field(default_factory=list)
+    """The training curves, one dict per point (see :func:`measure_curve_point` for the keys): phase, phase_step (steps
+    done in the phase), step (steps done in all), train_seconds (the steps' summed wall time so far) and PSNRs."""
+
+
+@dataclass
+class IGAECurveData:
+    """What the training curves are measured on besides the train views: fixed for the whole training."""
+
+    heldout: Sequence[SceneViews]
+    """The held-out views of every synthetic scene, in the order of the training scenes: scene i's views are
+    rendered by Tri-Plane i (never trained on), so the latent PSNR there measures 3D consistency."""
+    real: torch.Tensor | None = None
+    """(N, 3, H, W) real test images, uint8 or float in [-1, 1], for the AE's own reconstruction; or None."""
 
 
 class _ShuffledCycle:
@@ -276,6 +301,10 @@ def _check_inputs(scenes: Sequence[SceneViews], real_images: torch.Tensor | None
         )
     if min(config.warmup_steps, config.joint_steps) < 0 or min(config.batch_views, config.warmup_batch_views) < 1:
         raise ValueError("train_igae: step counts must be >= 0 and batch sizes >= 1")
+    if config.posterior not in ("sample", "mean"):
+        raise ValueError(f"train_igae: posterior must be 'sample' or 'mean', got {config.posterior!r}")
+    if config.curve_points < 0 or config.curve_train_views < 1:
+        raise ValueError("train_igae: curve_points must be >= 0 and curve_train_views >= 1")
 
 
 @torch.no_grad()
@@ -418,21 +447,35 @@ class _Training:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
 
     def render(self, view_indices: torch.Tensor) -> torch.Tensor:
-        """Normalised latent renderings (B, C, h, w) in [-1, 1] of the given views."""
+        """Normalised latent renderings (B, C, h, w) in [-1, 1] of the given train views (ray jitter on)."""
         view_indices = view_indices.to(self.device)
+        return self.render_cameras(
+            self.scene_of[view_indices], self.c2w[view_indices], self.intrinsics[view_indices], jitter=True
+        )
+
+    def render_cameras(
+        self, scene_of: torch.Tensor, c2w: torch.Tensor, intrinsics: torch.Tensor, jitter: bool
+    ) -> torch.Tensor:
+        """Normalised latent renderings (B, C, h, w) in [-1, 1] of scenes (B,) seen from cameras (B, 4, 4), (B, 3, 3);
+        without jitter, deterministic (bin midpoints) and drawing nothing from the noise generator."""
         rendered, _ = render_latent_images(
             self.triplanes,
             self.mlp,
-            self.scene_of[view_indices],
-            self.c2w[view_indices],
-            self.intrinsics[view_indices],
+            scene_of,
+            c2w,
+            intrinsics,
             self.latent_resolution,
             self.background,
             self.config.triplanes.render,
-            generator=self.noise_generator,
-            jitter=True,
+            generator=self.noise_generator if jitter else None,
+            jitter=jitter,
         )  # (B, C, h, w) in [0, 1]
         return (2 * rendered.float() - 1).clamp(-1, 1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The latents (B, C, h, w) every loss uses: a posterior sample or the mean (``config.posterior``)."""
+        sample = self.config.posterior == "sample"
+        return encode(self.ae, x, sample=sample, generator=self.noise_generator if sample else None)
 
     def plane_tv(self, view_indices: torch.Tensor) -> torch.Tensor:
         """Squared TV of the Tri-Planes of the given views' scenes, summed over the views unless configured not to."""
@@ -508,19 +551,117 @@ class _History:
             self.log(f"igae: {phase} step {phase_step + 1}/{n_steps}: {values} ({entry['seconds']:.2f} s)")
 
 
+class _Curves:
+    """The points of :attr:`IGAEResult.curves`: fixed train views, held-out views and real test images, measured
+    with the current AE, Tri-Planes and MLP between steps (no gradient, no draw from the training generators)."""
+
+    def __init__(self, run: _Training, data: IGAECurveData | None, history: _History, log: Callable[[str], None]):
+        self.run, self.history, self.log = run, history, log
+        self.points = run.config.curve_points if data is not None else 0
+        self.entries: list[dict] = []
+        if not self.points:
+            return
+        n_views = min(run.config.curve_train_views, len(run.images))
+        self.train_views = torch.linspace(0, len(run.images) - 1, n_views).round().long()  # (n,) spread evenly
+        self.heldout = _flatten_views(data.heldout, run.device) if data.heldout else None
+        if self.heldout is not None and len(data.heldout) != run.triplanes.n_scenes:
+            raise ValueError(
+                f"train_igae: curve data holds held-out views of {len(data.heldout)} scenes, the training "
+                f"{run.triplanes.n_scenes}: scene i's held-out views must be rendered by Tri-Plane i"
+            )
+        self.real = data.real
+
+    def due(self, phase_step: int, n_steps: int) -> bool:
+        """Whether a point is measured after ``phase_step`` steps of a phase of ``n_steps``."""
+        if not self.points or n_steps == 0:
+            return False
+        due_steps = {round(k * n_steps / self.points) for k in range(self.points + 1)}
+        return phase_step in due_steps
+
+    def record(self, phase: str, phase_step: int, n_steps: int) -> None:
+        if not self.due(phase_step, n_steps):
+            return
+        run = self.run
+        point = {
+            "phase": phase,
+            "phase_step": phase_step,
+            "step": len(self.history.entries),
+            "train_seconds": sum(entry["seconds"] for entry in self.history.entries),
+        }
+        cameras = (run.scene_of, run.c2w, run.intrinsics)
+        point.update(measure_curve_point(run, run.images[self.train_views], [c[self.train_views] for c in cameras]))
+        if self.heldout is not None:
+            images, c2w, intrinsics, scene_of = self.heldout
+            point.update(measure_curve_point(run, images, (scene_of, c2w, intrinsics), suffix="heldout"))
+        if self.real is not None:
+            point["ae_psnr_real"] = _reconstruction_psnr(run.ae, self.real, run.device)
+        self.entries.append(point)
+        psnrs = {key: value for key, value in point.items() if key.endswith(("train", "heldout", "real"))}
+        values = " ".join(f"{key} {value:.2f}" for key, value in psnrs.items())
+        self.log(f"igae: curve, {phase} after {phase_step}/{n_steps} steps: {values} (PSNR, dB)")
+
+
+def _unit_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean PSNR (dB, pinned protocol) of (B, C, h, w) images or normalised latents, both in [-1, 1]."""
+    to_unit = lambda t: ((t.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)  # noqa: E731  (B, h, w, C)
+    return psnr(to_unit(pred), to_unit(target)).mean().item()
+
+
+@torch.no_grad()
+def _reconstruction_psnr(ae, images: torch.Tensor, device: torch.device, batch: int = 16) -> float:
+    """Mean PSNR of D(E(x)) (the posterior mean: the latent the benchmark encodes) over an image store."""
+    was_training = ae.training
+    ae.eval()
+    values = []
+    for start in range(0, len(images), batch):
+        x = _fetch(images, slice(start, start + batch), device)  # (b, 3, H, W) in [-1, 1]
+        values.append(_unit_psnr(reconstruct(ae, x), x) * len(x))
+    ae.train(was_training)
+    return sum(values) / len(images)
+
+
+@torch.no_grad()
+def measure_curve_point(
+    run: _Training, images: torch.Tensor, cameras: Sequence[torch.Tensor], suffix: str = "train", batch: int = 16
+) -> dict[str, float]:
+    """The official evaluator's families on some views (docs/paper.md#evaluation), mean PSNR in dB:
+
+    - ``latent_psnr_<suffix>`` (``metrics_e``): the deterministic Tri-Plane rendering vs the normalised posterior
+      mean E(x), both in [-1, 1] mapped to [0, 1];
+    - ``decoded_psnr_<suffix>`` (``metrics_d``): D(rendering) vs x;
+    - ``ae_psnr_<suffix>`` (``metrics_ae``): D(E(x)) vs x, with the posterior mean.
+
+    ``images`` an image store (V, 3, H, W), ``cameras`` (scene_of (V,), c2w (V, 4, 4), intrinsics (V, 3, 3)).
+    """
+    was_training = run.ae.training, run.triplanes.training, run.mlp.training
+    run.ae.eval(), run.triplanes.eval(), run.mlp.eval()
+    sums = {"latent": 0.0, "decoded": 0.0, "ae": 0.0}
+    for start in range(0, len(images), batch):
+        part = slice(start, start + batch)
+        x = _fetch(images, part, run.device)  # (b, 3, H, W) in [-1, 1]
+        mean = encode(run.ae, x)  # (b, C, h, w)
+        rendered = run.render_cameras(*(c[part].to(run.device) for c in cameras), jitter=False)  # (b, C, h, w)
+        sums["latent"] += _unit_psnr(rendered, run.normalizer.normalize(mean)) * len(x)
+        sums["decoded"] += _unit_psnr(decode(run.ae, run.normalizer.denormalize(rendered)), x) * len(x)
+        sums["ae"] += _unit_psnr(decode(run.ae, mean), x) * len(x)
+    run.ae.train(was_training[0]), run.triplanes.train(was_training[1]), run.mlp.train(was_training[2])
+    return {f"{family}_psnr_{suffix}": total / len(images) for family, total in sums.items()}
+
+
 def _warmup_losses(
     run: _Training, batch: torch.Tensor, posterior: tuple[torch.Tensor, torch.Tensor] | None
 ) -> dict[str, torch.Tensor]:
     """The warm-up terms of one batch of views (B,): L_latent against a fresh posterior sample z of the frozen AE
     (drawn from the cached ``posterior`` mean and std when given, else encoded), and the plane TV when on."""
     if posterior is not None:
-        mean, std = posterior[0][batch].to(run.device), posterior[1][batch].to(run.device)  # (B, C, h, w)
-        noise = torch.randn(mean.shape, generator=run.noise_generator, device=run.device, dtype=mean.dtype)
-        z = mean + std * noise
+        z = posterior[0][batch].to(run.device)  # (B, C, h, w) the mean
+        if run.config.posterior == "sample":
+            std = posterior[1][batch].to(run.device)
+            z = z + std * torch.randn(z.shape, generator=run.noise_generator, device=run.device, dtype=z.dtype)
     else:
         with torch.no_grad(), run.autocast():
             x = _fetch(run.images, batch, run.device)  # (B, 3, H, W) float32 in [-1, 1]
-            z = encode(run.ae, x, sample=True, generator=run.noise_generator).float()  # (B, C, h, w)
+            z = run.encode(x).float()  # (B, C, h, w)
     with run.autocast():
         rendered = run.render(batch)  # (B, C, h, w) float32 in [-1, 1]
     terms = {"latent": F.mse_loss(run.normalizer.normalize(z), rendered)}
@@ -529,7 +670,7 @@ def _warmup_losses(
     return terms
 
 
-def _warmup(run: _Training, history: _History, log: Callable[[str], None]) -> None:
+def _warmup(run: _Training, history: _History, curves: _Curves, log: Callable[[str], None]) -> None:
     """The warm-up: the AE frozen, L_latent (+ plane TV) trains the Tri-Planes and the MLP."""
     config = run.config
     run.triplanes.train()
@@ -551,6 +692,7 @@ def _warmup(run: _Training, history: _History, log: Callable[[str], None]) -> No
         f"igae: warm-up, {config.warmup_steps} steps of {config.warmup_batch_views} views over "
         f"{run.triplanes.n_scenes} scenes; AE frozen; MLP frozen from step {freeze_mlp_at}"
     )
+    curves.record("warmup", 0, config.warmup_steps)
     for step in range(config.warmup_steps):
         started = time.perf_counter()
         _set_lrs(optimizer, config.lr_decay_per_step**step, frozen={"mlp"} if step >= freeze_mlp_at else set())
@@ -559,6 +701,7 @@ def _warmup(run: _Training, history: _History, log: Callable[[str], None]) -> No
         total = _weighted_total(terms, weights)
         _descend(optimizer, total)
         history.record("warmup", step, config.warmup_steps, terms, total, started)
+        curves.record("warmup", step + 1, config.warmup_steps)
 
 
 def _joint_losses(
@@ -580,7 +723,7 @@ def _joint_losses(
     real_reconstruction = "ae_real_mse" in weights or "ae_real_perceptual" in weights
     with run.autocast():  # forward passes (bf16 under AMP)
         to_encode = torch.cat([x, x_real]) if synthetic_latents else x_real
-        z_all = encode(run.ae, to_encode, sample=True, generator=run.noise_generator) if len(to_encode) else None
+        z_all = run.encode(to_encode) if len(to_encode) else None
         z = z_all[: len(x)] if synthetic_latents else None  # (B, C, h, w)
         z_real = z_all[len(to_encode) - len(x_real) :] if real_latents else None  # (b, C, h, w)
         rendered = run.render(batch) if "latent" in weights or "rgb" in weights else None  # (B, C, h, w) in [-1, 1]
@@ -657,6 +800,7 @@ def _joint(
     real_images: torch.Tensor | None,
     perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
     history: _History,
+    curves: _Curves,
     log: Callable[[str], None],
 ) -> None:
     """The joint phase: every switched-on term trains the encoder, the decoder (and the Tri-Planes and the MLP)."""
@@ -670,6 +814,7 @@ def _joint(
         f"{f' + {config.batch_real} real images' if real_terms else ''}; terms: {', '.join(weights)}; Tri-Planes and "
         f"MLP {'frozen (parity with the official code)' if config.parity_freeze_triplanes_in_joint else 'trained'}"
     )
+    curves.record("joint", 0, config.joint_steps)
     for step in range(config.joint_steps):
         started = time.perf_counter()
         _set_lrs(optimizer, config.lr_decay_per_step**step)
@@ -682,6 +827,7 @@ def _joint(
         total = _weighted_total(terms, weights)
         _descend(optimizer, total)
         history.record("joint", step, config.joint_steps, terms, total, started)
+        curves.record("joint", step + 1, config.joint_steps)
 
 
 def train_igae(
@@ -692,6 +838,7 @@ def train_igae(
     config: IGAETrainingConfig,
     perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     log: Callable[[str], None] = print,
+    curve_data: IGAECurveData | None = None,
 ) -> IGAEResult:
     """Train IG-AE: warm-up of the Tri-Planes on the frozen ``ae``, then the joint phase. ``ae`` is trained in place.
 
@@ -704,22 +851,30 @@ def train_igae(
         config: schedule, losses, seed and device.
         perceptual: ``perceptual(prediction, target) -> scalar`` on images in [-1, 1], or None (term skipped).
         log: where progress lines go.
+        curve_data: the held-out synthetic views and real test images of the training curves (with
+            ``config.curve_points`` train views); None measures no curves.
     """
     _check_inputs(scenes, real_images, config)
     requires_grad_before = {name: p.requires_grad for name, p in ae.named_parameters()}
     run = _prepare(ae, normalizer, scenes, config, log)
     history = _History(run.device, config.log_every, log)
+    curves = _Curves(run, curve_data, history, log)
     if config.warmup_steps > 0:
-        _warmup(run, history, log)
+        _warmup(run, history, curves, log)
     if config.joint_steps > 0:
-        _joint(run, real_images, perceptual, history, log)
+        _joint(run, real_images, perceptual, history, curves, log)
     ae.eval()
     for name, parameter in ae.named_parameters():
         parameter.requires_grad_(requires_grad_before[name])
     run.triplanes.eval().requires_grad_(True)
     run.mlp.eval().requires_grad_(True)
     return IGAEResult(
-        ae=ae, triplanes=run.triplanes, decoder=run.mlp, background=run.background.cpu(), history=history.entries
+        ae=ae,
+        triplanes=run.triplanes,
+        decoder=run.mlp,
+        background=run.background.cpu(),
+        history=history.entries,
+        curves=curves.entries,
     )
 
 

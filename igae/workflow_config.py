@@ -91,6 +91,19 @@ def _check_training(where: str, spec: dict) -> None:
         raise ConfigError(f"{where}.training: {error}") from error
 
 
+def _check_posterior(where: str, spec: dict, base_name: str, base: dict) -> None:
+    """An IG-AE must train on the latent its base AE decodes: posterior samples of a base trained to decode posterior
+    means are mostly noise (its posterior std stays the prior's; docs/paper.md#deviations)."""
+    posterior = spec.get("training", {}).get("posterior", "sample")
+    base_decodes_means = base["kind"] == "trained" and base.get("training", {}).get("sample_posterior") is False
+    if posterior == "sample" and base_decodes_means:
+        raise ConfigError(
+            f"{where}.training.posterior = 'sample', but its base {base_name!r} was trained to decode posterior means "
+            f"(autoencoders.{base_name}.training.sample_posterior: false), so its posterior std carries no meaning "
+            "and a sample is mostly noise. Set posterior: mean, or train the base with sample_posterior: true"
+        )
+
+
 def check_config_syntax(path: str | Path) -> None:
     """Parse a config file as YAML; a syntax error is a :class:`ConfigError` saying ``file:line:column: problem``
     (Snakemake's own message for it gives neither line nor column). A missing file is left to the caller."""
@@ -211,6 +224,7 @@ def check_config(config: dict) -> None:
                     "Tri-Planes need scenes in the procedural camera rig's (procedural, mesh, srn, igae-data). Use it "
                     "as a benchmark dataset instead"
                 )
+            _check_posterior(where, spec, base, autoencoders[base])
             if spec["scenes"] in bench["datasets"]:
                 raise ConfigError(
                     f"{where}.scenes = {spec['scenes']!r} is also a benchmark dataset: its views would be both IG-AE "

@@ -102,6 +102,20 @@ def test_a_misspelt_model_override_names_its_key_and_the_class():
         check_config(config)
 
 
+def test_an_igae_sampling_the_posterior_of_a_base_trained_on_means_is_refused():
+    """The IG-AE's latent is the one its base AE decodes (docs/paper.md#deviations): config.yaml pins `mean`."""
+    config = tiny()
+    config["autoencoders"]["standard"]["training"]["sample_posterior"] = False
+    message = "autoencoders.igae.training.posterior = 'sample', but its base 'standard' was trained to decode"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_config(config)
+    config["autoencoders"]["igae"]["training"]["posterior"] = "mean"
+    check_config(config)
+    default = yaml.safe_load((REPO / "config.yaml").read_text())["autoencoders"]
+    assert default["standard"]["training"]["sample_posterior"] is False
+    assert {default[name]["training"]["posterior"] for name in ("igae", "control")} == {"mean"}
+
+
 def test_the_model_config_classes_are_those_the_fits_use():
     """The classes the override check reads (the registry's names, resolved without building a model) are those
     method_settings builds, and every field it lists is one that method_settings accepts as an override."""

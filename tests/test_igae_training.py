@@ -9,9 +9,10 @@ import pytest
 import torch
 from diffusers import AutoencoderKL
 
-from igae.autoencoders import LatentNormalizer
+from igae.autoencoders import LatentNormalizer, decode, encode
 from igae.igae_training import (
     LOSS_TERMS,
+    IGAECurveData,
     IGAELossConfig,
     IGAETrainingConfig,
     SceneViews,
@@ -83,13 +84,35 @@ def tiny_config(**changes) -> IGAETrainingConfig:
     return replace(config, **changes)
 
 
-def run(config: IGAETrainingConfig, perceptual=None, real=True):
+def run(config: IGAETrainingConfig, perceptual=None, real=True, curve_data=None):
     ae = tiny_autoencoder()
     scenes = [synthetic_scene(0), synthetic_scene(1)]
     real_images = torch.rand(5, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(7)) * 2 - 1 if real else None
     logs = []
-    result = train_igae(ae, LatentNormalizer(), scenes, real_images, config, perceptual=perceptual, log=logs.append)
+    result = train_igae(
+        ae,
+        LatentNormalizer(),
+        scenes,
+        real_images,
+        config,
+        perceptual=perceptual,
+        log=logs.append,
+        curve_data=curve_data,
+    )
     return result, logs
+
+
+def curve_data() -> IGAECurveData:
+    """Held-out views of the two training scenes of :func:`run` (other cameras of the same blobs) and real images."""
+    heldout = [synthetic_scene(0, views=6), synthetic_scene(1, views=6)]
+    for scene in heldout:
+        scene.images, scene.c2w_opencv, scene.intrinsics_normalized = (
+            scene.images[1::3],
+            scene.c2w_opencv[1::3],
+            scene.intrinsics_normalized[1::3],
+        )  # 2 views each, at angles the 4 training views do not have
+    real = torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(8)) * 2 - 1
+    return IGAECurveData(heldout=heldout, real=real)
 
 
 def test_warmup_decreases_the_latent_loss():
@@ -351,3 +374,61 @@ def test_switched_off_terms_are_neither_computed_nor_added(monkeypatch):
     assert entry["total"] == pytest.approx(expected + 1e-4 * entry["plane_tv"], rel=1e-6)
     assert rendered == [] and perceptual_calls == []
     assert decoded == [4 + 2]  # the 4 synthetic views and the 2 real images, once
+
+
+CURVE_KEYS = {f"{family}_psnr_{split}" for family in ("latent", "decoded", "ae") for split in ("train", "heldout")} | {
+    "ae_psnr_real"
+}
+
+
+def test_curves_have_their_points_finite_and_leave_the_training_unchanged():
+    config = tiny_config(warmup_steps=4, joint_steps=3, curve_points=2, curve_train_views=3)
+    with_curves, logs = run(config, curve_data=curve_data())
+    without, _ = run(config)
+    # points after 0, 2, 4 warm-up steps and 0, 2 (round(1.5)), 3 joint steps
+    assert [(p["phase"], p["phase_step"]) for p in with_curves.curves] == [
+        ("warmup", 0), ("warmup", 2), ("warmup", 4), ("joint", 0), ("joint", 2), ("joint", 3)
+    ]  # fmt: skip
+    assert [p["step"] for p in with_curves.curves] == [0, 2, 4, 4, 6, 7]
+    for point in with_curves.curves:
+        assert set(point) == CURVE_KEYS | {"phase", "phase_step", "step", "train_seconds"}
+        assert all(math.isfinite(point[key]) and 0 < point[key] < 100 for key in CURVE_KEYS), point
+    # the warm-up fits the planes to the latents; the AE is frozen then, so its own reconstruction cannot move
+    warmup = [p for p in with_curves.curves if p["phase"] == "warmup"]
+    assert warmup[-1]["latent_psnr_train"] > warmup[0]["latent_psnr_train"] + 3
+    assert len({p["ae_psnr_real"] for p in warmup}) == 1
+    assert sum(line.startswith("igae: curve") for line in logs) == 6
+    # measured between steps, drawing from no training generator: the same steps and planes as without curves
+    strip = [{k: v for k, v in entry.items() if k != "seconds"} for entry in with_curves.history]
+    assert strip == [{k: v for k, v in entry.items() if k != "seconds"} for entry in without.history]
+    assert torch.equal(with_curves.triplanes.planes, without.triplanes.planes)
+    assert without.curves == []
+
+
+def test_curve_data_must_hold_every_training_scene():
+    data = curve_data()
+    data.heldout = data.heldout[:1]
+    with pytest.raises(ValueError, match="held-out views of 1 scenes, the training 2"):
+        run(tiny_config(warmup_steps=1, joint_steps=0), curve_data=data)
+
+
+@pytest.mark.parametrize("posterior", ["mean", "sample"])
+def test_posterior_choice_decides_the_latent_of_the_losses(posterior):
+    """One scene of 4 views and batches of 4: the first joint step's L_ae^synth is MSE(D(z), x) over all its views,
+    with the AE the warm-up left untouched. With ``posterior: mean`` z is exactly the mean; a sample is not."""
+    scene = synthetic_scene(0)
+    config = tiny_config(warmup_steps=2, joint_steps=1, batch_views=4, posterior=posterior)
+    result = train_igae(tiny_autoencoder(), LatentNormalizer(), [scene], None, config, log=lambda _: None)
+    first_joint = next(entry for entry in result.history if entry["phase"] == "joint")
+    with torch.no_grad():
+        ae = tiny_autoencoder()
+        expected = torch.nn.functional.mse_loss(decode(ae, encode(ae, scene.images)), scene.images).item()
+    if posterior == "mean":
+        assert first_joint["ae_synth"] == pytest.approx(expected, rel=1e-5)
+    else:
+        assert abs(first_joint["ae_synth"] - expected) > 1e-3 * expected
+
+
+def test_unknown_posterior_is_refused():
+    with pytest.raises(ValueError, match="posterior must be 'sample' or 'mean'"):
+        run(tiny_config(warmup_steps=1, joint_steps=0, posterior="mode"))

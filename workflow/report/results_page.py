@@ -24,6 +24,7 @@ CAPTIONS = {
     "convergence.png": ("Convergence", "figure_convergence.rst"),
     "claims.png": ("Claims, forest plot", "figure_claims.rst"),
     "ae_reconstruction.png": ("Autoencoder reconstructions", "figure_ae_reconstruction.rst"),
+    "igae_training.png": ("IG-AE training curves", "figure_igae_training.rst"),
 }
 """File name -> (section title, caption file beside this script). Tables come first, in this order, then figures."""
 HASH_COLUMNS = {"config_hash", "ae_sha256"}

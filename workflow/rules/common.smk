@@ -116,6 +116,7 @@ def final_outputs():
         "results/figures/claims.png",
         "results/figures/convergence.png",
         "results/figures/ae_reconstruction.png",
+        "results/figures/igae_training.png",
         "results/summary.md",
         "results/results.html",
     ]

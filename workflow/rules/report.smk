@@ -6,6 +6,7 @@ localrules:
     figure_qualitative,
     claims,
     figure_convergence,
+    figure_igae_training,
     summary,
     results_page,
 
@@ -99,6 +100,18 @@ rule figure_ae_reconstruction:
         gpu=slurm_gpus(),  # it runs the autoencoders: a cluster job, with a GPU under device: cuda
     script:
         "../scripts/figure_ae_reconstruction.py"
+
+
+rule figure_igae_training:
+    """The IG-AE training curves (Tri-Plane fit, decoded renders, AE reconstruction) of every IG-AE kind AE."""
+    input:
+        autoencoders=expand("results/autoencoders/{ae}", ae=IGAE_NAMES),
+    output:
+        report("results/figures/igae_training.png", caption="../report/figure_igae_training.rst", category="Figures"),
+    log:
+        "logs/figure_igae_training.log",
+    script:
+        "../scripts/figure_igae_training.py"
 
 
 rule summary:
