@@ -221,8 +221,8 @@ def check_config(config: dict) -> None:
             if not scene_source(source).rig_units:
                 raise ConfigError(
                     f"{where}.scenes = {spec['scenes']!r} is a {source!r} source, posed in its own units; the IG-AE's "
-                    "Tri-Planes need scenes in the procedural camera rig's (procedural, mesh, srn, igae-data). Use it "
-                    "as a benchmark dataset instead"
+                    "Tri-Planes need scenes in the procedural camera rig's (procedural, mesh, srn, shapenet, "
+                    "igae-data). Use it as a benchmark dataset instead"
                 )
             _check_posterior(where, spec, base, autoencoders[base])
             if spec["scenes"] in bench["datasets"]:

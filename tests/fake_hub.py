@@ -2,7 +2,9 @@
 127.0.0.1, for the download tests.
 
 It answers as the Hub answers huggingface_hub: ETag (sha256 for LFS files, git blob sha1 for plain files),
-X-Repo-Commit, Content-Length, Range requests (206 + Content-Range), X-Error-Code on 404s, and the tree API.
+X-Repo-Commit, Content-Length, Range requests (206 + Content-Range; ``bytes=a-`` and ``bytes=a-b``), X-Error-Code on
+404s, and the tree API (a folder's files, and its sub-folders as ``directory`` entries when not recursive). It counts
+the body bytes it sends (``bytes_sent``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ REPO = "k-kassab/igae-data"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 RESOLVE = re.compile(r"/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)")
 TREE = re.compile(r"/api/datasets/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.+))?")
+
+
+LFS_SUFFIXES = (".png", ".glb", ".gz", ".tar")
+"""Files the stand-in serves as LFS files (ETag and tree ``lfs.oid``: the sha256), as the Hub does for binaries."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -41,11 +47,13 @@ class FakeHub:
         """Paths whose next full GET stops after half the body and closes the connection."""
         self.log: list[tuple[str, str, str | None]] = []
         """(method, url path, Range header) of every request."""
+        self.bytes_sent: dict[str, int] = {}
+        """Repository path -> body bytes sent for it (GETs of the file, all together)."""
         self.endpoint = ""
 
     def etag(self, path: str, repo: str = REPO) -> str:
         data = self.repos[repo][path]
-        if path.endswith((".png", ".glb", ".gz")):  # stored in LFS on the Hub: the ETag is the sha256
+        if path.endswith(LFS_SUFFIXES):  # stored in LFS on the Hub: the ETag is the sha256
             return sha256_hex(data)
         return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # plain git file: the blob sha1
 
@@ -74,6 +82,13 @@ class _HubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body:
             self.wfile.write(body)
+            self._count(len(body))
+
+    def _count(self, sent: int) -> None:
+        match = RESOLVE.fullmatch(unquote(urlsplit(self.path).path))
+        if match is not None:
+            hub: FakeHub = self.server.hub
+            hub.bytes_sent[match["path"]] = hub.bytes_sent.get(match["path"], 0) + sent
 
     def _error(self, code: str, send_body: bool) -> None:
         body = json.dumps({"error": code}).encode()
@@ -102,14 +117,15 @@ class _HubHandler(BaseHTTPRequestHandler):
             "Accept-Ranges": "bytes",
             "Content-Type": "application/octet-stream",
         }
-        status, start = 200, 0
-        requested = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        status, start, end = 200, 0, len(data)
+        requested = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
         if requested and send_body:
             start = int(requested.group(1))
-            if start >= len(data):
+            end = min(int(requested.group(2)) + 1, len(data)) if requested.group(2) else len(data)
+            if start >= len(data) or end <= start:
                 return self._reply(416, {"Content-Range": f"bytes */{len(data)}"}, b"", send_body)
-            status, headers["Content-Range"] = 206, f"bytes {start}-{len(data) - 1}/{len(data)}"
-        body = data[start:]
+            status, headers["Content-Range"] = 206, f"bytes {start}-{end - 1}/{len(data)}"
+        body = data[start:end]
         if send_body and name in hub.cut_once and not requested:
             hub.cut_once.discard(name)
             self.send_response(200)
@@ -118,6 +134,7 @@ class _HubHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body[: len(body) // 2])  # then hang up: the client sees a short body
             self.wfile.flush()
+            self._count(len(body) // 2)
             self.close_connection = True
             return
         self._reply(status, headers, body, send_body)
@@ -125,16 +142,20 @@ class _HubHandler(BaseHTTPRequestHandler):
     def _tree(self, repo: str, folder: str, recursive: bool, send_body: bool) -> None:
         hub: FakeHub = self.server.hub
         prefix = folder + "/" if folder else ""
-        entries = []
+        entries, folders = [], set()
         for path, data in sorted(hub.repos[repo].items()):
             rest = path[len(prefix) :]
-            if not path.startswith(prefix) or (not recursive and "/" in rest):
+            if not path.startswith(prefix):
+                continue
+            if not recursive and "/" in rest:
+                folders.add(prefix + rest.split("/", 1)[0])
                 continue
             entry = {"type": "file", "path": path, "size": len(data), "oid": hub.etag(path, repo)}
-            if path.endswith((".png", ".glb", ".gz")):
+            if path.endswith(LFS_SUFFIXES):
                 entry["oid"] = "f" * 40
                 entry["lfs"] = {"oid": sha256_hex(data), "size": len(data), "pointerSize": 130}
             entries.append(entry)
+        entries += [{"type": "directory", "path": folder, "oid": "d" * 40} for folder in sorted(folders)]
         if not entries:
             return self._error("EntryNotFound", send_body)
         self._reply(200, {"Content-Type": "application/json"}, json.dumps(entries).encode(), send_body)

@@ -101,3 +101,14 @@ def test_a_scene_without_test_or_val_frames_and_one_without_a_field_of_view_are_
     (tmp_path / "chair" / "transforms_test.json").write_text(json.dumps({"frames": [{"file_path": "./test/r_0"}]}))
     with pytest.raises(ValueError, match=r"transforms_test.json has no camera_angle_x"):
         build_scene_dataset({"source": "blender", "path": str(tmp_path / "chair")}, tmp_path / "scenes", SIZE)
+
+
+def test_a_scene_with_a_single_train_view_is_refused_naming_the_folder(tmp_path):
+    write_blender_scene(tmp_path / "lego")
+    train = json.loads((tmp_path / "lego" / "transforms_train.json").read_text())
+    train["frames"] = train["frames"][:1]
+    (tmp_path / "lego" / "transforms_train.json").write_text(json.dumps(train))
+    with pytest.raises(ValueError, match=r"lego: 1 train frame\(s\) \(train: transforms_train.json, eval: "
+                       r"transforms_test.json\); a scene needs at least 4 train views"):  # fmt: skip
+        build_scene_dataset({"source": "blender", "path": str(tmp_path / "lego")}, tmp_path / "scenes", SIZE)
+    assert not (tmp_path / "scenes" / "lego").exists()

@@ -131,6 +131,50 @@ def test_a_cpu_run_skips_the_gpu_only_methods_with_the_registry_s_reason(device)
     assert skipped_methods(config, cuda_available=False) == {}
 
 
+KPLANES_STOCK = {"lr": 1e-2, "eps": 1e-12, "warm_up_end": 512, "max_steps": 30000}
+"""kplanes_nerfstudio 0.5.2's optimizers (docs/paper.md#nerf-methods): not a method of nerfstudio itself."""
+
+
+def _rates(optimizers: dict) -> dict:
+    """{group: (optimizer class, lr, eps, scheduler class, lr_final, max_steps, warm-up)}: what sets the lr curve."""
+    rates = {}
+    for name, group in optimizers.items():
+        optimizer, scheduler = group["optimizer"], group.get("scheduler")
+        horizon = tuple(getattr(scheduler, key, None) for key in ("lr_final", "max_steps", "warm_up_end"))
+        rates[name] = (type(optimizer).__name__, optimizer.lr, optimizer.eps, type(scheduler).__name__, *horizon)
+    return rates
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_rgb_baselines_keep_nerfstudio_s_learning_rates_and_lr_factor_scales_latent_fits_only(method):
+    """The paper's lr factor (0.1) is the official extension's latent setting: an RGB baseline gets nerfstudio's own
+    learning rates and schedules whatever lr_factor says, and a configured model-size override changes its model,
+    not its rates."""
+    from nerfstudio.configs.method_configs import method_configs
+
+    from igae.latent_nerf.method_configs import trainer_config
+
+    paper = TwoStageSchedule(lr_factor=0.1)
+    rgb = _rates(trainer_config("rgb", method, paper).optimizers)
+    assert rgb == _rates(trainer_config("rgb", method, TwoStageSchedule(lr_factor=1.0)).optimizers)
+    if method in method_configs:  # stock nerfstudio: our groups are its groups (camera optimiser off), same rates
+        stock = _rates(method_configs[method].optimizers)
+        assert rgb == {name: stock[name] for name in rgb}, f"{method}: RGB rates differ from nerfstudio's"
+    else:
+        assert method == "kplanes", f"{method} is neither a nerfstudio method nor documented here"
+        assert {(r[1], r[2], r[6], r[5]) for r in rgb.values()} == {tuple(KPLANES_STOCK.values())}
+    latent = _rates({k: v for k, v in trainer_config("latent", method, paper).optimizers.items() if k != "decoder"})
+    factor = 1.0 if method == "vanilla-nerf" else 0.1  # the official extension keeps vanilla-nerf's own rate
+    assert set(latent) == set(rgb)
+    for name, (kind, lr, eps, scheduler, lr_final, *horizon) in rgb.items():
+        assert latent[name] == pytest.approx((kind, lr * factor, eps, scheduler,
+                                              None if lr_final is None else lr_final * factor, *horizon))  # fmt: skip
+    if method in SMALL:  # the CPU configs' size override (benchmark.model) reaches the RGB model, not its rates
+        small = trainer_config("rgb", method, paper, model_overrides=SMALL[method])
+        assert all(getattr(small.pipeline.model, key) == value for key, value in SMALL[method].items())
+        assert _rates(small.optimizers) == rgb
+
+
 @pytest.mark.parametrize("space", ["latent", "rgb"])
 @pytest.mark.parametrize("method", ["nerfacto", "vanilla-nerf", "kplanes"])
 def test_method_trains_two_iterations_and_evaluates(scene_and_ae, method, space):

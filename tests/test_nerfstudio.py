@@ -179,3 +179,16 @@ def test_the_config_check_names_a_folder_that_is_no_capture(tmp_path):
     config["scenes"]["mine"]["folders"] = ["garden", "kitchen"]
     with pytest.raises(ConfigError, match=r"scenes\.mine\.path = .*the folders \['kitchen'\] of `folders` hold no"):
         check_config(config)
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["the-capture-s-split", "made-split"])
+def test_a_capture_with_fewer_than_4_train_views_is_refused_naming_the_folder(tmp_path, split):
+    names = [f"images/frame_{i:05d}.png" for i in range(1, 9)]
+    if split:  # one train frame in the file's own split
+        write_capture(tmp_path / "garden", split={"train_filenames": names[:1], "test_filenames": names[1:3]})
+    else:  # 4 views, eval_fraction 0.5: 2 eval and 2 train frames
+        write_capture(tmp_path / "garden", views=4)
+    spec = {"source": "nerfstudio", "path": str(tmp_path / "garden"), "eval_fraction": 0.5}
+    with pytest.raises(ValueError, match=rf"garden: {1 if split else 2} train frame\(s\) .*at least 4 train views"):
+        build_scene_dataset(spec, tmp_path / "scenes", image_size=SIZE)
+    assert not (tmp_path / "scenes" / "garden").exists()

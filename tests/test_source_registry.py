@@ -96,4 +96,5 @@ def test_captures_in_their_own_units_cannot_train_an_igae(tmp_path, source):
     config["autoencoders"]["igae"]["scenes"] = "captures"
     with pytest.raises(ConfigError, match=rf"autoencoders\.igae\.scenes = 'captures' is a '{source}' source"):
         check_config(config)
-    assert not any(scene_source(name).rig_units is False for name in ("procedural", "mesh", "srn", "igae-data"))
+    rendered = ("procedural", "mesh", "srn", "shapenet", "igae-data")
+    assert not any(scene_source(name).rig_units is False for name in rendered)

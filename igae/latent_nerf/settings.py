@@ -2,7 +2,8 @@
 
 The settings are the official extension's (docs/paper.md#nerf-methods): nerfstudio's learning rates times
 ``lr_factor``, no camera optimiser, no appearance embedding, the near/far planes below, AMP as in the official
-configs.
+configs. :func:`igae.latent_nerf.method_configs.method_settings` passes the configured ``lr_factor`` for latent fits
+and 1.0 for the RGB baselines (nerfstudio's own learning rates).
 """
 
 from __future__ import annotations

@@ -53,18 +53,8 @@ def build_real_image_set(
 
         return build_real_images(out_dir, image_size=image_size, seed=seed)
     if source == "igae-data":
-        from igae.sources.igae_data import (
-            DEFAULT_REPO,
-            fetch_release_real_images,
-            local_release_real_images,
-            write_real_image_set,
-        )
+        from igae.sources.igae_data import release_real_images, write_real_image_set
 
-        count = spec["count"]
-        if spec.get("path"):
-            files = local_release_real_images(Path(spec["path"]), count, seed)
-        else:
-            repo = spec.get("repo", DEFAULT_REPO)
-            files = fetch_release_real_images(repo, Path(downloads) / repo, count, seed, spec.get("revision", "main"))
+        files = release_real_images(spec, Path(downloads))
         return write_real_image_set(files, out_dir, image_size, spec.get("test_fraction", 0.1), seed, source)
     raise ValueError(f"igae: real image source {source!r} is unknown")

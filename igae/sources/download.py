@@ -32,6 +32,8 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
@@ -326,10 +328,22 @@ def download_release(
         raise ValueError(f"igae: download_release: retries = {retries} must be >= 0, timeout = {timeout} must be > 0")
     out_dir = Path(out_dir)
     endpoint = resolve_endpoint(endpoint)
+    with cache_lock(out_dir):  # two jobs sharing a cache (scenes and real images) take turns
+        return [_download_one(repo_id, file, out_dir, endpoint, revision, timeout, retries) for file in files]
+
+
+@contextmanager
+def cache_lock(out_dir: str | Path) -> Iterator[Path]:
+    """Hold the lock of the cache folder ``out_dir`` (created) for the block: one writer at a time, across processes.
+
+    :func:`download_release` takes it; so does whatever else writes into a download cache (the members extracted from
+    a release archive). Not re-entrant: do not call :func:`download_release` on the same folder inside the block.
+    """
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / LOCK_NAME, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two jobs sharing a cache (scenes and real images) take turns
-        return [_download_one(repo_id, file, out_dir, endpoint, revision, timeout, retries) for file in files]
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield out_dir
 
 
 def list_release_files(
@@ -342,14 +356,48 @@ def list_release_files(
     Hub's tree API, one request per 1000 entries, no retry). Files kept in plain git (not LFS) get ``sha256=None``:
     :func:`download_release` then checks them against their git hash. A folder that does not exist gives [].
     """
-    endpoint = resolve_endpoint(endpoint)
     magic = re.search(r"[*?\[]", pattern)
     literal = pattern if magic is None else pattern[: magic.start()]
     prefix = literal.rsplit("/", 1)[0] if "/" in literal else ""
+    return [
+        _release_file(entry)
+        for entry in _tree_entries(repo_id, prefix, bool(magic), pattern, endpoint, revision, timeout)
+        if entry.get("type") == "file" and fnmatch.fnmatchcase(entry["path"], pattern)
+    ]
+
+
+def list_release_top(
+    repo_id: str, endpoint: str | None = None, revision: str = "main", timeout: float = 10.0
+) -> tuple[dict[str, ReleaseFile], list[str]]:
+    """The top level of ``repo_id`` at ``revision``: its files ({name: pinned file}) and its folders' names.
+
+    One listing request (not recursive), so it tells cheaply what a revision holds (a file tree, or one archive).
+    """
+    files, folders = {}, []
+    for entry in _tree_entries(repo_id, "", False, "the top level", endpoint, revision, timeout):
+        if entry.get("type") == "file":
+            files[entry["path"]] = _release_file(entry)
+        elif entry.get("type") == "directory":
+            folders.append(entry["path"])
+    return files, folders
+
+
+def _release_file(entry: dict) -> ReleaseFile:
+    """The pinned file of one entry of the Hub's tree API (LFS files: their sha256; plain git files: none)."""
+    lfs = entry.get("lfs") or {}
+    return ReleaseFile(entry["path"], lfs.get("oid"), entry.get("size"))
+
+
+def _tree_entries(
+    repo_id: str, folder: str, recursive: bool, what: str, endpoint: str | None, revision: str, timeout: float
+) -> list[dict]:
+    """The Hub's tree API entries under ``folder`` (every page); [] when the folder does not exist. ``what`` names
+    the listing in errors (DownloadError, no retry)."""
+    endpoint = resolve_endpoint(endpoint)
     url = f"{endpoint}/api/datasets/{repo_id}/tree/{quote(revision, safe='')}"
-    if prefix:
-        url += "/" + quote(prefix, safe="")
-    params: dict | None = {"recursive": "true" if magic else "false", "expand": "false"}
+    if folder:
+        url += "/" + quote(folder, safe="")
+    params: dict | None = {"recursive": "true" if recursive else "false", "expand": "false"}
     headers = build_hf_headers()
     found = []
     try:
@@ -361,17 +409,14 @@ def list_release_files(
                 hf_raise_for_status(response)
             except EntryNotFoundError:
                 return []
-            for entry in response.json():
-                if entry.get("type") == "file" and fnmatch.fnmatchcase(entry["path"], pattern):
-                    lfs = entry.get("lfs") or {}
-                    found.append(ReleaseFile(entry["path"], lfs.get("oid"), entry.get("size")))
+            found.extend(response.json())
             next_url = response.links.get("next", {}).get("url")
             if not next_url:
                 return found
             url, params = next_url, None  # the next link carries its own query
     except Exception as error:
-        raise _translate(error, repo_id, pattern, endpoint, revision, timeout, "list") from error
-    raise _failure(repo_id, pattern, endpoint, f"more than {MAX_TREE_PAGES} pages; narrow the pattern", "list")
+        raise _translate(error, repo_id, what, endpoint, revision, timeout, "list") from error
+    raise _failure(repo_id, what, endpoint, f"more than {MAX_TREE_PAGES} pages; narrow the pattern", "list")
 
 
 def list_release(repo_id: str, pattern: str, endpoint: str | None = None, revision: str = "main") -> list[str]:

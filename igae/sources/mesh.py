@@ -103,6 +103,9 @@ class MeshSceneConfig:
     """Seconds one view may take; a mesh whose view takes longer fails (:class:`MeshRenderTimeout`)."""
     start_timeout_s: float = 120.0
     """Seconds starting the renderer and loading the mesh may take (the first view has this plus its own limit)."""
+    focal_normalized: float = CameraRig.focal_normalized
+    """Focal length over the image side: the procedural rig's 1.09375 (the authors' Objaverse camera); the ShapeNet
+    source sets the official ShapeNet camera's 1.02."""
 
     def __post_init__(self) -> None:
         if not (self.view_timeout_s > 0 and self.start_timeout_s > 0):
@@ -116,8 +119,8 @@ class MeshSceneConfig:
 
     @property
     def rig(self) -> CameraRig:
-        """The procedural scenes' camera rig with these views: orbit radius, focal length, elevation band."""
-        return CameraRig(views=self.views)
+        """The procedural scenes' camera rig with these views (and focal length): orbit radius, elevation band."""
+        return CameraRig(views=self.views, focal_normalized=self.focal_normalized)
 
 
 def scene_name(mesh_path: str | Path) -> str:
@@ -411,18 +414,22 @@ def build_mesh_dataset(
     for path in map(Path, mesh_paths):
         if not path.is_file():
             raise FileNotFoundError(f"igae: mesh file {path} does not exist")
-        name = scene_name(path)
-        folder = out_dir / name
         meta = mesh_scene_meta(path, config, seed)
-        if not is_complete_scene(folder, meta):
-            rig = config.rig
-            c2w_opencv = rig_cameras(rig, camera_seed(name, seed))  # (V, 4, 4)
-            intrinsics = rig_intrinsics(config.image_size, rig.focal_normalized)
-            images = render_in_fresh_process(config, path, c2w_opencv, intrinsics)
-            write_scene(folder, images, c2w_opencv, intrinsics, eval_count(config.views, config.eval_fraction), meta)
-            log(f"{name}: rendered {config.views} views of {path}")
-        folders.append(folder)
+        folders.append(render_mesh_scene(out_dir / scene_name(path), path, config, seed, meta, log))
     return folders
+
+
+def render_mesh_scene(folder: Path, path: Path, config: MeshSceneConfig, seed: int, meta: dict, log=print) -> Path:
+    """Render the mesh file ``path`` into the scene ``folder`` (atomically), with the rig cameras of the folder's name
+    and ``seed``, unless the folder is complete with this ``meta`` (its ``igae`` block)."""
+    if not is_complete_scene(folder, meta):
+        rig = config.rig
+        c2w_opencv = rig_cameras(rig, camera_seed(folder.name, seed))  # (V, 4, 4)
+        intrinsics = rig_intrinsics(config.image_size, rig.focal_normalized)
+        images = render_in_fresh_process(config, path, c2w_opencv, intrinsics)
+        write_scene(folder, images, c2w_opencv, intrinsics, eval_count(config.views, config.eval_fraction), meta)
+        log(f"{folder.name}: rendered {config.views} views of {path}")
+    return folder
 
 
 # --------------------------------------------------------------------------------------------------------------------

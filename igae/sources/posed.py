@@ -32,6 +32,9 @@ from igae.scenes.images import WHITE, centre_square, load_rgb, resize_views
 
 CAMERA_TOLERANCE = 1e-4
 """Largest difference, in pixels at ``image_size``, between two views' intrinsics that still counts as one camera."""
+MIN_TRAIN_VIEWS = 4
+"""Fewest train frames a converted scene may have: the rendered sources' minimum of views (a NeRF fitted to one view
+has no 3D to learn: a single-view capture once fitted to about 7 dB without a word)."""
 
 
 @dataclass
@@ -161,6 +164,12 @@ def convert_posed_scene(
     if not eval_frames or not train_frames:
         raise ValueError(
             f"igae: {source_root}: {len(train_frames)} train and {len(eval_frames)} eval frames; a scene needs both"
+        )
+    if len(train_frames) < MIN_TRAIN_VIEWS:
+        raise ValueError(
+            f"igae: {source_root}: {len(train_frames)} train frame(s) ({meta.get('split', 'the split')}); a scene "
+            f"needs at least {MIN_TRAIN_VIEWS} train views for a NeRF to fit. Add train frames, or leave the folder "
+            "out (`folders`)"
         )
     frames = [*eval_frames, *train_frames]
     meta = {**meta, "frames": [Path(os.path.relpath(frame.image, source_root)).as_posix() for frame in frames]}

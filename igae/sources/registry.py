@@ -24,6 +24,7 @@ SCENE_SOURCES = {
     "procedural": "igae.sources.procedural",
     "mesh": "igae.sources.mesh",
     "srn": "igae.sources.srn",
+    "shapenet": "igae.sources.shapenet",
     "igae-data": "igae.sources.igae_data",
     "nerfstudio": "igae.sources.nerfstudio",
     "blender": "igae.sources.blender",

@@ -2,8 +2,8 @@
 
 
 rule scene_dataset:
-    """Write every scene of one dataset from its source (igae/sources/registry.py: procedural, mesh, srn, igae-data,
-    nerfstudio, blender), each read back and checked."""
+    """Write every scene of one dataset from its source (igae/sources/registry.py: procedural, mesh, srn, shapenet,
+    igae-data, nerfstudio, blender), each read back and checked."""
     output:
         directory("resources/scenes/{dataset}"),
     params:
@@ -17,7 +17,7 @@ rule scene_dataset:
     priority: 10
     threads: 1
     resources:
-        runtime=120,  # minutes, for cluster executors
+        runtime=240,  # minutes, for cluster executors (igae-data as one archive: 42.7 GB, 71 min at 10 MB/s)
         mem_mb=2000,
     script:
         "../scripts/scene_dataset.py"
