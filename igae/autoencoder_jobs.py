@@ -3,9 +3,11 @@ train an IG-AE, evaluate reconstruction. Each takes a config entry (a dict, as i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -121,11 +123,67 @@ def igae_training_config(training: dict, device: str) -> tuple[IGAETrainingConfi
     return config, perceptual
 
 
-def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="cpu", log=print) -> AutoencoderCard:
-    """Fine-tune the base AE into an IG-AE on the train views of every scene of ``scenes_dir``; save it."""
+def igae_data_sha256(scenes: Sequence[SceneViews], real: torch.Tensor) -> dict[str, str]:
+    """sha256 of an IG-AE's training data as the training sees it: every scene's train views (uint8 pixels) and
+    cameras, in scene order, and the real train images (uint8 pixels). Decoded pixels, so PNG encoders do not matter.
+    """
+    scenes_hash = hashlib.sha256()
+    for scene in scenes:
+        for tensor in (scene.images, scene.c2w_opencv.float(), scene.intrinsics_normalized.float()):
+            scenes_hash.update(tensor.contiguous().numpy().tobytes())
+    return {"scenes_sha256": scenes_hash.hexdigest(), "real_sha256": hashlib.sha256(real.numpy().tobytes()).hexdigest()}
+
+
+def _comparable_recipe(training: dict) -> dict:
+    """A recipe's training config without what does not change the numbers' meaning: the device it ran on."""
+    return {key: value for key, value in training.items() if key != "device"}
+
+
+def _check_shipped_igae(spec: dict, checkpoint: Path, card: AutoencoderCard, expected: dict) -> None:
+    """Refuse a shipped IG-AE whose recipe, base AE or training data differ from what this config would train."""
+    name, recipe = spec["name"], card.recipe
+    remedy = (
+        f"to train one with this config instead: --forcerun train_igae --config use_shipped_checkpoints=False, or "
+        f"drop autoencoders.{name}.checkpoint"
+    )
+    if _comparable_recipe(recipe.get("training", {})) != _comparable_recipe(expected["training"]):
+        shipped = recipe.get("training", {})
+        changed = sorted(
+            key
+            for key in set(shipped) | set(expected["training"])
+            if key != "device" and shipped.get(key) != expected["training"].get(key)
+        )
+        raise AutoencoderError(
+            f"config: autoencoders.{name}.training differs from the recipe of the shipped checkpoint {checkpoint} "
+            f"(keys: {', '.join(changed)}); {remedy}"
+        )
+    if recipe.get("base_sha256") != expected["base_sha256"]:
+        raise AutoencoderError(
+            f"config: autoencoders.{name}.base = {spec['base']!r} (sha256 {expected['base_sha256'][:12]}…) is not the "
+            f"base AE the shipped checkpoint {checkpoint} was trained from (sha256 "
+            f"{str(recipe.get('base_sha256'))[:12]}…); {remedy}"
+        )
+    for key, config_key in (("scenes_sha256", f"autoencoders.{name}.scenes"), ("real_sha256", "real_images")):
+        if recipe.get(key) != expected[key]:
+            raise AutoencoderError(
+                f"config: {config_key}: the data differ from those the shipped checkpoint {checkpoint} was trained on "
+                f"({key} {expected[key][:12]}… here, {str(recipe.get(key))[:12]}… in its card; with an unchanged "
+                f"config, this machine renders other pixels); {remedy}"
+            )
+
+
+def train_igae_job(
+    spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="cpu", log=print, use_shipped: bool = True
+) -> AutoencoderCard:
+    """Fine-tune the base AE into an IG-AE on the train views of every scene of ``scenes_dir``; save it.
+
+    With ``use_shipped`` and a ``checkpoint`` in ``spec``, copy that shipped IG-AE instead, after checking that its
+    card's recipe, base AE and training data (sha256) are those this config would train with."""
     config, perceptual_kind = igae_training_config(epochs_to_steps(spec.get("training", {}), 1), device)
+    shipped = Path(spec["checkpoint"]) if spec.get("checkpoint") and use_shipped else None
     # first, so that missing LPIPS weights stop the job before the data is loaded
-    perceptual = build_perceptual_loss(perceptual_kind if config.loss.ae_real_perceptual else "none", device)
+    wants_perceptual = config.loss.ae_real_perceptual and shipped is None
+    perceptual = build_perceptual_loss(perceptual_kind if wants_perceptual else "none", device)
     ae, base_card = load_with_card(base_dir, device)
     folders = scene_folders(scenes_dir)
     # train views only; images kept as uint8 on the host (batches are converted on the device, same numbers)
@@ -134,6 +192,14 @@ def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="
     train_views = sum(len(scene.images) for scene in scenes)
     config, _ = igae_training_config(epochs_to_steps(spec.get("training", {}), train_views), device)
     real = load_real_images(real_dir, "train", uint8=True)  # (N, 3, H, W) uint8
+    data_sha256 = igae_data_sha256(scenes, real)
+    if shipped is not None:
+        _, card = load_with_card(shipped, "cpu")  # checks the weights against the card's sha256
+        expected = {"training": asdict(config), "base_sha256": base_card.sha256, **data_sha256}
+        _check_shipped_igae(spec, shipped, card, expected)
+        _copy_folder(shipped, out_dir)
+        log(f"{spec['name']}: shipped checkpoint {shipped} (sha256 {card.sha256}); recipe, base and data match")
+        return card
     # the curves: every scene's held-out views (rendered by its Tri-Plane, never trained on) and the real test split
     curve_data = IGAECurveData(
         heldout=[SceneViews.from_scene_data(data, data.eval_indices, uint8=True) for data in scene_data],
@@ -159,6 +225,7 @@ def train_igae_job(spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="
             "training": asdict(config),
             "perceptual": perceptual.label if perceptual else "none",
             "scenes": [folder.name for folder in folders],
+            **data_sha256,
             "n_real_images": len(real),
             "seconds": sum(entry["seconds"] for entry in result.history),
             "device": str(device),

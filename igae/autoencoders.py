@@ -101,7 +101,8 @@ def _load_folder(folder: Path, device: str | torch.device) -> AutoencoderKL | Au
     if class_name not in AE_CLASSES:
         raise AutoencoderError(f"{config_path}: _class_name {class_name!r} is not one of {sorted(AE_CLASSES)}")
     try:
-        ae = AE_CLASSES[class_name].from_pretrained(folder)
+        # float32 compute whatever the stored dtype (shipped checkpoints are stored as float16: store_autoencoder)
+        ae = AE_CLASSES[class_name].from_pretrained(folder, torch_dtype=torch.float32)
     except Exception as error:  # diffusers raises OSError, ValueError or safetensors errors for a bad file
         raise AutoencoderError(f"{folder}: cannot load the weights ({type(error).__name__}: {error})") from error
     return ae.to(device).eval()
@@ -220,6 +221,23 @@ def save_autoencoder(ae, folder: str | Path, card: AutoencoderCard, extras=None)
         card.sha256 = weights_sha256(tmp)
         (tmp / CARD_NAME).write_text(json.dumps(asdict(card), indent=2) + "\n")
     return card
+
+
+def store_autoencoder(
+    source: str | Path, destination: str | Path, image_size: int, storage: str = "float16"
+) -> AutoencoderCard:
+    """Copy an autoencoder folder with its weights stored as ``storage`` (``float16`` halves a shipped checkpoint;
+    it is loaded as float32). The card says so (``recipe.storage``), and its latent background is recomputed from
+    the stored weights at ``image_size`` (the images the AE serves), so that everything downstream follows from the
+    file alone."""
+    dtypes = {"float16": torch.float16, "float32": torch.float32}
+    if storage not in dtypes:
+        raise ValueError(f"store_autoencoder: storage must be one of {sorted(dtypes)}, got {storage!r}")
+    ae, card = load_with_card(source, "cpu")
+    ae = ae.to(dtypes[storage]).float()  # the numbers the stored file will hold, as float32
+    card.latent_background = latent_background(ae, card.normalizer, image_size).tolist()
+    card.recipe = {**card.recipe, "storage": storage}
+    return save_autoencoder(ae.to(dtypes[storage]), destination, card)
 
 
 def load_with_card(folder: str | Path, device: str | torch.device = "cpu"):

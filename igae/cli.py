@@ -8,6 +8,7 @@ igae score results/runs/latent/igae/tensorf/heldout/photo_000
 igae tables --results results
 igae summary --tables results/tables --out results/summary.md --readme README.md
 igae check-config config.yaml
+igae store results/autoencoders/igae assets/autoencoders/igae
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def _mesh_scenes(args):
     )
     for folder in build_mesh_dataset(args.out, files, config, args.seed):
         print(folder)
+
+
+def _store(args):
+    from igae.autoencoders import store_autoencoder
+
+    card = store_autoencoder(args.source, args.out, args.image_size, args.storage)
+    print(f"{args.out}: {card.name} stored as {args.storage}, sha256 {card.sha256}")
 
 
 def _real_images(args):
@@ -163,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     meshes.add_argument("--seed", type=int, default=0)
     meshes.set_defaults(run=_mesh_scenes)
 
+    store = commands.add_parser(
+        "store", help="copy an autoencoder folder with its weights stored as float16 (how checkpoints are shipped)"
+    )
+    store.add_argument("source", help="autoencoder folder (results/autoencoders/<ae>)")
+    store.add_argument("out", help="folder to write (assets/autoencoders/<ae>)")
+    store.add_argument("--storage", default="float16", choices=["float16", "float32"])
+    store.add_argument("--image-size", type=int, default=128, help="image size its latent background is taken at")
+    store.set_defaults(run=_store)
     real = commands.add_parser("real-images", help="crops of scikit-image's photographs, split by photo")
     real.add_argument("--out", required=True)
     real.add_argument("--image-size", type=int, default=128)

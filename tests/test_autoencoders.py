@@ -3,10 +3,13 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from igae.autoencoders import (
+    WEIGHTS_NAME,
     AutoencoderCard,
     AutoencoderError,
     LatentNormalizer,
@@ -17,6 +20,7 @@ from igae.autoencoders import (
     load_with_card,
     save_autoencoder,
     small_autoencoder,
+    store_autoencoder,
 )
 
 
@@ -149,3 +153,95 @@ def test_color_jitter_permutes_scales_and_clips_colours_and_leaves_unjittered_ba
         assert channels[2] - channels[1] > 0.03
     # white clips: a gain above 1 or a positive offset keeps some channels at exactly 1
     assert (jittered[[1, 3]] == 1).any()
+
+
+@pytest.fixture(scope="module")
+def tiny_igae(tmp_path_factory):
+    """A tiny IG-AE trained by the train_igae rule's function on 2 procedural scenes and real crops, then stored as
+    float16 as the shipped checkpoints are: (spec, folders, shipped folder)."""
+    from igae.autoencoder_jobs import train_igae_job
+    from igae.real_images import build_real_images
+    from igae.scenes.procedural import build_procedural_dataset
+
+    root = tmp_path_factory.mktemp("igae")
+    build_procedural_dataset(root / "scenes", "primitives", 2, views=5, image_size=32, eval_fraction=0.2, seed=1)
+    build_real_images(root / "real", image_size=32, crops_per_photo=1, seed=0)
+    ae = tiny_ae()
+    save_autoencoder(ae, root / "base", tiny_card(ae))
+    training = {
+        "warmup_steps": 2, "joint_steps": 2, "batch_views": 2, "warmup_batch_views": 2, "batch_real": 1,
+        "perceptual": "none", "curve_points": 1, "curve_train_views": 2,
+        "triplanes": {"resolution": 8, "features": 4, "hidden": 8, "render": {"n_coarse": 4, "n_fine": 4}},
+    }  # fmt: skip
+    spec = {"name": "igae", "kind": "igae", "base": "standard", "scenes": "synthetic", "training": training}
+    folders = {"base_dir": root / "base", "scenes_dir": root / "scenes", "real_dir": root / "real"}
+    card = train_igae_job(spec, **folders, out_dir=root / "trained", log=lambda _: None)
+    assert {"scenes_sha256", "real_sha256", "base_sha256", "curves"} <= set(card.recipe)
+    store_autoencoder(root / "trained", root / "shipped", image_size=32)
+    return {**spec, "checkpoint": str(root / "shipped")}, folders, root
+
+
+def test_float16_storage_halves_the_weights_and_loads_as_float32(tiny_igae):
+    _, _, root = tiny_igae
+    trained, shipped = root / "trained" / WEIGHTS_NAME, root / "shipped" / WEIGHTS_NAME
+    with safe_open(shipped, "pt") as stored, safe_open(trained, "pt") as full:
+        assert {stored.get_tensor(key).dtype for key in stored.keys()} == {torch.float16}
+        data_bytes = [sum(f.get_tensor(key).nbytes for key in f.keys()) for f in (stored, full)]
+    assert data_bytes[0] * 2 == data_bytes[1]  # half the bytes of float32 weights
+    (ae32, card32), (ae16, card16) = load_with_card(root / "trained"), load_with_card(root / "shipped")
+    assert card16.recipe["storage"] == "float16" and card16.recipe["curves"] == card32.recipe["curves"]
+    for (name, p32), p16 in zip(ae32.named_parameters(), ae16.parameters(), strict=True):
+        assert p16.dtype == torch.float32 and torch.equal(p16, p32.half().float()), name
+
+
+def test_a_shipped_igae_is_copied_when_recipe_base_and_data_match(tiny_igae, tmp_path):
+    from igae.autoencoder_jobs import train_igae_job
+
+    spec, folders, root = tiny_igae
+    logs = []
+    card = train_igae_job(spec, **folders, out_dir=tmp_path / "igae", log=logs.append)
+    assert card.sha256 == load_with_card(root / "shipped")[1].sha256
+    assert any("recipe, base and data match" in line for line in logs)
+    # without use_shipped, the same spec trains (the bit-identical recipe gives the trained weights again)
+    retrained = train_igae_job(spec, **folders, out_dir=tmp_path / "retrained", use_shipped=False, log=lambda _: None)
+    assert retrained.sha256 == load_with_card(root / "trained")[1].sha256
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("recipe", r"autoencoders\.igae\.training differs .* \(keys: joint_steps\)"),
+        ("base", r"autoencoders\.igae\.base = 'standard' .* is not the base AE"),
+        ("scenes", r"autoencoders\.igae\.scenes: the data differ"),
+        ("real", r"real_images: the data differ"),
+    ],
+)
+def test_a_shipped_igae_that_differs_from_the_config_is_refused_with_the_key_named(
+    tiny_igae, tmp_path, change, message
+):
+    import shutil
+
+    from PIL import Image
+
+    from igae.autoencoder_jobs import train_igae_job
+
+    spec, folders, _ = tiny_igae
+    spec, folders = {**spec, "training": dict(spec["training"])}, dict(folders)
+    if change == "recipe":
+        spec["training"]["joint_steps"] = 3
+    elif change == "base":
+        ae = tiny_ae()
+        torch.nn.init.zeros_(ae.decoder.conv_out.bias)  # another base AE
+        save_autoencoder(ae, tmp_path / "other_base", tiny_card(ae))
+        folders["base_dir"] = tmp_path / "other_base"
+    else:
+        key = "scenes_dir" if change == "scenes" else "real_dir"
+        shutil.copytree(folders[key], tmp_path / change)
+        folders[key] = tmp_path / change
+        image = sorted((tmp_path / change).rglob("*.png"))[-1]  # a train view (eval views come first) / train crop
+        pixels = np.asarray(Image.open(image).convert("RGB")).copy()
+        pixels[0, 0] = 255 - pixels[0, 0]
+        Image.fromarray(pixels).save(image)
+    with pytest.raises(AutoencoderError, match=message):
+        train_igae_job(spec, **folders, out_dir=tmp_path / "igae", log=lambda _: None)
+    assert not (tmp_path / "igae").exists()

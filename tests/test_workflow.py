@@ -1,5 +1,6 @@
 """The Snakemake workflow: config validation before any job, one end-to-end run of a tiny config, re-run behaviour."""
 
+import json
 import math
 import os
 import re
@@ -64,7 +65,7 @@ def test_shipped_configs_pass_the_schema_and_the_checks(name):
 
 
 def test_the_paper_configuration_plans_offline_with_no_data(tmp_path):
-    """config/paper.yaml: 33 evaluation scenes (3 SRN categories x 10 + 3 Objaverse uids), 5 methods, 2 AEs, 5
+    """config/paper.yaml: 33 evaluation scenes (3 ShapeNet categories x 10 + 3 Objaverse uids), 5 methods, 2 AEs, 5
     ablation variants with TensoRF; `snakemake -n` needs neither the data nor the network."""
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     dry = snakemake(tmp_path, paper, "-n")
@@ -84,6 +85,7 @@ def test_the_paper_configuration_plans_offline_with_no_data(tmp_path):
         "figure_qualitative": 1,
         "figure_convergence": 1,
         "figure_ae_reconstruction": 1,
+        "figure_igae_training": 1,
         "summary": 1,
         "results_page": 1,
         "all": 1,
@@ -269,8 +271,15 @@ def test_end_to_end_tiny_run(tiny_run):
     assert {"igae_beats_standard", "latent_trains_faster", "latent_renders_faster"} <= set(claims.claim)
     assert (claims.method == "tensorf").all() and (claims.n == 1).all()  # one scene, one seed: no interval yet
     assert claims.ci_low.isna().all() and (claims.verdict == "inconclusive").all()
-    for figure in ("claims", "convergence", "ae_reconstruction"):
+    for figure in ("claims", "convergence", "ae_reconstruction", "igae_training"):
         assert (tmp_path / f"results/figures/{figure}.png").stat().st_size > 2_000, figure
+    # the IG-AE's training curves: 3 warm-up + 3 joint steps give a point after 0, 1, 2, 3 steps of each phase
+    curves = json.loads((tmp_path / "results/autoencoders/igae/card.json").read_text())["recipe"]["curves"]
+    assert [(point["phase"], point["phase_step"]) for point in curves] == [
+        (phase, step) for phase in ("warmup", "joint") for step in range(4)
+    ]
+    psnrs = [value for point in curves for key, value in point.items() if key.endswith(("train", "heldout", "real"))]
+    assert len(psnrs) == 7 * 8 and all(math.isfinite(value) and 0 < value < 100 for value in psnrs)
     # every fit's convergence curve reaches the tables; the summary section is made from them
     fits = nvs[nvs.note.isna()]
     assert len(fits) == 3 and fits.converged.notna().all() and fits.curve_final_psnr.notna().all()
@@ -279,7 +288,7 @@ def test_end_to_end_tiny_run(tiny_run):
     # the results page: every table as a table under its column captions, every figure with its caption
     page = (tmp_path / "results/results.html").read_text()
     assert page.count('<table class="data">') == 4 and "No rows (columns: method, dataset" in page  # + empty ablation
-    assert "rgb_render_ms / (latent_render_ms + latent_decode_ms)" in page and page.count("data:image/png") == 4
+    assert "rgb_render_ms / (latent_render_ms + latent_decode_ms)" in page and page.count("data:image/png") == 5
     # the Snakemake report: its start page links to that page (one click); each CSV and PNG carries its caption
     report = snakemake(tmp_path, TINY, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
@@ -308,6 +317,7 @@ def test_end_to_end_tiny_run(tiny_run):
         "evaluate_autoencoder": 1,
         "figure_ae_reconstruction": 1,
         "figure_convergence": 1,
+        "figure_igae_training": 1,
         "figure_qualitative": 1,
         "fit_latent_nerf": 1,
         "summary": 1,

@@ -28,17 +28,17 @@ rule prepare_autoencoder:
 
 
 rule train_igae:
-    """Fine-tune the base AE jointly with latent Tri-Planes of the synthetic scenes (warm-up, then joint phase)."""
+    """Fine-tune the base AE jointly with latent Tri-Planes of the synthetic scenes (warm-up, then joint phase), or
+    copy its shipped checkpoint once its card's recipe, base AE and training data are checked against the config."""
     input:
-        base=lambda wc: f"results/autoencoders/{AUTOENCODERS[wc.ae]['base']}",
-        scenes=lambda wc: f"resources/scenes/{AUTOENCODERS[wc.ae]['scenes']}",
-        real=REAL,
+        unpack(igae_inputs),
     output:
         directory("results/autoencoders/{ae}"),
     wildcard_constraints:
         ae=alternatives(IGAE_NAMES),
     params:
         spec=lambda wc: spec_json(wc.ae),
+        use_shipped=config["use_shipped_checkpoints"],
     log:
         "logs/train_igae/{ae}.log",
     benchmark:

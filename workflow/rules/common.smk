@@ -126,6 +126,19 @@ def final_outputs():
 REAL = f"resources/real/{config['real_images']['source']}"
 
 
+def igae_inputs(wc):
+    """The base AE, the synthetic scenes and the real images (the shipped check hashes them); a shipped checkpoint."""
+    spec = AUTOENCODERS[wc.ae]
+    inputs = {
+        "base": f"results/autoencoders/{spec['base']}",
+        "scenes": f"resources/scenes/{spec['scenes']}",
+        "real": REAL,
+    }
+    if spec.get("checkpoint") and config["use_shipped_checkpoints"]:
+        inputs["checkpoint"] = spec["checkpoint"]
+    return inputs
+
+
 def prepare_inputs(wc):
     """A shipped checkpoint is an input (replacing it re-runs the rule); training needs the real images."""
     spec = AUTOENCODERS[wc.ae]

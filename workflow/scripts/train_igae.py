@@ -14,4 +14,5 @@ with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
         out_dir=snakemake.output[0],  # noqa: F821
         device=resolve_device(snakemake.config["device"]),  # noqa: F821
         log=log,
+        use_shipped=snakemake.params.use_shipped,  # noqa: F821
     )
