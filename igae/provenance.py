@@ -25,6 +25,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -125,14 +126,30 @@ def describe_device(device: torch.device | str | None = None) -> str:
     return f"{device.type} ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def host_description() -> dict[str, str]:
+    """The CPU model and the kernel path PyTorch's CPU operators take (``ATEN_CPU_CAPABILITY``: default, avx2,
+    avx512, ...): on the same machine and path float32 results are bit-identical, across them they are not."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    except OSError:
+        pass
+    clean = lambda text: re.sub(r"[;=]", " ", text)  # noqa: E731  (the versions string's separators)
+    return {"cpu": clean(model), "aten_cpu": clean(torch.backends.cpu.get_cpu_capability())}
+
+
 def provenance(config: Any, ae_sha256: str | None = None, device: torch.device | str | None = None) -> dict[str, Any]:
-    """What produced a result: config hash, AE weights hash, package versions, device and UTC time."""
+    """What produced a result: config hash, AE weights hash, package versions with the host's CPU and kernel path
+    (:func:`host_description`, in the versions string too, so every table row carries them), device and UTC time."""
     packages = package_versions()
+    host = host_description()
     return {
         "config_hash": config_hash(config),
         "ae_sha256": ae_sha256,
-        "versions": versions_string(packages),
+        "versions": versions_string({**packages, **host}),
         "packages": packages,
+        "host": host,
         "device": describe_device(device),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -5,12 +5,15 @@ The result folders here are file-format fixtures: well-formed files with chosen 
 
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from igae.figures import qualitative_figure
@@ -270,6 +273,17 @@ def test_config_hash_ignores_key_order_and_follows_values():
     assert config_hash(config) != config_hash({**config, "seed": 1})
     record = provenance(config, ae_sha256="f" * 64)
     assert record["config_hash"] == config_hash(config) and "torch=" in record["versions"]
+
+
+def test_provenance_names_the_cpu_and_the_kernel_path_pytorch_takes():
+    """ATEN_CPU_CAPABILITY picks PyTorch's CPU kernels (numbers differ across paths): every result records it."""
+    code = "from igae.provenance import provenance; print(provenance({})['versions'])"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    forced = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert forced.stdout.strip().endswith(";aten_cpu=DEFAULT") and ";cpu=" in forced.stdout
+    record = provenance({})
+    assert record["host"]["aten_cpu"] == torch.backends.cpu.get_cpu_capability()
+    assert record["versions"].endswith(f";aten_cpu={record['host']['aten_cpu']}")
 
 
 def test_folder_sha256_follows_the_weights_only(tmp_path):
