@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -229,7 +230,7 @@ def store_autoencoder(
     """Copy an autoencoder folder with its weights stored as ``storage`` (``float16`` halves a shipped checkpoint;
     it is loaded as float32). The card says so (``recipe.storage``), and its latent background is recomputed from
     the stored weights at ``image_size`` (the images the AE serves), so that everything downstream follows from the
-    file alone."""
+    file alone. The training log and history files are copied; other safetensors files (an IG-AE's Tri-Planes) not."""
     dtypes = {"float16": torch.float16, "float32": torch.float32}
     if storage not in dtypes:
         raise ValueError(f"store_autoencoder: storage must be one of {sorted(dtypes)}, got {storage!r}")
@@ -237,7 +238,13 @@ def store_autoencoder(
     ae = ae.to(dtypes[storage]).float()  # the numbers the stored file will hold, as float32
     card.latent_background = latent_background(ae, card.normalizer, image_size).tolist()
     card.recipe = {**card.recipe, "storage": storage}
-    return save_autoencoder(ae.to(dtypes[storage]), destination, card)
+
+    def copy_records(folder: Path) -> None:  # the training log and history; not the Tri-Planes (nothing reads them)
+        for path in sorted(Path(source).iterdir()):
+            if path.is_file() and path.suffix in (".log", ".json") and path.name not in (CARD_NAME, "config.json"):
+                shutil.copy2(path, folder / path.name)
+
+    return save_autoencoder(ae.to(dtypes[storage]), destination, card, extras=copy_records)
 
 
 def load_with_card(folder: str | Path, device: str | torch.device = "cpu"):
