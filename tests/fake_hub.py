@@ -27,6 +27,17 @@ LFS_SUFFIXES = (".png", ".glb", ".gz", ".tar")
 """Files the stand-in serves as LFS files (ETag and tree ``lfs.oid``: the sha256), as the Hub does for binaries."""
 
 
+def png_bytes(rgb) -> bytes:
+    """A (H, W, 3) uint8 array as the bytes of a PNG file (what the release's files hold)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

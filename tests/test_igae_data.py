@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_hub import REPO, FakeHub, serving, sha256_hex
+from fake_hub import REPO, FakeHub, png_bytes, serving, sha256_hex
 from huggingface_hub import constants
-from PIL import Image
 
 from igae.scenes import load_scene, look_at_c2w_opencv, orbit_positions
 from igae.sources.datasets import build_real_image_set, build_scene_dataset
@@ -30,12 +29,6 @@ IMAGES = 6
 MAP = "train/objaverse/dataset_map.json"
 
 
-def _png(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def release_files(scenes: list[str] = SCENES) -> dict[str, bytes]:
     """The release's files in its tree layout: a map of ``scenes``, each 5 views in rgb/, 6 ImageNet images."""
     rng = np.random.default_rng(0)
@@ -48,9 +41,11 @@ def release_files(scenes: list[str] = SCENES) -> dict[str, bytes]:
         root = f"train/objaverse/square128/{scene}"
         files[f"{root}/transforms_opencv.json"] = json.dumps({"frames": frames}).encode()
         for i in range(VIEWS):
-            files[f"{root}/rgb/{i:03d}.png"] = _png(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
+            files[f"{root}/rgb/{i:03d}.png"] = png_bytes(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
     for i in range(IMAGES):
-        files[f"train/imagenet/square128/n0{i % 2}/img_{i}.png"] = _png(rng.integers(0, 256, (20, 24, 3), np.uint8))
+        files[f"train/imagenet/square128/n0{i % 2}/img_{i}.png"] = png_bytes(
+            rng.integers(0, 256, (20, 24, 3), np.uint8)
+        )
     files["train/LOC_synset_mapping.txt"] = b"n00 a\nn01 b\n"
     return files
 

@@ -5,13 +5,12 @@ fault by the job that converts it, before anything trains; Objaverse GLBs by uid
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import shutil
 
 import numpy as np
 import pytest
-from fake_hub import REPO, FakeHub, serving
+from fake_hub import REPO, FakeHub, png_bytes, serving
 from huggingface_hub import constants
 from PIL import Image
 
@@ -27,12 +26,6 @@ VIEWS = 5
 UID = "0123456789abcdef0123456789abcdef"
 
 
-def _png(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _release(size: int = 64) -> dict[str, bytes]:
     """A tiny release in the authors' layout: 3 Objaverse scenes of 5 views (images in rgb/), 6 ImageNet images."""
     rng = np.random.default_rng(0)
@@ -45,9 +38,11 @@ def _release(size: int = 64) -> dict[str, bytes]:
         root = f"train/objaverse/square128/{scene}"
         files[f"{root}/transforms_opencv.json"] = json.dumps({"frames": frames}).encode()
         for i in range(VIEWS):
-            files[f"{root}/rgb/{i:03d}.png"] = _png(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            files[f"{root}/rgb/{i:03d}.png"] = png_bytes(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
     for i in range(6):
-        files[f"train/imagenet/square128/n0{i}/img_{i}.png"] = _png(rng.integers(0, 256, (80, 96, 3), dtype=np.uint8))
+        files[f"train/imagenet/square128/n0{i}/img_{i}.png"] = png_bytes(
+            rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)
+        )
     return files
 
 
