@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
     spec = yaml.safe_load(Path(args.config).read_text())["autoencoders"][args.entry]
     spec = {**spec, "name": args.entry, "training": merged(spec.get("training", {}), json.loads(args.overrides))}
     started = time.perf_counter()
-    card = train_igae_job(spec, args.base, args.scenes, args.real, args.out, device=args.device, log=print)
+    card = train_igae_job(
+        spec, args.base, args.scenes, args.real, args.out, device=args.device, log=print, use_shipped=False
+    )
     curves = card.recipe["curves"]
     print(f"{args.entry}: {time.perf_counter() - started:.0f} s; curves (PSNR, dB):")
     keys = [key for key in curves[0] if key.endswith(("_train", "_heldout", "_real"))] if curves else []
