@@ -321,19 +321,30 @@ def igae_training_figure(
 
     Three panels (latent PSNR, decoded PSNR, AE reconstruction PSNR) against optimisation steps of both phases; one
     colour per autoencoder, one line style per split; a dotted vertical line where each joint phase starts. The AE
-    reconstruction before the joint phase is the base AE's (the warm-up freezes it)."""
+    reconstruction before the joint phase is the base AE's (the warm-up freezes it). An AE whose Tri-Planes nothing
+    trains (no warm-up, L_latent and L_RGB off: the control) has only its reconstruction drawn."""
     from igae.autoencoders import read_card
 
-    series = [(name, read_card(folder).recipe.get("curves") or []) for name, folder in autoencoders]
-    series = [(name, points) for name, points in series if points]
+    series = []
+    for name, folder in autoencoders:
+        recipe = read_card(folder).recipe
+        training = recipe.get("training", {})
+        loss = training.get("loss", {})
+        # without a warm-up and with L_latent and L_RGB off (the control) nothing trains the Tri-Planes: their
+        # panels would show random planes, so only the AE's own reconstruction is drawn
+        planes_trained = training.get("warmup_steps", 0) > 0 or loss.get("latent", True) or loss.get("rgb", True)
+        if recipe.get("curves"):
+            series.append((name, recipe["curves"], planes_trained))
     if not series:
         return _message_figure("no IG-AE card holds training curves (curve_points: 0, or no IG-AE)", out_png)
     figure, axes = plt.subplots(1, 3, figsize=(panel_inches * 3, panel_inches * 0.85), squeeze=False)
-    for index, (name, points) in enumerate(series):
+    for index, (name, points, planes_trained) in enumerate(series):
         colour = plt.get_cmap("tab10")(index % 10)
         steps = [point["step"] for point in points]
         joint_start = next((point["step"] for point in points if point["phase"] == "joint"), None)
         for axis, (title, key, splits) in zip(axes[0], IGAE_CURVE_PANELS, strict=True):
+            if key != "ae_psnr" and not planes_trained:
+                continue
             for split in splits:
                 values = [point.get(f"{key}_{split}") for point in points]
                 if all(value is None for value in values):
