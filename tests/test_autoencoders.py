@@ -245,3 +245,33 @@ def test_a_shipped_igae_that_differs_from_the_config_is_refused_with_the_key_nam
     with pytest.raises(AutoencoderError, match=message):
         train_igae_job(spec, **folders, out_dir=tmp_path / "igae", log=lambda _: None)
     assert not (tmp_path / "igae").exists()
+
+
+def test_the_default_configs_shipped_autoencoders_are_those_its_recipes_train():
+    """config.yaml's shipped checkpoints (use_shipped_checkpoints: true): each card's recipe is the config's, and the
+    IG-AEs were fine-tuned from the shipped standard AE. (The data hashes are checked by the default run's jobs.)"""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    import yaml
+
+    from igae.ae_training import AETrainingConfig
+    from igae.autoencoder_jobs import epochs_to_steps, igae_training_config
+    from igae.autoencoders import read_card
+    from igae.scenes.dataset_io import eval_count
+
+    repo = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "config.yaml").read_text())
+    standard = read_card(repo / config["autoencoders"]["standard"]["checkpoint"])
+    assert standard.recipe["training"] == asdict(AETrainingConfig(**config["autoencoders"]["standard"]["training"]))
+    for name in ("igae", "control"):
+        spec = config["autoencoders"][name]
+        scenes = config["scenes"][spec["scenes"]]
+        train_views = scenes["count"] * (scenes["views"] - eval_count(scenes["views"], scenes["eval_fraction"]))
+        expected, _ = igae_training_config(epochs_to_steps(spec["training"], train_views), "cpu")
+        card = read_card(repo / spec["checkpoint"])
+        assert {k: v for k, v in card.recipe["training"].items() if k != "device"} == {
+            k: v for k, v in asdict(expected).items() if k != "device"
+        }, name
+        assert card.recipe["base_sha256"] == standard.sha256 and card.recipe["storage"] == "float16", name
+        assert card.recipe["curves"] and card.recipe["curves"][-1]["phase"] == "joint", name
