@@ -30,7 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from igae.autoencoders import LatentNormalizer, decode, encode, latent_background, reconstruct
+from igae.ae_training import heldout_psnr
+from igae.autoencoders import LatentNormalizer, decode, encode, latent_background, to_unit_hwc
 from igae.metrics import psnr
 from igae.timing import synchronize
 from igae.triplanes import LatentTriPlaneConfig, TriPlaneDecoder, TriPlanes, render_latent_images
@@ -569,7 +570,7 @@ class _Curves:
                 f"train_igae: curve data holds held-out views of {len(data.heldout)} scenes, the training "
                 f"{run.triplanes.n_scenes}: scene i's held-out views must be rendered by Tri-Plane i"
             )
-        self.real = data.real
+        self.real = None if data.real is None else images_to_model_range(data.real)  # (N, 3, H, W) float32, once
 
     def due(self, phase_step: int, n_steps: int) -> bool:
         """Whether a point is measured after ``phase_step`` steps of a phase of ``n_steps``."""
@@ -594,7 +595,7 @@ class _Curves:
             images, c2w, intrinsics, scene_of = self.heldout
             point.update(measure_curve_point(run, images, (scene_of, c2w, intrinsics), suffix="heldout"))
         if self.real is not None:
-            point["ae_psnr_real"] = _reconstruction_psnr(run.ae, self.real, run.device)
+            point["ae_psnr_real"] = heldout_psnr(run.ae, self.real, run.device)
         self.entries.append(point)
         psnrs = {key: value for key, value in point.items() if key.endswith(("train", "heldout", "real"))}
         values = " ".join(f"{key} {value:.2f}" for key, value in psnrs.items())
@@ -603,21 +604,7 @@ class _Curves:
 
 def _unit_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Mean PSNR (dB, pinned protocol) of (B, C, h, w) images or normalised latents, both in [-1, 1]."""
-    to_unit = lambda t: ((t.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)  # noqa: E731  (B, h, w, C)
-    return psnr(to_unit(pred), to_unit(target)).mean().item()
-
-
-@torch.no_grad()
-def _reconstruction_psnr(ae, images: torch.Tensor, device: torch.device, batch: int = 16) -> float:
-    """Mean PSNR of D(E(x)) (the posterior mean: the latent the benchmark encodes) over an image store."""
-    was_training = ae.training
-    ae.eval()
-    values = []
-    for start in range(0, len(images), batch):
-        x = _fetch(images, slice(start, start + batch), device)  # (b, 3, H, W) in [-1, 1]
-        values.append(_unit_psnr(reconstruct(ae, x), x) * len(x))
-    ae.train(was_training)
-    return sum(values) / len(images)
+    return psnr(to_unit_hwc(pred), to_unit_hwc(target)).mean().item()
 
 
 @torch.no_grad()
