@@ -32,7 +32,16 @@ START_SLURM = REPO / "tests" / "slurm" / "start_slurm.sh"
 PLUGIN_PINS = REPO / "envs" / "requirements-slurm.txt"
 TINY = REPO / "tests" / "data" / "tiny_config.yaml"
 PARTITION = "igae"  # the test cluster's second partition (the default one is `debug`): the documented override
-LIGHT_RULES = {"tables", "figure_qualitative", "claims", "figure_convergence", "summary", "results_page", "all"}
+LIGHT_RULES = {
+    "tables",
+    "figure_qualitative",
+    "claims",
+    "figure_convergence",
+    "figure_igae_training",
+    "summary",
+    "results_page",
+    "all",
+}
 CLUSTER_RULES = {
     "scene_dataset",
     "real_images",
