@@ -4,7 +4,7 @@ igae scenes --family photo --count 2 --out resources/scenes/heldout
 igae real-images --out resources/real/skimage
 igae encode --autoencoder results/autoencoders/igae --scene resources/scenes/heldout/photo_000 --out z.safetensors
 igae fit --space latent --method tensorf --scene <scene> --autoencoder <ae> --latents <z> --out <run>
-igae score results/runs/latent/igae/tensorf/heldout/photo_000
+igae score results/runs/latent/igae/tensorf/heldout/photo_000/seed1234
 igae tables --results results
 igae summary --tables results/tables --out results/summary.md --readme README.md
 igae check-config config.yaml

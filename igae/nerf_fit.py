@@ -224,10 +224,12 @@ def fit(
     config_for_provenance: dict | None = None,
     log=print,
     curve_points: int = CURVE_POINTS,
+    curve_at: Sequence[int] | None = None,
 ) -> dict:
     """Train, render, score and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables.
 
-    ``curve_points``: points of the convergence curve (0: none; the fit's numbers are the same either way).
+    ``curve_points``: points of the convergence curve (0: none; the fit's numbers are the same either way), placed by
+    :func:`curve_steps`; ``curve_at``: the iteration counts instead (benchmarks/convergence_sweep.py).
     """
     out_dir = Path(out_dir).resolve()
     reset_peak_memory(device)  # on a GPU, the peak of this fit alone (the CPU's max RSS is the process')
@@ -257,7 +259,8 @@ def fit(
         )
         probe = ConvergenceProbe(trainer.pipeline, space, device)
         final_stage_start = schedule.latent_steps if space == "latent" else 0
-        curve_at = curve_steps(schedule.total_steps, curve_points, final_stage_start) if curve_points else []
+        if curve_at is None:
+            curve_at = curve_steps(schedule.total_steps, curve_points, final_stage_start) if curve_points else []
         timing, curve = train(trainer, schedule.total_steps, device, log=log, probe=probe, curve_at=curve_at)
         trainer.save_checkpoint(schedule.total_steps - 1)
         # nerfstudio's config.yml, written for where the run folder will be, so ns-eval / ns-render load it from there

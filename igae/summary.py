@@ -214,14 +214,15 @@ def _nvs_section(nvs: pd.DataFrame, variants: Sequence[str]) -> list[str]:
             rel_mse = [group.loc[group["column"] == column, "latent_rel_mse"].mean() for column in latent_columns]
             cells.append(" / ".join(_fixed(value, 3) for value in rel_mse))
         rows.append(cells)
-    lead = (
-        "**Novel views** (`latent_nvs.csv`): decoded-RGB PSNR (dB) on the eval views, mean ± std over scenes "
-        "(sample std)"
-    )
+    seeds = fits["seed"].nunique() if "seed" in fits else 0
+    over = "the fits (scenes × seeds)" if seeds > 1 else "scenes"
+    lead = f"**Novel views** (`latent_nvs.csv`): decoded-RGB PSNR (dB) on the eval views, mean ± std over {over} "
+    lead += "(sample std)"
     if has_converged:
         lead += "; (c/n): c of the n fits converged (the last two points of the convergence curve < 0.3 dB apart)"
     if "seed" in fits and _unique(fits["seed"]):
-        lead += "; seed " + ", ".join(_unique(fits["seed"].map(lambda s: _fixed(s, 0))))
+        lead += "; seeds " if seeds > 1 else "; seed "
+        lead += ", ".join(_unique(fits["seed"].map(lambda s: _fixed(s, 0))))
     lead += ". Latent rel. MSE: rendered vs encoded latents of the eval views over their variance (3D consistency)."
     lines = [lead, "", _table(header, rows)]
     skipped = nvs[notes != ""]

@@ -10,8 +10,8 @@ Inputs (written by other stages; every malformed or missing file raises :class:`
      "protocol": {...MetricProtocol.as_dict()...},
      "provenance": {"config_hash": ..., "ae_sha256": ..., "versions": ...}}
 
-A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/`` or RGB
-``results/runs/rgb/{method}/{dataset}/{scene}/`` (Tab. 2 and Tab. 5):
+A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{seed}/`` or RGB
+``results/runs/rgb/{method}/{dataset}/{scene}/seed{seed}/`` (Tab. 2 and Tab. 5; one per fitting seed):
 
 - ``metrics.json``::
 
@@ -76,7 +76,7 @@ LATENT_NVS_COLUMNS = [
     "curve_delta_db", "converged", *PROVENANCE_COLUMNS, "note",
 ]  # fmt: skip
 TIMING_COLUMNS = [
-    "method", "dataset", "scene", "autoencoder", "device", "latent_train_s", "rgb_train_s", "latent_render_ms",
+    "method", "dataset", "scene", "seed", "autoencoder", "device", "latent_train_s", "rgb_train_s", "latent_render_ms",
     "latent_decode_ms", "rgb_render_ms", "train_speedup", "render_speedup", "iterations", "rgb_iterations",
     "latent_peak_memory_mb", "rgb_peak_memory_mb", *PROVENANCE_COLUMNS,
 ]  # fmt: skip
@@ -259,21 +259,28 @@ def _read_run_timing(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _run_unit(metrics: dict[str, Any], run_dir: Path) -> tuple:
+    """(method, dataset, scene, seed) of a run; seed None (pd.NA in a table) for runs that did not record one."""
+    seed = None if metrics.get("seed") is None else int(_number(metrics, "seed", run_dir / "metrics.json"))
+    return str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]), seed
+
+
 def timing_table(
     latent_run_dirs: Iterable[str | os.PathLike], rgb_run_dirs: Iterable[str | os.PathLike]
 ) -> pd.DataFrame:
-    """Tab. 5: each latent run beside the RGB run of the same (method, dataset, scene) and device, with the speed-ups.
+    """Tab. 5: each latent run beside the RGB run of the same (method, dataset, scene, seed) and device, with the
+    speed-ups.
 
     train_speedup = rgb_train_s / latent_train_s; render_speedup = rgb_render_ms / (latent_render_ms +
     latent_decode_ms): a latent view is only an image once decoded. ``device`` (``cpu``, ``cuda:<GPU name>``) is the
     latent run's: an RGB run on another device is never its partner, nor is a run whose device is unknown. A latent
     run without an RGB partner keeps its row with empty RGB columns and speed-ups.
     """
-    rgb_runs: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    rgb_runs: dict[tuple, dict[str, Any]] = {}
     for run_dir in map(Path, rgb_run_dirs):
         metrics = _read_run_metrics(run_dir)
         timing = _read_run_timing(run_dir, metrics)
-        key = (str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]), timing["device"])
+        key = (*_run_unit(metrics, run_dir), timing["device"])
         if key in rgb_runs and timing["device"] != UNKNOWN_DEVICE:
             raise ResultFileError(f"igae: {run_dir} and {rgb_runs[key]['dir']} are both the RGB run of {key}")
         rgb_runs[key] = {"dir": run_dir, **timing}
@@ -281,7 +288,7 @@ def timing_table(
     for run_dir in map(Path, latent_run_dirs):
         metrics = _read_run_metrics(run_dir)
         latent = _read_run_timing(run_dir, metrics)
-        key = (str(metrics["method"]), str(metrics["dataset"]), str(metrics["scene"]), latent["device"])
+        key = (*_run_unit(metrics, run_dir), latent["device"])
         rgb = rgb_runs.get(key, {}) if latent["device"] != UNKNOWN_DEVICE else {}
         rgb_train_s, rgb_render_ms = rgb.get("train_s", math.nan), rgb.get("render_ms", math.nan)
         latent_decode_ms = 0.0 if math.isnan(latent["decode_ms"]) else latent["decode_ms"]
@@ -290,6 +297,7 @@ def timing_table(
                 "method": key[0],
                 "dataset": key[1],
                 "scene": key[2],
+                "seed": key[3],
                 "autoencoder": metrics.get("autoencoder") or "",
                 "device": latent["device"],
                 "latent_train_s": latent["train_s"],
@@ -309,7 +317,7 @@ def timing_table(
             }
         )
     table = pd.DataFrame(rows, columns=TIMING_COLUMNS)
-    return table.astype({"rgb_iterations": "Int64"})
+    return table.astype({"seed": "Int64", "rgb_iterations": "Int64"})
 
 
 def ablation_table(latent_nvs: pd.DataFrame, main: Sequence[str], variants: Sequence[str]) -> pd.DataFrame:
@@ -342,8 +350,8 @@ def discover_inputs(results_dir: str | os.PathLike = "results") -> dict[str, lis
     results = Path(results_dir)
     return {
         "ae_eval_files": sorted((results / "ae_eval").glob("*.json")),
-        "latent_run_dirs": sorted(p.parent for p in (results / "runs" / "latent").glob("*/*/*/*/metrics.json")),
-        "rgb_run_dirs": sorted(p.parent for p in (results / "runs" / "rgb").glob("*/*/*/metrics.json")),
+        "latent_run_dirs": sorted(p.parent for p in (results / "runs" / "latent").glob("*/*/*/*/seed*/metrics.json")),
+        "rgb_run_dirs": sorted(p.parent for p in (results / "runs" / "rgb").glob("*/*/*/seed*/metrics.json")),
     }
 
 

@@ -27,6 +27,7 @@ from igae.tables import (
     ResultFileError,
     ablation_table,
     ae_reconstruction_table,
+    discover_inputs,
     latent_nvs_table,
     timing_table,
     write_tables,
@@ -57,7 +58,18 @@ def write_ae_eval(path, name, synthetic_psnr):
 
 
 def write_run(
-    run_dir, space, method, scene, psnrs, train_s, render_ms, decode_ms=0.0, ae=None, iterations=100, device="cpu"
+    run_dir,
+    space,
+    method,
+    scene,
+    psnrs,
+    train_s,
+    render_ms,
+    decode_ms=0.0,
+    ae=None,
+    iterations=100,
+    device="cpu",
+    seed=None,
 ):
     per_image = [{"view": view, "psnr": p, "ssim": 0.5, "lpips": None} for view, p in zip(VIEWS, psnrs, strict=True)]
     metrics = {
@@ -72,6 +84,8 @@ def write_run(
         "protocol": DEFAULT_PROTOCOL.as_dict(),
         "provenance": {**PROVENANCE, "ae_sha256": f"sha-{ae}" if ae else None},
     }
+    if seed is not None:
+        metrics["seed"] = seed
     if space == "latent":
         metrics["latent_mean"] = {"psnr": 30.0, "ssim": None}
     timing = {
@@ -162,6 +176,22 @@ def test_timing_table_pairs_only_runs_of_the_same_device(tmp_path):
     assert table.loc[("kplanes", "s0"), "render_speedup"] == pytest.approx(2.0)
     cross = table.loc[("tensorf", "s1")]  # GPU latent, CPU RGB: no speed-up
     assert math.isnan(cross.rgb_train_s) and math.isnan(cross.train_speedup) and math.isnan(cross.render_speedup)
+
+
+def test_runs_of_each_fitting_seed_are_found_and_paired_seed_by_seed(tmp_path):
+    """The workflow's layout (one run folder per seed under the scene's): discover_inputs finds every seed's run, and a
+    latent run's RGB partner is the RGB run of its own seed."""
+    runs = tmp_path / "results" / "runs"
+    for seed, train_s in [(1, 40.0), (2, 80.0)]:
+        write_run(runs / f"latent/igae/tensorf/procedural/s0/seed{seed}", "latent", "tensorf", "s0", [14.0, 16.0],
+                  10.0, 5.0, ae="igae", seed=seed)  # fmt: skip
+        write_run(runs / f"rgb/tensorf/procedural/s0/seed{seed}", "rgb", "tensorf", "s0", [20.0, 22.0], train_s, 30.0,
+                  seed=seed)  # fmt: skip
+    inputs = discover_inputs(tmp_path / "results")
+    assert [p.name for p in inputs["latent_run_dirs"]] == ["seed1", "seed2"] == [p.name for p in inputs["rgb_run_dirs"]]
+    timing = timing_table(inputs["latent_run_dirs"], inputs["rgb_run_dirs"])
+    assert timing["seed"].tolist() == [1, 2] and timing["train_speedup"].tolist() == [4.0, 8.0]
+    assert latent_nvs_table(inputs["latent_run_dirs"])["seed"].tolist() == [1, 2]
 
 
 def test_device_labels_name_the_gpu_model_not_its_index():

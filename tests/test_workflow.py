@@ -152,6 +152,23 @@ def test_on_the_cpu_no_job_holds_a_gpu_share(tmp_path):
     assert len(shares) >= 6 and set(shares) == {0}
 
 
+def test_every_fit_runs_once_per_fitting_seed(tmp_path):
+    """benchmark.seeds: each latent (AE, method, scene) and each RGB (method, scene) is fitted once per seed, in its own
+    run folder, with that seed; a configuration still naming the old single `seed` is refused with the key named."""
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["benchmark"]["seeds"] = [7, 8]
+    dry = snakemake(tmp_path, config, "-n", "-p")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    single = job_counts(snakemake(tmp_path, TINY, "-n").stdout)
+    counts = job_counts(dry.stdout)
+    assert counts["fit_latent_nerf"] == 2 * single["fit_latent_nerf"] and counts["fit_rgb_nerf"] == 2
+    rgb = set(re.findall(r"output: (results/runs/rgb/\S+)", dry.stdout))
+    assert rgb == {f"results/runs/rgb/tensorf/heldout/photo_000/seed{seed}" for seed in (7, 8)}
+    config["benchmark"]["seed"] = 7
+    refused = snakemake(tmp_path, config, "-n")
+    assert refused.returncode != 0 and "'seed' was unexpected" in refused.stdout + refused.stderr
+
+
 def test_a_misspelt_training_key_is_caught_before_any_job():
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["autoencoders"]["igae"]["training"]["joint_step"] = 3
@@ -329,7 +346,7 @@ def test_end_to_end_tiny_run(tiny_run):
     # a run interrupted before it finished left only its temporary folder: it is re-run, never taken as a result
     shutil.rmtree(tmp_path / "results/runs/rgb")
     shutil.rmtree(tmp_path / "results/tables")
-    (tmp_path / "results/runs/rgb/tensorf/heldout/photo_000.tmp").mkdir(parents=True)
+    (tmp_path / "results/runs/rgb/tensorf/heldout/photo_000/seed1234.tmp").mkdir(parents=True)
     dry = snakemake(tmp_path, TINY, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert job_counts(dry.stdout + dry.stderr)["fit_rgb_nerf"] == 1
@@ -357,7 +374,7 @@ def test_killed_run_unlocks_and_resumes_to_the_same_tables(tmp_path, tiny_run):
                            start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 600
-        while not list(tmp_path.glob("results/runs/latent/*/*/*/.*.tmp-*")):  # a fit is writing its run folder
+        while not list(tmp_path.glob("results/runs/latent/*/*/*/*/.*.tmp-*")):  # a fit is writing its run folder
             assert run.poll() is None, "the run ended before any NeRF fit started"
             assert time.monotonic() < deadline, "no NeRF fit started within 10 minutes"
             time.sleep(0.1)
@@ -365,7 +382,7 @@ def test_killed_run_unlocks_and_resumes_to_the_same_tables(tmp_path, tiny_run):
         kill_session(run.pid)
         run.wait()
     assert not (tmp_path / "results/tables").exists()
-    killed = list(tmp_path.glob("results/runs/latent/*/*/*/.*.tmp-*"))  # what kill -9 left: no result, a temporary
+    killed = list(tmp_path.glob("results/runs/latent/*/*/*/*/.*.tmp-*"))  # what kill -9 left: no result, a temporary
     assert killed
     autoencoder = killed[0].relative_to(tmp_path / "results/runs/latent").parts[0]
     assert (tmp_path / "results/autoencoders" / autoencoder).is_dir()  # what the fit needed finished before it

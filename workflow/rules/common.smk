@@ -76,6 +76,7 @@ wildcard_constraints:
     ae=alternatives(AUTOENCODERS),
     method=alternatives(METHODS),
     scene=r"[A-Za-z0-9_\-]+",
+    seed=r"\d+",
 
 
 def spec_json(ae):
@@ -94,15 +95,21 @@ def bench_scenes():
 
 def latent_runs():
     return [
-        f"results/runs/latent/{ae}/{method}/{dataset}/{scene}"
+        f"results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{seed}"
         for ae, method in benchmark_runs(config)
         if method in METHODS
         for dataset, scene in bench_scenes()
+        for seed in BENCH["seeds"]
     ]
 
 
 def rgb_runs():
-    return [f"results/runs/rgb/{method}/{dataset}/{scene}" for method in METHODS for dataset, scene in bench_scenes()]
+    return [
+        f"results/runs/rgb/{method}/{dataset}/{scene}/seed{seed}"
+        for method in METHODS
+        for dataset, scene in bench_scenes()
+        for seed in BENCH["seeds"]
+    ]
 
 
 def final_outputs():

@@ -3,7 +3,7 @@
 A fit saves its eval renders losslessly (renders/eval.safetensors) and scores them (igae.scoring) into metrics.json.
 After a change of the metric protocol (igae.metrics), re-score the runs instead of re-fitting them. Snakemake does not
 see a re-score (it rewrites metrics.json inside a finished run folder), so force the rules that read the metrics:
-    igae score results/runs/latent/*/*/*/* results/runs/rgb/*/*/*
+    igae score results/runs/latent/*/*/*/*/seed* results/runs/rgb/*/*/*/seed*
     snakemake --cores all --forcerun tables figure_qualitative
 """
 
@@ -15,15 +15,15 @@ rule fit_latent_nerf:
         latents="results/latents/{ae}/{dataset}/{scene}.safetensors",
         ae="results/autoencoders/{ae}",
     output:
-        run=directory("results/runs/latent/{ae}/{method}/{dataset}/{scene}"),
+        run=directory("results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{seed}"),
     params:
         schedule=lambda wc: method_schedule(wc.method),
         model=lambda wc: BENCH["model"].get(wc.method, {}),
-        seed=BENCH["seed"],
+        seed=lambda wc: int(wc.seed),
     log:
-        "logs/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}.log",
+        "logs/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}/seed{seed}.log",
     benchmark:
-        "benchmarks/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}.tsv"
+        "benchmarks/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}/seed{seed}.tsv"
     threads: 1
     resources:
         runtime=600,  # minutes, for cluster executors
@@ -39,15 +39,15 @@ rule fit_rgb_nerf:
     input:
         dataset="resources/scenes/{dataset}",
     output:
-        run=directory("results/runs/rgb/{method}/{dataset}/{scene}"),
+        run=directory("results/runs/rgb/{method}/{dataset}/{scene}/seed{seed}"),
     params:
         schedule=lambda wc: method_schedule(wc.method),
         model=lambda wc: BENCH["model"].get(wc.method, {}),
-        seed=BENCH["seed"],
+        seed=lambda wc: int(wc.seed),
     log:
-        "logs/fit_rgb_nerf/{method}/{dataset}/{scene}.log",
+        "logs/fit_rgb_nerf/{method}/{dataset}/{scene}/seed{seed}.log",
     benchmark:
-        "benchmarks/fit_rgb_nerf/{method}/{dataset}/{scene}.tsv"
+        "benchmarks/fit_rgb_nerf/{method}/{dataset}/{scene}/seed{seed}.tsv"
     threads: 1
     resources:
         runtime=600,  # minutes, for cluster executors

@@ -10,9 +10,9 @@ config = snakemake.config  # noqa: F821 (injected by Snakemake)
 bench = config["benchmark"]
 with logged_job(snakemake.log[0]) as log:  # noqa: F821
     rgb_run = Path(snakemake.input.rgb_runs[0])  # noqa: F821
-    method, dataset, scene = rgb_run.parts[-3:]
+    method, dataset, scene, seed = rgb_run.parts[-4:]
     columns = [(f"RGB {method}", rgb_run)] + [
-        (f"latent {method}, AE {ae}", Path("results/runs/latent") / ae / method / dataset / scene)
+        (f"latent {method}, AE {ae}", Path("results/runs/latent") / ae / method / dataset / scene / seed)
         for ae in bench["autoencoders"]
     ]
     views = [row["view"] for row in json.loads((rgb_run / "metrics.json").read_text())["per_image"]][:3]
