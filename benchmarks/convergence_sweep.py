@@ -8,9 +8,10 @@ Each space is fitted once with igae.nerf_fit.fit (the workflow's harness and the
 the schedule and model sizes of ``--config`` (the method's overrides included) except the step counts given here,
 and the probe measured at ``--points`` evenly spaced steps of each stage. The CSV has one row per point: space,
 stage, step, train seconds, eval PSNR, and the gain over the previous point of the same stage. A fit is `converged` in
-the workflow when the middle and the end of its last stage are < 0.3 dB apart (igae.nerf_fit.CONVERGED_DB): read the
-stage's gain over its second half here. With ``scale_lr_schedulers`` the lr schedules stretch over the fit's steps,
-so a point of a long fit approximates, not equals, the end of a shorter one: check the choice in the run itself.
+the workflow when the least-squares trend of its curve over the second half of its last stage changes by < 0.3 dB
+(igae.convergence): read the stage's second half here. With ``scale_lr_schedulers`` the lr schedules stretch over the
+fit's steps, so a point of a long fit approximates, not equals, the end of a shorter one: check the choice in the run
+itself.
 """
 
 from __future__ import annotations

@@ -8,14 +8,15 @@ previews for the figures. The metrics are not computed here: :func:`fit` saves t
 as ``igae score <run>`` does later (e.g. under a new metric protocol) without re-training.
 
 Every fit also records a short convergence curve (:class:`ConvergenceProbe`): the eval PSNR (decoded, for latent fits)
-at :data:`CURVE_POINTS` points of its schedule (:func:`curve_steps`; a latent fit's last two are in its alignment
-stage), on the first :data:`CURVE_VIEWS` eval views. A latent probe renders the whole 16x16 latent image and decodes
-it; an RGB probe renders every :data:`CURVE_PIXEL_STRIDE`-th pixel of each axis (a 128-px vanilla-nerf view costs
-~36 s on a CPU, its 32x32 sample ~2 s). The probe runs outside the timed iterations and under a forked RNG, so the
-fit's numbers are the same with or without it. The curve is measured on the model while it trains, so it is not
-re-scorable: ``igae score`` keeps it as the fit recorded it. A fit is ``converged`` when its last two points differ by
-less than :data:`CONVERGED_DB`. It is written into a temporary sibling and renamed at the end, so an interrupted run
-never leaves a folder that looks like a result.
+at the points of its schedule :func:`igae.convergence.curve_steps` places (the last five span the second half of its
+last stage: a latent fit's alignment stage), on the first :data:`CURVE_VIEWS` eval views. A latent probe renders the
+whole 16x16 latent image and decodes it; an RGB probe renders every :data:`CURVE_PIXEL_STRIDE`-th pixel of each axis
+(a 128-px vanilla-nerf view costs ~36 s on a CPU, its 32x32 sample ~2 s). The probe runs outside the timed iterations
+and under a forked RNG, so the fit's numbers are the same with or without it. The curve is measured on the model while
+it trains, so it is not re-scorable: ``igae score`` keeps it as the fit recorded it. A fit is ``converged`` when the
+least-squares line through those tail points changes by less than 0.3 dB over them
+(:func:`igae.convergence.is_converged`). A run is written into a temporary sibling and renamed at the end, so an
+interrupted run never leaves a folder that looks like a result.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 import yaml
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
+from igae.convergence import CURVE_POINTS, curve_steps, is_converged
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
 from igae.metrics import psnr, read_rgb
 from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
@@ -44,35 +46,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-CURVE_POINTS = 5
-"""Points of the convergence curve (:func:`curve_steps`); the last is the final step."""
 CURVE_VIEWS = 2
 """Eval views the convergence curve is scored on (the first ones of the split)."""
 CURVE_PIXEL_STRIDE = 4
 """RGB probes render every 4th pixel of each axis (1/16 of the rays); latent probes render the whole latent image."""
-CONVERGED_DB = 0.3
-"""A fit is converged when the last two points of its curve differ by less than this (dB)."""
-
-
-def curve_steps(total_steps: int, points: int = CURVE_POINTS, final_stage_start: int = 0) -> list[int]:
-    """Iterations completed at each curve point, the last one ``total_steps`` (deduplicated).
-
-    One stage: evenly spaced. Two stages (a latent fit, whose RGB alignment starts at ``final_stage_start``): the last
-    two points are the middle and the end of the final stage, so that ``converged`` compares points of one stage; the
-    others are evenly spaced over the first stage, ending with it.
-    """
-    final_steps = total_steps - final_stage_start
-    if not 0 < final_stage_start < total_steps or points < 3:
-        return sorted({max(1, round(total_steps * k / points)) for k in range(1, points + 1)})
-    first = {max(1, round(final_stage_start * k / (points - 2))) for k in range(1, points - 1)}
-    return sorted(first | {final_stage_start + max(1, final_steps // 2), total_steps})
-
-
-def is_converged(curve: list[dict], tolerance_db: float = CONVERGED_DB) -> bool | None:
-    """True when the last two points' PSNRs differ by less than ``tolerance_db``; None with fewer than two points."""
-    if len(curve) < 2:
-        return None
-    return abs(curve[-1]["psnr"] - curve[-2]["psnr"]) < tolerance_db
 
 
 class ConvergenceProbe:

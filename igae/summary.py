@@ -219,7 +219,10 @@ def _nvs_section(nvs: pd.DataFrame, variants: Sequence[str]) -> list[str]:
     lead = f"**Novel views** (`latent_nvs.csv`): decoded-RGB PSNR (dB) on the eval views, mean ± std over {over} "
     lead += "(sample std)"
     if has_converged:
-        lead += "; (c/n): c of the n fits converged (the last two points of the convergence curve < 0.3 dB apart)"
+        lead += (
+            "; (c/n): c of the n fits converged (over the second half of its last stage, the trend of the convergence "
+            "curve changes by < 0.3 dB)"
+        )
     if "seed" in fits and _unique(fits["seed"]):
         lead += "; seeds " if seeds > 1 else "; seed "
         lead += ", ".join(_unique(fits["seed"].map(lambda s: _fixed(s, 0))))
@@ -304,13 +307,17 @@ def _not_converged_section(nvs: pd.DataFrame) -> list[str]:
     if known.empty:
         return []
     if failed.empty:
-        return [f"**Convergence**: all {len(known)} fits converged (last two curve points < 0.3 dB apart)."]
-    header = ["method", "dataset", "scene", "space / AE", "final PSNR", "last step Δ dB"]
+        return [
+            f"**Convergence**: all {len(known)} fits converged (the curve's trend over the second half of the last "
+            "stage changes by < 0.3 dB)."
+        ]
+    header = ["method", "dataset", "scene", "seed", "space / AE", "final PSNR", "trend Δ dB"]
     rows = [
         [
             _text(row["method"]),
             _text(row["dataset"]),
             _text(row["scene"]),
+            _fixed(row.get("seed"), 0),
             "RGB" if row["space"] == "rgb" else f"latent / {_text(row['autoencoder'])}",
             _fixed(row.get("curve_final_psnr"), 2),
             _fixed(row.get("curve_delta_db"), 2, sign=True),
@@ -318,8 +325,8 @@ def _not_converged_section(nvs: pd.DataFrame) -> list[str]:
         for _, row in failed.iterrows()
     ]
     lead = (
-        f"**Not converged**: {len(failed)} of {len(known)} fits (the last two points of the convergence curve differ "
-        "by 0.3 dB or more): more steps would likely change their PSNR."
+        f"**Not converged**: {len(failed)} of {len(known)} fits (over the second half of the last stage, the trend of "
+        "the convergence curve changes by 0.3 dB or more): more steps would likely change their PSNR."
     )
     return [lead, "", _table(header, rows)]
 

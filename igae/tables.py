@@ -24,7 +24,7 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{
      "ae_mean": {"psnr", "ssim", "lpips"}, "vs_ae_mean": {...},  # latent runs: D(E(x)) vs x; render vs D(E(x))
      "seed": 1234,
      "curve": [{"step": 80, "train_seconds": 8.1, "stage": "fit" | "align", "psnr": 17.2}, ...],  # eval PSNR during
-     "converged": true | false | null,    # training (igae.nerf_fit.ConvergenceProbe); last two points < 0.3 dB apart
+     "converged": true | false | null,    # training (igae.nerf_fit.ConvergenceProbe); igae.convergence.is_converged
      "lpips_reason": null | "...", "protocol": {...}, "provenance": {...},
      "scoring": {"renders": "renders/eval.safetensors", "renders_sha256": ..., "device": "cpu"}}
 
@@ -62,6 +62,7 @@ from typing import Any
 
 import pandas as pd
 
+from igae.convergence import tail_change_db
 from igae.provenance import atomic_write_text, versions_string
 from igae.timing import UNKNOWN_DEVICE, device_from_description
 
@@ -174,15 +175,19 @@ def _read_run_metrics(run_dir: Path) -> dict[str, Any]:
 
 
 def _curve_columns(metrics: dict[str, Any], path: Path) -> dict[str, Any]:
-    """curve_final_psnr (the last point), curve_delta_db (last minus the one before) and converged, from the curve."""
+    """curve_final_psnr (the last point), curve_delta_db (the trend's change over the tail of the last stage, what
+    ``converged`` was decided from: igae.convergence.tail_change_db) and converged, from the curve."""
     curve = metrics.get("curve") or []
     if not isinstance(curve, list) or not all(isinstance(point, dict) for point in curve):
         raise ResultFileError(f"igae: {path}: curve must be a list of {{step, train_seconds, stage, psnr}} objects")
     psnrs = [_number(point, "psnr", path, f"curve[{i}].") for i, point in enumerate(curve)]
+    for i, point in enumerate(curve):
+        _number(point, "step", path, f"curve[{i}].")
+    change = tail_change_db(curve)
     converged = metrics.get("converged")
     return {
         "curve_final_psnr": psnrs[-1] if psnrs else math.nan,
-        "curve_delta_db": psnrs[-1] - psnrs[-2] if len(psnrs) >= 2 else math.nan,
+        "curve_delta_db": math.nan if change is None else change,
         "converged": pd.NA if converged is None else bool(converged),
     }
 

@@ -15,10 +15,11 @@ from safetensors.torch import load_file, save_file
 
 from igae.autoencoders import AutoencoderCard, load_with_card, save_autoencoder, small_autoencoder
 from igae.cli import main
+from igae.convergence import curve_steps, is_converged
 from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.latents import load_latents
 from igae.metrics import read_rgb
-from igae.nerf_fit import curve_steps, fit, is_converged
+from igae.nerf_fit import fit
 from igae.provenance import _UMASK, file_sha256
 from igae.scoring import RENDERS_FILE, load_eval_renders, score_run
 
@@ -141,23 +142,30 @@ def test_score_finds_a_moved_scene_and_refuses_a_changed_one(scene_and_ae, laten
 
 
 def test_curve_points_are_evenly_spaced_and_end_at_the_last_step():
-    assert curve_steps(400) == [80, 160, 240, 320, 400]
-    assert curve_steps(150) == [30, 60, 90, 120, 150]
+    assert curve_steps(400) == [50, 100, 150, 200, 250, 300, 350, 400]
+    assert curve_steps(160, points=5) == [80, 100, 120, 140, 160]  # all in the second half
     assert curve_steps(3) == [1, 2, 3]  # fewer steps than points: deduplicated
 
 
-def test_a_latent_fit_has_its_last_two_curve_points_in_the_alignment_stage():
-    assert curve_steps(350, final_stage_start=300) == [100, 200, 300, 325, 350]
-    assert curve_steps(25_000, final_stage_start=10_000) == [3333, 6667, 10_000, 17_500, 25_000]
+def test_a_latent_fit_has_its_tail_points_in_the_second_half_of_the_alignment_stage():
+    assert curve_steps(500, final_stage_start=300) == [100, 200, 300, 400, 425, 450, 475, 500]
+    assert curve_steps(25_000, final_stage_start=10_000) == [3333, 6667, 10_000, 17_500, 19_375, 21_250, 23_125, 25_000]
     assert curve_steps(2, final_stage_start=1) == [1, 2]
 
 
-def test_converged_compares_the_last_two_points_only():
-    points = [{"psnr": p} for p in (10.0, 15.0, 17.0, 17.5)]
-    assert is_converged(points) is False  # +0.5 dB
-    assert is_converged([*points, {"psnr": 17.7}]) is True  # +0.2 dB
-    assert is_converged([*points, {"psnr": 17.2}]) is False  # -0.3 dB: a drop counts too
-    assert is_converged(points[:1]) is None
+def curve(*psnrs, stage="align", step=25):
+    return [{"step": step * (k + 1), "stage": stage, "psnr": p} for k, p in enumerate(psnrs)]
+
+
+def test_converged_reads_the_trend_of_the_last_stage_s_tail():
+    assert is_converged(curve(17.0, 17.5)) is False  # two points: their difference, +0.5 dB
+    assert is_converged(curve(17.5, 17.7)) is True  # +0.2 dB
+    assert is_converged(curve(17.5, 17.1)) is False  # -0.4 dB: a drop counts too
+    assert is_converged(curve(17.0, 17.1, 17.2, 17.3, 17.4)) is False  # a steady +0.4 dB rise
+    assert is_converged(curve(22.0, 21.4, 22.1, 21.5, 22.0)) is True  # ±0.3 dB noise about a flat line
+    assert is_converged(curve(10.0, 15.0, 19.0, 17.0, 17.1, 17.2, 17.2, 17.2)) is True  # only the last 5 points count
+    assert is_converged(curve(10.0, 12.0, stage="fit") + curve(17.0)) is None  # one point of the last stage
+    assert is_converged(curve(17.0)) is None
 
 
 def test_the_convergence_probe_leaves_the_fit_unchanged(scene_and_ae, latent_run):

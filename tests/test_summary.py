@@ -113,7 +113,7 @@ def test_markdown_states_the_run_and_the_numbers(tmp_path):
     assert "| tensorf | 9 | 400 / 400 | 2.5× (2.0–3.0) | 30.0× | 30.0 |" in markdown
     # the one fit that did not converge
     assert "**Not converged**: 1 of 18 fits" in markdown
-    assert "| nerfacto | heldout | s1 | latent / igae | 18.00 | +0.52 |" in markdown
+    assert "| nerfacto | heldout | s1 | 1234 | latent / igae | 18.00 | +0.52 |" in markdown
     assert "| tensorf | heldout | control | variant | 3 | 18.20 ± 0.10 |" in markdown
 
 
