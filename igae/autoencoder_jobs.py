@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 from igae.ae_training import AETrainingConfig, train_standard_autoencoder
 from igae.autoencoders import (
+    OFFICIAL_LATENT_BACKGROUNDS,
     AutoencoderCard,
     AutoencoderError,
     downsample_factor,
@@ -28,12 +29,32 @@ from igae.autoencoders import (
     save_autoencoder,
     to_unit_hwc,
 )
-from igae.igae_training import IGAECurveData, IGAELossConfig, IGAETrainingConfig, SceneViews, train_igae
+from igae.igae_training import (
+    IGAECurveData,
+    IGAELossConfig,
+    IGAEParity,
+    IGAETrainingConfig,
+    SceneViews,
+    train_igae,
+)
 from igae.metrics import DEFAULT_PROTOCOL, build_perceptual_loss, lpips_status, per_image_metrics, summarize
 from igae.provenance import atomic_folder, atomic_write_json, provenance
 from igae.real_images import load_real_images
-from igae.scenes.dataset_io import load_scene
+from igae.scenes.dataset_io import load_scene, official_eval_count
 from igae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
+
+PARITY_VALUES = ("paper", "official")
+"""The config's ``parity``: ``paper`` (this project's behaviour, what the paper describes) or ``official`` (every
+deviation of docs/paper.md#deviations that can change a number switched back to the official code's behaviour)."""
+OFFICIAL_TRAINING = {"parity_freeze_triplanes_in_joint": True, "posterior": "sample", "cache_warmup_latents": False}
+"""The IG-AE training keys ``parity: official`` sets: Tri-Planes and MLP not stepped in the joint phase, every loss on a
+posterior sample, the warm-up's latents encoded at every step (the official code's, docs/paper.md#caveats)."""
+
+
+def check_parity(parity: str) -> str:
+    if parity not in PARITY_VALUES:
+        raise ValueError(f"config: parity = {parity!r} is not one of {', '.join(PARITY_VALUES)}")
+    return parity
 
 
 def _copy_folder(source: Path, destination: Path) -> None:
@@ -41,9 +62,15 @@ def _copy_folder(source: Path, destination: Path) -> None:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
 
 
-def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print):
-    """Write ``out_dir`` for a ``pretrained`` or ``trained`` config entry (see config.yaml)."""
+def prepare_autoencoder(
+    spec: dict, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print, parity: str = "paper"
+):
+    """Write ``out_dir`` for a ``pretrained`` or ``trained`` config entry (see config.yaml).
+
+    ``parity: official``: a pretrained AE the official code tabulates (:data:`OFFICIAL_LATENT_BACKGROUNDS`, by hub id)
+    gets the tabulated latent background instead of the computed one."""
     out_dir, name = Path(out_dir), spec["name"]
+    check_parity(parity)
     if spec["kind"] == "pretrained":
         key = "path" if spec.get("path") else "hub_id"  # a path is never looked up on the hub
         source = spec[key]
@@ -58,6 +85,11 @@ def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = 
             latent_background=[],
         )
         card.latent_background = latent_background(ae, card.normalizer, spec["image_size"], device).tolist()
+        if parity == "official" and spec.get("hub_id") in OFFICIAL_LATENT_BACKGROUNDS:
+            card.latent_background = list(OFFICIAL_LATENT_BACKGROUNDS[spec["hub_id"]])
+            card.recipe = {"parity": parity, "latent_background": "the official code's table"}
+        elif parity == "official":
+            log(f"{name}: parity official, but the official code tabulates no background for {source}: computed")
         save_autoencoder(ae, out_dir, card)
         log(f"{name}: {source} loaded, background {np.round(card.latent_background, 3).tolist()}")
         return card
@@ -85,34 +117,68 @@ def prepare_autoencoder(spec: dict, out_dir, real_dir=None, use_shipped: bool = 
     return save_autoencoder(ae, out_dir, card)
 
 
-def epochs_to_steps(training: dict, train_views: int) -> dict:
+def _phase_batches(training: dict) -> dict[str, int]:
+    defaults = IGAETrainingConfig()
+    return {
+        "warmup": training.get("warmup_batch_views", defaults.warmup_batch_views),
+        "joint": training.get("batch_views", defaults.batch_views),
+    }
+
+
+def epochs_to_steps(training: dict, train_views: int, parity: str = "paper") -> dict:
     """Replace the paper's epoch-based keys of a ``training`` entry by the step counts they mean for this data.
 
     ``warmup_epochs`` / ``joint_epochs``: passes over the ``train_views`` synthetic train views with the phase's batch
     (``warmup_batch_views`` / ``batch_views``), rounded up. ``lr_decay_per_epoch`` (official 0.988032) becomes
     ``lr_decay_per_step`` = decay ** (1 / joint steps per epoch), one rate for both phases (the warm-up's epochs have
-    fewer, larger batches: its lrs then decay more slowly per epoch than the official code's).
+    fewer, larger batches: its lrs then decay more slowly per epoch than the official code's). ``parity: official``
+    drops it here instead: :func:`igae_parity` makes it a per-epoch staircase of each phase's own epochs.
     """
     training = dict(training)
-    defaults = IGAETrainingConfig()
-    batches = {
-        "warmup": training.get("warmup_batch_views", defaults.warmup_batch_views),
-        "joint": training.get("batch_views", defaults.batch_views),
-    }
+    batches = _phase_batches(training)
     for phase, batch in batches.items():
         if f"{phase}_epochs" in training:
             if f"{phase}_steps" in training:
                 raise ValueError(f"igae: training sets both {phase}_epochs and {phase}_steps; keep one")
             training[f"{phase}_steps"] = math.ceil(training.pop(f"{phase}_epochs") * train_views / batch)
     if "lr_decay_per_epoch" in training:
-        steps_per_epoch = math.ceil(train_views / batches["joint"])
-        training["lr_decay_per_step"] = training.pop("lr_decay_per_epoch") ** (1.0 / steps_per_epoch)
+        decay = training.pop("lr_decay_per_epoch")
+        if check_parity(parity) == "paper":
+            steps_per_epoch = math.ceil(train_views / batches["joint"])
+            training["lr_decay_per_step"] = decay ** (1.0 / steps_per_epoch)
     return training
 
 
-def igae_training_config(training: dict, device: str) -> tuple[IGAETrainingConfig, str]:
-    """(IGAETrainingConfig, perceptual kind) from an entry's ``training`` dict (nested ``loss``, ``triplanes``)."""
+def igae_parity(training: dict, train_views: int, parity: str) -> IGAEParity:
+    """The official code's behaviours the IG-AE trains with under ``parity`` (``paper``: none, the defaults), from an
+    entry's ``training`` dict (before :func:`epochs_to_steps`): official plane axes, quant convs out of the optimiser,
+    real images in a fixed order and, with ``lr_decay_per_epoch``, the lr decayed once per epoch of each phase."""
+    if check_parity(parity) == "paper":
+        return IGAEParity()
+    batches = _phase_batches(training)
+    return IGAEParity(
+        plane_axes="xy-xz-zx",
+        lr_decay_per_epoch=training.get("lr_decay_per_epoch"),
+        warmup_steps_per_epoch=max(1, math.ceil(train_views / batches["warmup"])),
+        joint_steps_per_epoch=max(1, math.ceil(train_views / batches["joint"])),
+        train_quant_convs=False,
+        reshuffle_real_images=False,
+    )
+
+
+def igae_training_config(training: dict, device: str, parity: str = "paper") -> tuple[IGAETrainingConfig, str]:
+    """(IGAETrainingConfig, perceptual kind) from an entry's ``training`` dict (nested ``loss``, ``triplanes``).
+
+    ``parity: official`` sets :data:`OFFICIAL_TRAINING`; an entry that sets one of those keys otherwise is refused."""
     training = dict(training)
+    if check_parity(parity) == "official":
+        for key, value in OFFICIAL_TRAINING.items():
+            if key in training and training[key] != value:
+                raise ValueError(
+                    f"{key} = {training[key]!r} contradicts parity: official (the official code's is {value!r}); "
+                    "drop the key, or keep parity: paper"
+                )
+            training[key] = value
     perceptual = training.pop("perceptual", "auto")
     loss = IGAELossConfig(**training.pop("loss", {}))
     planes = dict(training.pop("triplanes", {}))
@@ -146,6 +212,11 @@ def _check_shipped_igae(spec: dict, checkpoint: Path, card: AutoencoderCard, exp
         f"to train one with this config instead: --forcerun train_igae --config use_shipped_checkpoints=False, or "
         f"drop autoencoders.{name}.checkpoint"
     )
+    if recipe.get("parity", "paper") != expected["parity"]:
+        raise AutoencoderError(
+            f"config: parity = {expected['parity']!r}, but the shipped checkpoint {checkpoint} was trained with parity "
+            f"{recipe.get('parity', 'paper')!r}; {remedy}"
+        )
     if _comparable_recipe(recipe.get("training", {})) != _comparable_recipe(expected["training"]):
         shipped = recipe.get("training", {})
         changed = sorted(
@@ -172,14 +243,40 @@ def _check_shipped_igae(spec: dict, checkpoint: Path, card: AutoencoderCard, exp
             )
 
 
+def scene_split(data, parity: str = "paper", eval_fraction: float | None = None) -> tuple[list[int], list[int]]:
+    """(train, eval) view indices of a loaded scene: its written split (the first ceil(V · eval_fraction) views
+    eval), or under ``parity: official`` the official ``ObjectDataset``'s first floor(V · eval_fraction)
+    (:func:`igae.scenes.dataset_io.official_eval_count`), which needs the scene dataset's ``eval_fraction``."""
+    if check_parity(parity) == "paper":
+        return list(data.train_indices), list(data.eval_indices)
+    if eval_fraction is None:
+        raise ValueError("igae: parity official splits the IG-AE's scenes itself: give the scenes' eval_fraction")
+    count = official_eval_count(len(data.images), eval_fraction)
+    return list(range(count, len(data.images))), list(range(count))
+
+
 def train_igae_job(
-    spec: dict, base_dir, scenes_dir, real_dir, out_dir, device="cpu", log=print, use_shipped: bool = True
+    spec: dict,
+    base_dir,
+    scenes_dir,
+    real_dir,
+    out_dir,
+    device="cpu",
+    log=print,
+    use_shipped: bool = True,
+    parity: str = "paper",
+    scene_eval_fraction: float | None = None,
 ) -> AutoencoderCard:
     """Fine-tune the base AE into an IG-AE on the train views of every scene of ``scenes_dir``; save it.
 
     With ``use_shipped`` and a ``checkpoint`` in ``spec``, copy that shipped IG-AE instead, after checking that its
-    card's recipe, base AE and training data (sha256) are those this config would train with."""
-    config, perceptual_kind = igae_training_config(epochs_to_steps(spec.get("training", {}), 1), device)
+    card's recipe, base AE and training data (sha256) are those this config would train with.
+
+    ``parity: official`` (docs/paper.md#deviations): the official training behaviours (:data:`OFFICIAL_TRAINING`,
+    :func:`igae_parity`), the official split of the scenes (:func:`scene_split`, with ``scene_eval_fraction``) and the
+    base AE's latent background for the IG-AE's latent NeRFs, instead of one recomputed from the fine-tuned weights."""
+    check_parity(parity)
+    config, perceptual_kind = igae_training_config(epochs_to_steps(spec.get("training", {}), 1, parity), device, parity)
     shipped = Path(spec["checkpoint"]) if spec.get("checkpoint") and use_shipped else None
     # first, so that missing LPIPS weights stop the job before the data is loaded
     wants_perceptual = config.loss.ae_real_perceptual and shipped is None
@@ -188,21 +285,31 @@ def train_igae_job(
     folders = scene_folders(scenes_dir)
     # train views only; images kept as uint8 on the host (batches are converted on the device, same numbers)
     scene_data = [load_scene(folder) for folder in folders]
-    scenes = [SceneViews.from_scene_data(data, uint8=True) for data in scene_data]
+    splits = [scene_split(data, parity, scene_eval_fraction) for data in scene_data]  # (train, eval) indices
+    scenes = [
+        SceneViews.from_scene_data(data, train, uint8=True) for data, (train, _) in zip(scene_data, splits, strict=True)
+    ]
     train_views = sum(len(scene.images) for scene in scenes)
-    config, _ = igae_training_config(epochs_to_steps(spec.get("training", {}), train_views), device)
+    training = spec.get("training", {})
+    config, _ = igae_training_config(epochs_to_steps(training, train_views, parity), device, parity)
+    behaviours = igae_parity(training, train_views, parity)
+    if parity == "official":  # the official code renders every Tri-Plane over the base AE's (tabulated) background
+        config.background = list(base_card.latent_background)
     real = load_real_images(real_dir, "train", uint8=True)  # (N, 3, H, W) uint8
     data_sha256 = igae_data_sha256(scenes, real)
     if shipped is not None:
         _, card = load_with_card(shipped, "cpu")  # checks the weights against the card's sha256
-        expected = {"training": asdict(config), "base_sha256": base_card.sha256, **data_sha256}
+        expected = {"training": asdict(config), "base_sha256": base_card.sha256, "parity": parity, **data_sha256}
         _check_shipped_igae(spec, shipped, card, expected)
         _copy_folder(shipped, out_dir)
         log(f"{spec['name']}: shipped checkpoint {shipped} (sha256 {card.sha256}); recipe, base and data match")
         return card
     # the curves: every scene's held-out views (rendered by its Tri-Plane, never trained on) and the real test split
     curve_data = IGAECurveData(
-        heldout=[SceneViews.from_scene_data(data, data.eval_indices, uint8=True) for data in scene_data],
+        heldout=[
+            SceneViews.from_scene_data(data, held_out, uint8=True)
+            for data, (_, held_out) in zip(scene_data, splits, strict=True)
+        ],
         real=load_real_images(real_dir, "test", uint8=True),
     )
     log(
@@ -210,8 +317,17 @@ def train_igae_job(
         f"perceptual = {perceptual.label if perceptual else 'none'}, latents: posterior {config.posterior}"
     )
     result = train_igae(
-        ae, base_card.normalizer, scenes, real, config, perceptual=perceptual, log=log, curve_data=curve_data
+        ae,
+        base_card.normalizer,
+        scenes,
+        real,
+        config,
+        perceptual=perceptual,
+        log=log,
+        curve_data=curve_data,
+        parity=behaviours,
     )
+    parity_record = {} if parity == "paper" else {"parity": parity, "parity_behaviours": asdict(behaviours)}
     card = AutoencoderCard(
         name=spec["name"],
         kind="igae",
@@ -230,9 +346,12 @@ def train_igae_job(
             "seconds": sum(entry["seconds"] for entry in result.history),
             "device": str(device),
             "curves": result.curves,
+            **parity_record,
         },
     )
     card.latent_background = latent_background(ae, card.normalizer, scenes[0].images.shape[-1], device).tolist()
+    if parity == "official":  # the official extension composites every latent NeRF over the base AE's background
+        card.latent_background = list(base_card.latent_background)
 
     def write_extras(folder: Path) -> None:
         planes = {"planes": result.triplanes.planes.detach().cpu().contiguous()}
@@ -296,4 +415,11 @@ def evaluate_autoencoder(
     return result
 
 
-__all__ = ["prepare_autoencoder", "train_igae_job", "evaluate_autoencoder", "igae_training_config", "read_card"]
+__all__ = [
+    "prepare_autoencoder",
+    "train_igae_job",
+    "evaluate_autoencoder",
+    "igae_training_config",
+    "igae_parity",
+    "read_card",
+]

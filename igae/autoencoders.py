@@ -25,6 +25,15 @@ CARD_NAME = "card.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 AE_CLASSES = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}
+OFFICIAL_LATENT_BACKGROUNDS = {
+    "ostris/vae-kl-f8-d16": [
+        0.4090, 0.5550, 0.4015, 0.5846, 0.4492, 0.5380, 0.5314, 0.4108,
+        0.5015, 0.6012, 0.4245, 0.5039, 0.4920, 0.4955, 0.5296, 0.4999,
+    ],
+    "runwayml/stable-diffusion-v1-5": [0.6176, 0.5711, 0.5046, 0.4422],
+}  # fmt: skip
+"""The official code's tabulated latent backgrounds by hub id (igae ``ae/trainers.py``, ``VAE_CONFIGS``), used for
+every AE fine-tuned from them too; ``parity: official`` uses them instead of computing the background."""
 
 
 class AutoencoderError(RuntimeError):
@@ -175,9 +184,10 @@ def encode(ae, images: torch.Tensor, sample: bool = False, generator: torch.Gene
     return posterior.sample(generator) if sample else posterior.mean
 
 
-def decode(ae, latents: torch.Tensor) -> torch.Tensor:
-    """(B, C, h, w) raw latents -> (B, 3, h*f, w*f) images in [-1, 1]."""
-    return ae.decode(latents).sample.clamp(-1, 1)
+def decode(ae, latents: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+    """(B, C, h, w) raw latents -> (B, 3, h*f, w*f) images in [-1, 1] (``clamp``; else as the decoder outputs them)."""
+    images = ae.decode(latents).sample
+    return images.clamp(-1, 1) if clamp else images
 
 
 def to_unit_hwc(images: torch.Tensor) -> torch.Tensor:

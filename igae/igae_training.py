@@ -86,6 +86,33 @@ class IGAELossConfig:
 
 
 @dataclass
+class IGAEParity:
+    """Behaviours of the official code that this project changes, for ``parity: official`` (docs/paper.md#deviations).
+
+    Each default is this project's behaviour (``parity: paper``); :func:`igae.autoencoder_jobs.igae_parity` builds the
+    official set. Kept apart from :class:`IGAETrainingConfig`, whose fields are a shipped card's recipe: a card
+    records these only when they differ from the defaults (``recipe.parity``).
+    """
+
+    plane_axes: str = "xy-xz-yz"
+    """The planes' (u, v) axes (:data:`igae.triplanes.PLANE_AXES`); the official code's are ``xy-xz-zx``."""
+    lr_decay_per_epoch: float | None = None
+    """Official: every lr is multiplied by this once per epoch (a staircase, ``ExponentialLR`` stepped at each epoch's
+    end), each phase counting its own epochs of ``warmup_steps_per_epoch`` / ``joint_steps_per_epoch`` steps; the
+    training config's ``lr_decay_per_step`` must then be 1. None: the per-step decay ``lr_decay_per_step``."""
+    warmup_steps_per_epoch: int = 1
+    """Steps of one warm-up epoch (ceil(train views / warmup_batch_views)), for ``lr_decay_per_epoch``."""
+    joint_steps_per_epoch: int = 1
+    """Steps of one joint-phase epoch (ceil(train views / batch_views)), for ``lr_decay_per_epoch``."""
+    train_quant_convs: bool = True
+    """Put ``quant_conv`` in the encoder's and ``post_quant_conv`` in the decoder's optimiser in the joint phase; the
+    official code optimises ``encoder`` and ``decoder`` only, so both stay as the base AE's."""
+    reshuffle_real_images: bool = True
+    """Draw the real images in a fresh random order at every pass; False cycles them in their stored order (the
+    official injection ``DataLoader`` has no shuffle and is cycled)."""
+
+
+@dataclass
 class IGAETrainingConfig:
     """Schedule of the two IG-AE phases (docs/paper.md#ig-ae-schedule), in optimisation steps."""
 
@@ -221,17 +248,21 @@ class IGAECurveData:
 
 
 class _ShuffledCycle:
-    """Indices 0..n-1 in a fresh random order each pass, handed out in batches (a batch may span two passes)."""
+    """Indices 0..n-1 in a fresh random order each pass, handed out in batches (a batch may span two passes);
+    without ``reshuffle``, 0..n-1 in order at every pass."""
 
-    def __init__(self, n: int, generator: torch.Generator):
-        self.n, self.generator = n, generator
-        self.order, self.position = torch.randperm(n, generator=generator), 0
+    def __init__(self, n: int, generator: torch.Generator, reshuffle: bool = True):
+        self.n, self.generator, self.reshuffle = n, generator, reshuffle
+        self.order, self.position = self._new_order(), 0
+
+    def _new_order(self) -> torch.Tensor:
+        return torch.randperm(self.n, generator=self.generator) if self.reshuffle else torch.arange(self.n)
 
     def take(self, k: int) -> torch.Tensor:
         parts = []
         while k > 0:
             if self.position == self.n:
-                self.order, self.position = torch.randperm(self.n, generator=self.generator), 0
+                self.order, self.position = self._new_order(), 0
             part = self.order[self.position : self.position + k]
             self.position += len(part)
             k -= len(part)
@@ -265,7 +296,9 @@ def latent_tv_l2(z: torch.Tensor) -> torch.Tensor:
     return (rows + cols) / (z.shape[-2] + z.shape[-1])
 
 
-def _check_inputs(scenes: Sequence[SceneViews], real_images: torch.Tensor | None, config: IGAETrainingConfig):
+def _check_inputs(
+    scenes: Sequence[SceneViews], real_images: torch.Tensor | None, config: IGAETrainingConfig, parity: IGAEParity
+):
     if not scenes:
         raise ValueError("train_igae: no synthetic scenes given; IG-AE needs multi-view scenes to build Tri-Planes")
     size = scenes[0].images.shape[-2:]
@@ -306,6 +339,13 @@ def _check_inputs(scenes: Sequence[SceneViews], real_images: torch.Tensor | None
         raise ValueError(f"train_igae: posterior must be 'sample' or 'mean', got {config.posterior!r}")
     if config.curve_points < 0 or config.curve_train_views < 1:
         raise ValueError("train_igae: curve_points must be >= 0 and curve_train_views >= 1")
+    if parity.lr_decay_per_epoch is not None and config.lr_decay_per_step != 1.0:
+        raise ValueError(
+            f"train_igae: the lr decays per epoch (parity, {parity.lr_decay_per_epoch}) and per step "
+            f"(lr_decay_per_step = {config.lr_decay_per_step}); keep one"
+        )
+    if min(parity.warmup_steps_per_epoch, parity.joint_steps_per_epoch) < 1:
+        raise ValueError("train_igae: parity's steps per epoch must be >= 1")
 
 
 @torch.no_grad()
@@ -326,6 +366,15 @@ def _posterior_mean_std(
             means.append(output.latents.float().cpu())
             stds.append(torch.zeros_like(means[-1]))
     return torch.cat(means), torch.cat(stds)
+
+
+def lr_factor(config: IGAETrainingConfig, parity: IGAEParity, phase: str, step: int) -> float:
+    """The lr multiplier at ``step`` (0-based) of ``phase`` ('warmup' or 'joint'): ``lr_decay_per_step ** step``, or
+    under parity ``lr_decay_per_epoch ** (epochs completed)``, the official ``ExponentialLR`` stepped per epoch."""
+    if parity.lr_decay_per_epoch is None:
+        return config.lr_decay_per_step**step
+    steps_per_epoch = getattr(parity, f"{phase}_steps_per_epoch")
+    return parity.lr_decay_per_epoch ** (step // steps_per_epoch)
 
 
 def _set_lrs(optimizer: torch.optim.Optimizer, factor: float, frozen: set[str] = frozenset()) -> None:
@@ -442,6 +491,10 @@ class _Training:
     """(C,) latent background colour in [0, 1], on the device."""
     latent_resolution: int
     use_amp: bool
+    parity: IGAEParity
+
+    def lr_factor(self, phase: str, step: int) -> float:
+        return lr_factor(self.config, self.parity, phase, step)
 
     def autocast(self) -> AbstractContextManager:
         """bf16 autocast of the forward passes under AMP on CUDA; nothing otherwise."""
@@ -490,6 +543,7 @@ def _prepare(
     scenes: Sequence[SceneViews],
     config: IGAETrainingConfig,
     log: Callable[[str], None],
+    parity: IGAEParity,
 ) -> _Training:
     """Seed the generators, flatten the views, freeze the AE (on the device) and build the Tri-Planes and the MLP."""
     device = torch.device(config.device)
@@ -503,7 +557,9 @@ def _prepare(
     views = _ShuffledCycle(len(images), batch_generator)
     ae.to(device).eval().requires_grad_(False)
     latent_channels, latent_resolution, background = _latent_geometry(ae, normalizer, images, config, device)
-    triplanes, mlp = config.triplanes.build(len(scenes), latent_channels, generator=init_generator)
+    triplanes, mlp = config.triplanes.build(
+        len(scenes), latent_channels, generator=init_generator, plane_axes=parity.plane_axes
+    )
     return _Training(
         config=config,
         device=device,
@@ -521,6 +577,7 @@ def _prepare(
         background=background,
         latent_resolution=latent_resolution,
         use_amp=use_amp,
+        parity=parity,
     )
 
 
@@ -682,7 +739,7 @@ def _warmup(run: _Training, history: _History, curves: _Curves, log: Callable[[s
     curves.record("warmup", 0, config.warmup_steps)
     for step in range(config.warmup_steps):
         started = time.perf_counter()
-        _set_lrs(optimizer, config.lr_decay_per_step**step, frozen={"mlp"} if step >= freeze_mlp_at else set())
+        _set_lrs(optimizer, run.lr_factor("warmup", step), frozen={"mlp"} if step >= freeze_mlp_at else set())
         batch = run.views.take(config.warmup_batch_views)  # (B,)
         terms = _warmup_losses(run, batch, posterior)
         total = _weighted_total(terms, weights)
@@ -761,15 +818,29 @@ def _real_terms(
     return real_terms
 
 
+def joint_ae_parameters(ae, train_quant_convs: bool = True) -> tuple[list, list]:
+    """(encoder, decoder) parameters the joint phase optimises: ``encoder.*`` (with ``quant_conv.*``) and the rest
+    (``decoder.*`` with ``post_quant_conv.*``); without ``train_quant_convs``, the official code's ``encoder.*`` and
+    ``decoder.*`` only."""
+    named = dict(ae.named_parameters())
+    encoder = [p for n, p in named.items() if n.startswith(("encoder.", "quant_conv."))]
+    decoder = [p for n, p in named.items() if not n.startswith(("encoder.", "quant_conv."))]
+    if not train_quant_convs:
+        encoder = [p for n, p in named.items() if n.startswith("encoder.")]
+        decoder = [p for n, p in named.items() if n.startswith("decoder.")]
+    return encoder, decoder
+
+
 def _joint_optimizer(run: _Training) -> torch.optim.Adam:
     """Put the AE (and, unless the parity switch, the Tri-Planes and the MLP) in training; their Adam."""
     config, ae = run.config, run.ae
     train_planes = not config.parity_freeze_triplanes_in_joint
-    ae.train().requires_grad_(True)
+    ae.train().requires_grad_(False)
+    encoder_params, decoder_params = joint_ae_parameters(ae, run.parity.train_quant_convs)
+    for parameter in encoder_params + decoder_params:
+        parameter.requires_grad_(True)
     run.triplanes.train().requires_grad_(train_planes)
     run.mlp.train().requires_grad_(train_planes)
-    encoder_params = [p for n, p in ae.named_parameters() if n.startswith(("encoder.", "quant_conv."))]
-    decoder_params = [p for n, p in ae.named_parameters() if not n.startswith(("encoder.", "quant_conv."))]
     groups = [
         ("encoder", encoder_params, config.joint_lr_encoder),
         ("decoder", decoder_params, config.joint_lr_decoder),
@@ -793,7 +864,9 @@ def _joint(
     """The joint phase: every switched-on term trains the encoder, the decoder (and the Tri-Planes and the MLP)."""
     config = run.config
     real_terms = _real_terms(config.loss, real_images, perceptual, log)
-    reals = _ShuffledCycle(len(real_images), run.batch_generator) if real_terms else None
+    reals = None
+    if real_terms:
+        reals = _ShuffledCycle(len(real_images), run.batch_generator, reshuffle=run.parity.reshuffle_real_images)
     weights = joint_loss_weights(config.loss, real_terms)
     optimizer = _joint_optimizer(run)
     log(
@@ -804,7 +877,7 @@ def _joint(
     curves.record("joint", 0, config.joint_steps)
     for step in range(config.joint_steps):
         started = time.perf_counter()
-        _set_lrs(optimizer, config.lr_decay_per_step**step)
+        _set_lrs(optimizer, run.lr_factor("joint", step))
         batch = run.views.take(config.batch_views)  # (B,)
         x = _fetch(run.images, batch, run.device)  # (B, 3, H, W) float32 in [-1, 1]
         x_real = _fetch(real_images, reals.take(config.batch_real), run.device) if reals else x[:0]  # (b, 3, H, W)
@@ -826,6 +899,7 @@ def train_igae(
     perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     log: Callable[[str], None] = print,
     curve_data: IGAECurveData | None = None,
+    parity: IGAEParity | None = None,
 ) -> IGAEResult:
     """Train IG-AE: warm-up of the Tri-Planes on the frozen ``ae``, then the joint phase. ``ae`` is trained in place.
 
@@ -840,10 +914,12 @@ def train_igae(
         log: where progress lines go.
         curve_data: the held-out synthetic views and real test images of the training curves (with
             ``config.curve_points`` train views); None measures no curves.
+        parity: the official code's behaviours to use instead of this project's (:class:`IGAEParity`); None: none.
     """
-    _check_inputs(scenes, real_images, config)
+    parity = parity or IGAEParity()
+    _check_inputs(scenes, real_images, config, parity)
     requires_grad_before = {name: p.requires_grad for name, p in ae.named_parameters()}
-    run = _prepare(ae, normalizer, scenes, config, log)
+    run = _prepare(ae, normalizer, scenes, config, log, parity)
     history = _History(run.device, config.log_every, log)
     curves = _Curves(run, curve_data, history, log)
     if config.warmup_steps > 0:

@@ -1,8 +1,9 @@
 """Latent targets: each (autoencoder, scene) is encoded once and shared by every method fitted on it.
 
 File format (``results/latents/{ae}/{dataset}/{scene}.safetensors``): one tensor ``latents`` (V, C, H/f, W/f) of raw
-(un-normalised) posterior means, frames in ``transforms.json`` order, and string metadata ``file_paths`` (a JSON list
-of the frames' ``file_path``), ``autoencoder_sha256`` and ``latent_scale``.
+(un-normalised) posterior means (``parity: official``: one posterior sample per frame, metadata ``posterior``), frames
+in ``transforms.json`` order, and string metadata ``file_paths`` (a JSON list of the frames' ``file_path``),
+``autoencoder_sha256`` and ``latent_scale``.
 """
 
 from __future__ import annotations
@@ -31,21 +32,37 @@ def read_frames(scene_dir: str | Path) -> list[str]:
         raise ValueError(f"{path} is malformed ({error})") from error
 
 
+OFFICIAL_SAMPLE_SEED = 1234
+"""Seed of the posterior samples of ``parity: official`` targets (the official extension's seed)."""
+
+
 @torch.no_grad()
-def encode_scene(ae, card: AutoencoderCard, scene_dir: str | Path, out_file: str | Path, device="cpu", batch=8):
-    """Encode every frame of a scene with the posterior mean and write the latents file atomically."""
+def encode_scene(
+    ae,
+    card: AutoencoderCard,
+    scene_dir: str | Path,
+    out_file: str | Path,
+    device="cpu",
+    batch=8,
+    sample: bool = False,
+    seed: int = OFFICIAL_SAMPLE_SEED,
+):
+    """Encode every frame of a scene and write the latents file atomically: the posterior mean, or with ``sample``
+    (``parity: official``) one posterior sample per frame, as the official extension, drawn from ``seed``."""
     scene_dir, out_file = Path(scene_dir), Path(out_file)
     file_paths = read_frames(scene_dir)
+    generator = torch.Generator(device=device).manual_seed(seed) if sample else None
     latents = []
     for start in range(0, len(file_paths), batch):
         images = torch.stack([read_rgb(scene_dir / p) for p in file_paths[start : start + batch]])
         images = images.permute(0, 3, 1, 2).to(device) * 2 - 1  # (B, 3, H, W) in [-1, 1]
-        latents.append(encode(ae, images).float().cpu())  # (B, C, H/f, W/f)
+        latents.append(encode(ae, images, sample=sample, generator=generator).float().cpu())  # (B, C, H/f, W/f)
     metadata = {
         "file_paths": json.dumps(file_paths),
         "transforms_sha256": file_sha256(scene_dir / "transforms.json"),
         "autoencoder_sha256": card.sha256,
         "latent_scale": repr(card.latent_scale),
+        **({"posterior": f"sample, seed {seed}"} if sample else {}),
     }
     # safetensors' save_file makes the file private (0600); results are shared like any other file
     atomic_write_bytes(out_file, safetensors_bytes({"latents": torch.cat(latents).contiguous()}, metadata=metadata))

@@ -202,11 +202,13 @@ def fit(
     log=print,
     curve_points: int = CURVE_POINTS,
     curve_at: Sequence[int] | None = None,
+    parity: str = "paper",
 ) -> dict:
     """Train, render, score and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables.
 
     ``curve_points``: points of the convergence curve (0: none; the fit's numbers are the same either way), placed by
-    :func:`curve_steps`; ``curve_at``: the iteration counts instead (benchmarks/convergence_sweep.py).
+    :func:`curve_steps`; ``curve_at``: the iteration counts instead (benchmarks/convergence_sweep.py). ``parity``:
+    ``official`` fits with the official extension's behaviours (:func:`trainer_config`).
     """
     out_dir = Path(out_dir).resolve()
     reset_peak_memory(device)  # on a GPU, the peak of this fit alone (the CPU's max RSS is the process')
@@ -222,6 +224,7 @@ def fit(
             model_overrides=model_overrides,
             output_dir=tmp,
             seed=seed,
+            parity=parity,
         )
         config.machine.device_type = "cuda" if str(device).startswith("cuda") else "cpu"
         # AMP (and its CUDA grad scaler) only where the official configs use it and the device is a GPU
@@ -257,6 +260,7 @@ def fit(
             "converged": is_converged(curve),
             "schedule": vars(schedule),
             "seed": seed,
+            **({"parity": parity} if parity != "paper" else {}),
             "latents_sha256": file_sha256(latents) if latents else None,
             "provenance": provenance(config_for_provenance or {}, ae_sha256=ae_sha, device=device),
         }

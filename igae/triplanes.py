@@ -28,6 +28,11 @@ DENSITY_SHIFT = 1.0
 """density = softplus(raw - shift): a freshly initialised MLP starts almost transparent."""
 RESAMPLE_PADDING = 0.01
 """Added to the (blurred) coarse weights before importance sampling, so every interval keeps some samples."""
+PLANE_AXES = {"xy-xz-yz": ((0, 1), (0, 2), (1, 2)), "xy-xz-zx": ((0, 1), (0, 2), (2, 0))}
+"""The (u, v) world axes each plane is sampled at (u the plane's columns, v its rows), by name. ``xy-xz-yz``: three
+distinct planes (the paper's description; ours). ``xy-xz-zx``: the official code's, EG3D's ``generate_planes`` /
+``project_onto_planes``, whose third plane reads (z, x), so that two planes span x and z and none spans (y, z)
+(docs/paper.md#deviations)."""
 
 
 def camera_rays(
@@ -66,7 +71,8 @@ def camera_rays(
 
 
 class TriPlanes(nn.Module):
-    """Three axis-aligned feature planes (xy, xz, yz) per scene; the scene occupies [-1, 1]^3."""
+    """Three axis-aligned feature planes per scene (by default xy, xz, yz; see :data:`PLANE_AXES`); the scene
+    occupies [-1, 1]^3."""
 
     def __init__(
         self,
@@ -75,6 +81,7 @@ class TriPlanes(nn.Module):
         features: int = 32,
         box_warp: float = 2.0,
         generator: torch.Generator | None = None,
+        plane_axes: str = "xy-xz-yz",
     ):
         super().__init__()
         if n_scenes < 1 or resolution < 2 or features < 1:
@@ -82,9 +89,12 @@ class TriPlanes(nn.Module):
                 f"TriPlanes: need n_scenes >= 1, resolution >= 2 and features >= 1, "
                 f"got {n_scenes}, {resolution}, {features}"
             )
+        if plane_axes not in PLANE_AXES:
+            raise ValueError(f"TriPlanes: plane_axes must be one of {sorted(PLANE_AXES)}, got {plane_axes!r}")
         self.n_scenes, self.resolution, self.features, self.box_warp = n_scenes, resolution, features, box_warp
+        self.plane_axes = plane_axes
         planes = torch.randn(n_scenes, 3, features, resolution, resolution, generator=generator)
-        self.planes = nn.Parameter(planes)  # (N, 3, F, K, K); plane index 0: xy, 1: xz, 2: yz
+        self.planes = nn.Parameter(planes)  # (N, 3, F, K, K); plane i is sampled at PLANE_AXES[plane_axes][i]
 
     def sample(self, scene_indices: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """Summed bilinear features of ``points`` (B, P, 3) in the planes of ``scene_indices`` (B,): (B, P, F)."""
@@ -96,11 +106,8 @@ class TriPlanes(nn.Module):
         batch, n_points = points.shape[:2]
         planes = self.planes[scene_indices]  # (B, 3, F, K, K)
         coords = points * (2.0 / self.box_warp)  # (B, P, 3), the box maps to [-1, 1]
-        x, y, z = coords.unbind(-1)
         # grid_sample reads (u, v) = (column, row): u spans the plane's first axis, v its second.
-        grid = torch.stack(
-            [torch.stack([x, y], dim=-1), torch.stack([x, z], dim=-1), torch.stack([y, z], dim=-1)], dim=1
-        )  # (B, 3, P, 2)
+        grid = torch.stack([coords[..., [u, v]] for u, v in PLANE_AXES[self.plane_axes]], dim=1)  # (B, 3, P, 2)
         sampled = F.grid_sample(
             planes.reshape(batch * 3, self.features, self.resolution, self.resolution),
             grid.reshape(batch * 3, 1, n_points, 2).to(planes.dtype),
@@ -181,10 +188,15 @@ class LatentTriPlaneConfig:
     """Ray marching settings."""
 
     def build(
-        self, n_scenes: int, latent_channels: int, generator: torch.Generator | None = None
+        self,
+        n_scenes: int,
+        latent_channels: int,
+        generator: torch.Generator | None = None,
+        plane_axes: str = "xy-xz-yz",
     ) -> tuple[TriPlanes, TriPlaneDecoder]:
-        """Fresh Tri-Planes for ``n_scenes`` scenes and a shared decoder to ``latent_channels`` channels (on CPU)."""
-        triplanes = TriPlanes(n_scenes, self.resolution, self.features, generator=generator)
+        """Fresh Tri-Planes for ``n_scenes`` scenes (sampled at ``plane_axes``, :data:`PLANE_AXES`) and a shared
+        decoder to ``latent_channels`` channels (on CPU)."""
+        triplanes = TriPlanes(n_scenes, self.resolution, self.features, generator=generator, plane_axes=plane_axes)
         decoder = TriPlaneDecoder(self.features, latent_channels, self.hidden, generator=generator)
         return triplanes, decoder
 

@@ -73,7 +73,7 @@ def claim_roles(config: dict) -> dict[str, str | None]:
     return {role: name if name in fitted else None for role, name in names.items()}
 
 
-def _check_training(where: str, spec: dict) -> None:
+def _check_training(where: str, spec: dict, parity: str = "paper") -> None:
     """Build the entry's training config now, so that a misspelt key fails before any job, not hours into one."""
     training = spec.get("training")
     if training is None or spec["kind"] == "pretrained":
@@ -82,7 +82,7 @@ def _check_training(where: str, spec: dict) -> None:
         if spec["kind"] == "igae":
             from igae.autoencoder_jobs import epochs_to_steps, igae_training_config
 
-            igae_training_config(epochs_to_steps(training, train_views=1), "cpu")
+            igae_training_config(epochs_to_steps(training, 1, parity), "cpu", parity)
         else:
             from igae.ae_training import AETrainingConfig
 
@@ -91,17 +91,44 @@ def _check_training(where: str, spec: dict) -> None:
         raise ConfigError(f"{where}.training: {error}") from error
 
 
-def _check_posterior(where: str, spec: dict, base_name: str, base: dict) -> None:
+def _decodes_means(spec: dict) -> bool:
+    """Whether an AE entry was trained here to decode posterior means (``sample_posterior: false``)."""
+    return spec["kind"] == "trained" and spec.get("training", {}).get("sample_posterior") is False
+
+
+def _check_posterior(where: str, spec: dict, base_name: str, base: dict, parity: str = "paper") -> None:
     """An IG-AE must train on the latent its base AE decodes: posterior samples of a base trained to decode posterior
-    means are mostly noise (its posterior std stays the prior's; docs/paper.md#deviations)."""
-    posterior = spec.get("training", {}).get("posterior", "sample")
-    base_decodes_means = base["kind"] == "trained" and base.get("training", {}).get("sample_posterior") is False
-    if posterior == "sample" and base_decodes_means:
+    means are mostly noise (its posterior std stays the prior's; docs/paper.md#deviations). ``parity: official``
+    trains on samples, as the official code."""
+    posterior = "sample" if parity == "official" else spec.get("training", {}).get("posterior", "sample")
+    if parity == "official" and _decodes_means(base):
+        raise ConfigError(
+            f"config: parity = 'official' trains {where.removeprefix('config: ')} on posterior samples (the official "
+            f"code's mu_nerf: false), but its base {base_name!r} was trained to decode posterior means "
+            f"(autoencoders.{base_name}.training.sample_posterior: false), so a sample is mostly noise. Keep parity: "
+            "paper, or give it a base trained with sample_posterior: true (config/paper.yaml's Ostris VAE)"
+        )
+    if posterior == "sample" and _decodes_means(base):
         raise ConfigError(
             f"{where}.training.posterior = 'sample', but its base {base_name!r} was trained to decode posterior means "
             f"(autoencoders.{base_name}.training.sample_posterior: false), so its posterior std carries no meaning "
             "and a sample is mostly noise. Set posterior: mean, or train the base with sample_posterior: true"
         )
+
+
+def _check_official_targets(config: dict) -> None:
+    """``parity: official`` encodes each latent NeRF's targets as posterior samples: refuse an AE trained to decode
+    means among the fitted ones (its samples are mostly noise)."""
+    bench = config["benchmark"]
+    for name in dict.fromkeys([*bench["autoencoders"], *bench.get("ablation", {}).get("autoencoders", [])]):
+        spec = config["autoencoders"].get(name)
+        if spec is not None and _decodes_means(spec):
+            raise ConfigError(
+                f"config: parity = 'official' encodes the latent NeRF targets as posterior samples (the official "
+                f"extension's), but autoencoders.{name} was trained to decode posterior means "
+                f"(autoencoders.{name}.training.sample_posterior: false), so its samples are mostly noise. Keep "
+                "parity: paper, or fit only AEs trained with sample_posterior: true"
+            )
 
 
 def check_config_syntax(path: str | Path) -> None:
@@ -204,6 +231,9 @@ def check_config(config: dict) -> None:
     """Check what the schema cannot: names that refer to each other, files that must exist, training and model keys
     (against the classes that take them). Raises :class:`ConfigError` naming the key at fault."""
     autoencoders, scenes, bench = config["autoencoders"], config["scenes"], config["benchmark"]
+    parity = config.get("parity", "paper")
+    if parity not in ("paper", "official"):  # the schema says so too; this covers configs checked without it
+        raise ConfigError(f"config: parity = {parity!r} is not one of paper, official")
     _check_scene_sources(scenes)
     for name, spec in autoencoders.items():
         where = f"config: autoencoders.{name}"
@@ -224,13 +254,13 @@ def check_config(config: dict) -> None:
                     "Tri-Planes need scenes in the procedural camera rig's (procedural, mesh, srn, shapenet, "
                     "igae-data). Use it as a benchmark dataset instead"
                 )
-            _check_posterior(where, spec, base, autoencoders[base])
+            _check_posterior(where, spec, base, autoencoders[base], parity)
             if spec["scenes"] in bench["datasets"]:
                 raise ConfigError(
                     f"{where}.scenes = {spec['scenes']!r} is also a benchmark dataset: its views would be both IG-AE "
                     "training data and NeRF/AE test data. Give the benchmark held-out scenes"
                 )
-        _check_training(where, spec)
+        _check_training(where, spec, parity)
         if spec["kind"] == "pretrained":
             _check_pretrained(where, spec)
     ablation = bench.get("ablation", {})
@@ -250,6 +280,8 @@ def check_config(config: dict) -> None:
                 raise ConfigError(
                     f"config: benchmark.{key} lists {name!r}, which is not defined (known: {', '.join(known)})"
                 )
+    if parity == "official":
+        _check_official_targets(config)
     claim_roles(config)
     _check_model_overrides(bench)
     if config["image_size"] % 8:

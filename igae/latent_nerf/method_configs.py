@@ -54,6 +54,9 @@ class TwoStageSchedule:
         return self.latent_steps + self.align_steps
 
 
+OFFICIAL_PIPELINE = {"train_post_quant_conv": False, "clamp_alignment": False, "normalizer_eps": 1e-6}
+"""The :class:`LatentPipelineConfig` fields ``parity: official`` sets (the official extension's behaviour)."""
+
 PAPER_TOTAL_STEPS = 25_000
 """The paper's NeRF schedule (10k latent + 15k alignment steps), which the stock scheduler horizons go with."""
 
@@ -112,8 +115,14 @@ def trainer_config(
     model_overrides: dict | None = None,
     output_dir: Path = Path("outputs"),
     seed: int = 1234,
+    parity: str = "paper",
 ) -> TrainerConfig:
-    """A nerfstudio ``TrainerConfig`` for ``method`` in ``space`` ("latent" or "rgb") on one scene."""
+    """A nerfstudio ``TrainerConfig`` for ``method`` in ``space`` ("latent" or "rgb") on one scene.
+
+    ``parity: official``: the official extension's stage 2 (decoder without ``post_quant_conv``, no clamp before the
+    alignment loss) and latent normaliser margin (1e-6); docs/paper.md#deviations."""
+    if parity not in ("paper", "official"):
+        raise ValueError(f"parity must be 'paper' or 'official', not {parity!r}")
     settings = method_settings(space, method, schedule.lr_factor, model_overrides)
     model, optimizers = settings.model, settings.optimizers
     if schedule.scale_lr_schedulers:
@@ -132,6 +141,7 @@ def trainer_config(
             autoencoder=autoencoder,
             latent_steps=schedule.latent_steps,
             loss_d_weight=schedule.loss_d_weight,
+            **(OFFICIAL_PIPELINE if parity == "official" else {}),
         )
     else:
         pipeline = VanillaPipelineConfig(

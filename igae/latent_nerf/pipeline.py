@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
-from igae.autoencoders import decode, load_with_card
+from igae.autoencoders import LatentNormalizer, decode, load_with_card
 from igae.latent_nerf.data import LatentDataManagerConfig
 from igae.latents import check_latents_match, encode_scene
 
@@ -38,6 +38,13 @@ class LatentPipelineConfig(VanillaPipelineConfig):
     reset_optimizers_at_stage_2: bool = True
     """Reset the NeRF's optimizers and schedulers when stage 2 begins (as the official code does). The decoder's are
     always reset then, so its learning rate decays over stage 2 only."""
+    train_post_quant_conv: bool = True
+    """Stage 2 fine-tunes ``post_quant_conv`` with the decoder; False (``parity: official``) the decoder only."""
+    clamp_alignment: bool = True
+    """Clamp the decoded rendering to the image range before the alignment loss; False (``parity: official``)
+    compares the decoder's raw output, whose out-of-range pixels then keep their gradient."""
+    normalizer_eps: float = 1e-4
+    """Clamp margin of the latent normaliser's inverse (IG-AE training's); the official extension's is 1e-6."""
 
 
 class LatentPipeline(VanillaPipeline):
@@ -68,7 +75,7 @@ class LatentPipeline(VanillaPipeline):
         for parameter in self.decoder_parameters():
             parameter.requires_grad_(True)
         self.card = card
-        self.normalizer = card.normalizer
+        self.normalizer = LatentNormalizer(scale=card.latent_scale, eps=config.normalizer_eps)
         # viewers and ns-render get decoded RGB; the benchmark's own timing renders latents only (latent_renders_only)
         self.model.decode_outputs = self.decode_latent_image
 
@@ -83,7 +90,8 @@ class LatentPipeline(VanillaPipeline):
 
     def decoder_parameters(self) -> list[torch.nn.Parameter]:
         post_quant_conv = getattr(self.autoencoder, "post_quant_conv", None)  # AutoencoderTiny has none
-        extra = list(post_quant_conv.parameters()) if post_quant_conv is not None else []
+        train_it = post_quant_conv is not None and self.config.train_post_quant_conv
+        extra = list(post_quant_conv.parameters()) if train_it else []
         return list(self.autoencoder.decoder.parameters()) + extra
 
     def get_param_groups(self):
@@ -92,10 +100,10 @@ class LatentPipeline(VanillaPipeline):
     def in_stage_2(self, step: int) -> bool:
         return step >= self.config.latent_steps
 
-    def decode_latent_image(self, latent_image: torch.Tensor) -> torch.Tensor:
-        """(h, w, C) rendering in [0, 1] -> (H, W, 3) decoded image in [0, 1]."""
+    def decode_latent_image(self, latent_image: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+        """(h, w, C) rendering in [0, 1] -> (H, W, 3) decoded image in [0, 1] (``clamp``; else unclamped)."""
         raw = self.normalizer.from_unit(latent_image).permute(2, 0, 1)[None]  # (1, C, h, w)
-        return (decode(self.autoencoder, raw)[0].permute(1, 2, 0) + 1) / 2
+        return (decode(self.autoencoder, raw, clamp=clamp)[0].permute(1, 2, 0) + 1) / 2
 
     @torch.no_grad()
     def score_eval_view(self, index: int, latent_render: torch.Tensor) -> tuple[dict, torch.Tensor]:
@@ -137,7 +145,9 @@ class LatentPipeline(VanillaPipeline):
             return outputs, self.model.get_loss_dict(outputs, batch, metrics), metrics
         dataset = self.datamanager.train_dataset
         height, width, channels = dataset.latents.shape[1:]
-        decoded = self.decode_latent_image(outputs["rgb"].reshape(height, width, channels))
+        decoded = self.decode_latent_image(
+            outputs["rgb"].reshape(height, width, channels), clamp=self.config.clamp_alignment
+        )
         target = dataset.rgb(batch["image_idx"]).to(decoded.device)
         loss_d = F.mse_loss(decoded, target)
         metrics["rgb_psnr"] = -10 * torch.log10(loss_d.detach())

@@ -78,6 +78,14 @@ def eval_count(views: int, eval_fraction: float) -> int:
     return min(max(count, 1), views - 1)
 
 
+def official_eval_count(views: int, eval_fraction: float) -> int:
+    """The official code's rule (``ObjectDataset``: ``n_train = ceil(views * split_ratio)``, the rest eval), with
+    split_ratio = 1 - eval_fraction: floor(views * eval_fraction) eval views, the first ones, at least one (the
+    official code would train on every view and warn), leaving at least one train view. ``parity: official``."""
+    count = views - int(np.ceil(views * (1 - eval_fraction) - 1e-9))
+    return min(max(count, 1), views - 1)
+
+
 def _frame_name(index: int, count: int) -> str:
     return f"images/r_{index:0{max(3, len(str(count - 1)))}d}.png"
 

@@ -1,6 +1,5 @@
 """Autoencoders (pretrained, trained here, IG-AE), their reconstruction quality, and the encoded latents."""
 
-
 rule prepare_autoencoder:
     """Load a pretrained AE (hub id or folder), copy a shipped checkpoint, or train a standard AE on real images."""
     input:
@@ -12,6 +11,7 @@ rule prepare_autoencoder:
     params:
         spec=lambda wc: spec_json(wc.ae),
         use_shipped=config["use_shipped_checkpoints"],
+        **PARITY_PARAMS,  # official: the tabulated background of the Ostris / SD VAEs
     log:
         "logs/prepare_autoencoder/{ae}.log",
     benchmark:
@@ -39,6 +39,7 @@ rule train_igae:
     params:
         spec=lambda wc: spec_json(wc.ae),
         use_shipped=config["use_shipped_checkpoints"],
+        **IGAE_PARITY_PARAMS,
     log:
         "logs/train_igae/{ae}.log",
     benchmark:
@@ -81,6 +82,8 @@ rule encode_latents:
         dataset="resources/scenes/{dataset}",
     output:
         "results/latents/{ae}/{dataset}/{scene}.safetensors",
+    params:
+        **PARITY_PARAMS,  # official: one posterior sample per frame instead of the mean
     log:
         "logs/encode_latents/{ae}/{dataset}/{scene}.log",
     threads: 1

@@ -193,3 +193,15 @@ def slurm_gpus(uses_gpu=True):
     """The `gpu` resource: whole GPUs a job asks a cluster executor for (Slurm: sbatch --gpus=1), 1 for a job that opens
     the config's device when that device is a GPU (ON_GPU), else 0: a CPU configuration asks a cluster for no GPU."""
     return 1 if ON_GPU and uses_gpu else 0
+
+
+PARITY = config.get("parity", "paper")  # the schema's default: paper (docs/paper.md#deviations)
+# A rule param under `parity: official` only (`**PARITY_PARAMS`): switching parity re-runs the rules whose numbers it
+# changes, while `paper` records the same params as before the key existed (nothing re-runs).
+PARITY_PARAMS = {} if PARITY == "paper" else {"parity": PARITY}
+IGAE_PARITY_PARAMS = {
+    **PARITY_PARAMS,
+    # the official split of the IG-AE's scenes needs their eval_fraction (the schema's default when unset)
+    **({"scene_eval_fraction": lambda wc: config["scenes"][AUTOENCODERS[wc.ae]["scenes"]]["eval_fraction"]}
+       if PARITY != "paper" else {}),
+}

@@ -20,6 +20,7 @@ rule fit_latent_nerf:
         schedule=lambda wc: method_schedule(wc.method),
         model=lambda wc: BENCH["model"].get(wc.method, {}),
         seed=lambda wc: int(wc.seed),
+        **PARITY_PARAMS,  # official: the extension's post_quant_conv (frozen), unclamped decode, normaliser eps
     log:
         "logs/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}/seed{seed}.log",
     benchmark:

@@ -19,6 +19,7 @@ with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
         latents=Path(inputs.latents) if space == "latent" else None,
         model_overrides=snakemake.params.model,  # noqa: F821
         seed=snakemake.params.seed,  # noqa: F821
+        parity=getattr(snakemake.params, "parity", "paper"),  # noqa: F821 (a param under parity: official only)
         device=resolve_device(snakemake.config["device"]),  # noqa: F821
         labels={"dataset": wc.dataset, "scene": wc.scene, "autoencoder": wc.get("ae")},
         config_for_provenance=snakemake.config,  # noqa: F821

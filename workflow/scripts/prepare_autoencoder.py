@@ -13,4 +13,5 @@ with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
         use_shipped=snakemake.params.use_shipped,  # noqa: F821
         device=resolve_device(snakemake.config["device"]),  # noqa: F821
         log=log,
+        parity=getattr(snakemake.params, "parity", "paper"),  # noqa: F821
     )

@@ -15,4 +15,6 @@ with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
         device=resolve_device(snakemake.config["device"]),  # noqa: F821
         log=log,
         use_shipped=snakemake.params.use_shipped,  # noqa: F821
+        parity=getattr(snakemake.params, "parity", "paper"),  # noqa: F821
+        scene_eval_fraction=getattr(snakemake.params, "scene_eval_fraction", None),  # noqa: F821
     )
