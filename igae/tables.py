@@ -180,13 +180,13 @@ def _curve_columns(metrics: dict[str, Any], path: Path) -> dict[str, Any]:
     curve = metrics.get("curve") or []
     if not isinstance(curve, list) or not all(isinstance(point, dict) for point in curve):
         raise ResultFileError(f"igae: {path}: curve must be a list of {{step, train_seconds, stage, psnr}} objects")
-    psnrs = [_number(point, "psnr", path, f"curve[{i}].") for i, point in enumerate(curve)]
-    for i, point in enumerate(curve):
+    for i, point in enumerate(curve):  # both fields the criterion reads, each error naming the point
+        _number(point, "psnr", path, f"curve[{i}].")
         _number(point, "step", path, f"curve[{i}].")
     change = tail_change_db(curve)
     converged = metrics.get("converged")
     return {
-        "curve_final_psnr": psnrs[-1] if psnrs else math.nan,
+        "curve_final_psnr": float(curve[-1]["psnr"]) if curve else math.nan,
         "curve_delta_db": math.nan if change is None else change,
         "converged": pd.NA if converged is None else bool(converged),
     }
@@ -219,6 +219,7 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
         protocol = metrics.get("protocol")
         protocols[path] = protocol.get("name") if isinstance(protocol, dict) else None
         mean, latent_mean = metrics["mean"], metrics.get("latent_mean") or {}
+        seed = _run_unit(metrics, run_dir)[3]
         rows.append(
             {
                 "method": str(metrics["method"]),
@@ -236,7 +237,7 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 "ae_psnr": _number(metrics.get("ae_mean") or {}, "psnr", path, "ae_mean.", optional=True),
                 "vs_ae_psnr": _number(metrics.get("vs_ae_mean") or {}, "psnr", path, "vs_ae_mean.", optional=True),
                 "n_views": len(metrics["per_image"]),
-                "seed": pd.NA if metrics.get("seed") is None else int(_number(metrics, "seed", path)),
+                "seed": pd.NA if seed is None else seed,
                 **_curve_columns(metrics, path),
                 **_provenance_columns(metrics, path),
             }

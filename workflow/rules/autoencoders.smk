@@ -1,5 +1,6 @@
 """Autoencoders (pretrained, trained here, IG-AE), their reconstruction quality, and the encoded latents."""
 
+
 rule prepare_autoencoder:
     """Load a pretrained AE (hub id or folder), copy a shipped checkpoint, or train a standard AE on real images."""
     input:
