@@ -196,7 +196,7 @@ def slurm_gpus(uses_gpu=True):
 
 
 PARITY = config.get("parity", "paper")  # the schema's default: paper (docs/paper.md#deviations)
-# A rule param under `parity: official` only (`**PARITY_PARAMS`): switching parity re-runs the rules whose numbers it
+# Params set under `parity = official` only (`**PARITY_PARAMS`): switching parity re-runs the jobs whose numbers it
 # changes, while `paper` records the same params as before the key existed (nothing re-runs).
 PARITY_PARAMS = {} if PARITY == "paper" else {"parity": PARITY}
 IGAE_PARITY_PARAMS = {
