@@ -6,8 +6,8 @@ GPU's arithmetic). Each one:
 1. times ``--probe-steps`` steps of its recipe (under the same contention as the sweep), then sets ``steps`` so the
    training fits ``--budget-s`` seconds (a multiple of ``--step-multiple``; the count is part of the recipe in the
    card, so the result is reproducible from the card alone, on any device);
-2. trains through :func:`igae.autoencoder_jobs.prepare_autoencoder`, the function the ``prepare_autoencoder`` rule
-   calls (Snakemake is not installed on the GPU machine);
+2. trains through :func:`igae.autoencoder_kinds.registry.build_autoencoder`, the function the ``prepare_autoencoder``
+   rule calls (Snakemake is not installed on the GPU machine);
 3. scores reconstruction with :func:`igae.autoencoder_jobs.evaluate_autoencoder` on the real test photos and on the
    views of ``--select-scenes`` (the IG-AE's training scenes: never the benchmark's held-out scenes, so choosing a
    recipe by them leaks nothing into the benchmark).
@@ -29,7 +29,8 @@ from pathlib import Path
 import yaml
 
 from igae.ae_training import AETrainingConfig, train_standard_autoencoder
-from igae.autoencoder_jobs import evaluate_autoencoder, prepare_autoencoder
+from igae.autoencoder_jobs import evaluate_autoencoder
+from igae.autoencoder_kinds.registry import build_autoencoder
 from igae.real_images import load_real_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     log(f"probe: {seconds_per_step * 1000:.1f} ms/step -> {steps} steps; recipe {json.dumps(spec['training'])}")
 
     started = time.perf_counter()
-    prepare_autoencoder(spec, out / "autoencoder", real_dir=args.real, use_shipped=False, device=args.device, log=log)
+    build_autoencoder(spec, {"real": args.real}, out / "autoencoder", device=args.device, log=log, use_shipped=False)
     wall = time.perf_counter() - started
     scores = evaluate_autoencoder(
         out / "autoencoder", [args.select_scenes], args.real, out / "reconstruction.json", device=args.device, log=log

@@ -33,8 +33,9 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from igae import autoencoder_jobs as jobs
-    from igae.autoencoder_jobs import epochs_to_steps, igae_training_config, prepare_autoencoder, train_igae_job
+    from igae.autoencoder_jobs import prepare_trained, train_igae_job
     from igae.autoencoders import load_with_card
+    from igae.igae_config import epochs_to_steps, igae_training_config
     from igae.igae_training import IGAECurveData, IGAEParity, SceneViews, train_igae
     from igae.latent_nerf import method_configs
     from igae.latent_nerf.method_configs import TwoStageSchedule
@@ -55,7 +56,7 @@ def main() -> None:
         )  # fmt: skip
     build_real_images(out / "real", image_size=size, seed=config["real_images"]["seed"])
     standard = {"name": "standard", **config["autoencoders"]["standard"], "image_size": size}
-    prepare_autoencoder(standard, out / "ae" / "standard", real_dir=out / "real", log=lambda _: None)
+    prepare_trained(standard, out / "ae" / "standard", real_dir=out / "real", log=lambda _: None)
     igae_spec = {"name": "igae", **config["autoencoders"]["igae"], "image_size": size}
     folders = {
         "base_dir": out / "ae" / "standard",

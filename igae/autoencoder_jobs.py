@@ -1,11 +1,11 @@
-"""The autoencoder stages of the workflow, one function per rule: prepare (pretrained / shipped / trained),
-train an IG-AE, evaluate reconstruction. Each takes a config entry (a dict, as in config.yaml) and folders."""
+"""The autoencoder stages of the workflow: what each kind of autoencoder entry builds (:mod:`igae.autoencoder_kinds`
+names the kinds and calls these: load a pretrained AE, copy or train a standard AE, train an IG-AE), and the
+reconstruction evaluation of any of them. Each takes a config entry (a dict, as in config.yaml) and folders."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -24,37 +24,16 @@ from igae.autoencoders import (
     latent_background,
     load_autoencoder,
     load_with_card,
-    read_card,
     reconstruct,
     save_autoencoder,
     to_unit_hwc,
 )
-from igae.igae_training import (
-    IGAECurveData,
-    IGAELossConfig,
-    IGAEParity,
-    IGAETrainingConfig,
-    SceneViews,
-    train_igae,
-)
+from igae.igae_config import check_parity, epochs_to_steps, igae_parity, igae_training_config
+from igae.igae_training import IGAECurveData, SceneViews, train_igae
 from igae.metrics import DEFAULT_PROTOCOL, build_perceptual_loss, lpips_status, per_image_metrics, summarize
 from igae.provenance import atomic_folder, atomic_write_json, provenance
 from igae.real_images import load_real_images
 from igae.scenes.dataset_io import load_scene, official_eval_count
-from igae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
-
-PARITY_VALUES = ("paper", "official")
-"""The config's ``parity``: ``paper`` (this project's behaviour, what the paper describes) or ``official`` (every
-deviation of docs/paper.md#deviations that can change a number switched back to the official code's behaviour)."""
-OFFICIAL_TRAINING = {"parity_freeze_triplanes_in_joint": True, "posterior": "sample", "cache_warmup_latents": False}
-"""The IG-AE training keys ``parity: official`` sets: Tri-Planes and MLP not stepped in the joint phase, every loss on a
-posterior sample, the warm-up's latents encoded at every step (the official code's, docs/paper.md#caveats)."""
-
-
-def check_parity(parity: str) -> str:
-    if parity not in PARITY_VALUES:
-        raise ValueError(f"config: parity = {parity!r} is not one of {', '.join(PARITY_VALUES)}")
-    return parity
 
 
 def _copy_folder(source: Path, destination: Path) -> None:
@@ -62,39 +41,41 @@ def _copy_folder(source: Path, destination: Path) -> None:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
 
 
-def prepare_autoencoder(
-    spec: dict, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print, parity: str = "paper"
-):
-    """Write ``out_dir`` for a ``pretrained`` or ``trained`` config entry (see config.yaml).
+def prepare_pretrained(spec: dict, out_dir, device="cpu", log=print, parity: str = "paper") -> AutoencoderCard:
+    """Write ``out_dir`` for a ``pretrained`` entry: the AE of its ``hub_id`` or local ``path``, with a card.
 
     ``parity: official``: a pretrained AE the official code tabulates (:data:`OFFICIAL_LATENT_BACKGROUNDS`, by hub id)
     gets the tabulated latent background instead of the computed one."""
     out_dir, name = Path(out_dir), spec["name"]
-    check_parity(parity)
-    if spec["kind"] == "pretrained":
-        key = "path" if spec.get("path") else "hub_id"  # a path is never looked up on the hub
-        source = spec[key]
-        ae = load_autoencoder(source, device, subfolder=spec.get("subfolder"), key=key)
-        card = AutoencoderCard(
-            name=name,
-            kind="pretrained",
-            source=str(source),
-            latent_channels=ae.config.latent_channels,
-            downsample=downsample_factor(ae),
-            latent_scale=spec.get("latent_scale", 0.02),
-            latent_background=[],
-        )
-        card.latent_background = latent_background(ae, card.normalizer, spec["image_size"], device).tolist()
-        if parity == "official" and spec.get("hub_id") in OFFICIAL_LATENT_BACKGROUNDS:
-            card.latent_background = list(OFFICIAL_LATENT_BACKGROUNDS[spec["hub_id"]])
-            card.recipe = {"parity": parity, "latent_background": "the official code's table"}
-        elif parity == "official":
-            log(f"{name}: parity official, but the official code tabulates no background for {source}: computed")
-        save_autoencoder(ae, out_dir, card)
-        log(f"{name}: {source} loaded, background {np.round(card.latent_background, 3).tolist()}")
-        return card
-    if spec["kind"] != "trained":
-        raise ValueError(f"prepare_autoencoder cannot make a {spec['kind']!r} autoencoder")
+    key = "path" if spec.get("path") else "hub_id"  # a path is never looked up on the hub
+    source = spec[key]
+    ae = load_autoencoder(source, device, subfolder=spec.get("subfolder"), key=key)
+    card = AutoencoderCard(
+        name=name,
+        kind="pretrained",
+        source=str(source),
+        latent_channels=ae.config.latent_channels,
+        downsample=downsample_factor(ae),
+        latent_scale=spec.get("latent_scale", 0.02),
+        latent_background=[],
+    )
+    card.latent_background = latent_background(ae, card.normalizer, spec["image_size"], device).tolist()
+    if check_parity(parity) == "official" and spec.get("hub_id") in OFFICIAL_LATENT_BACKGROUNDS:
+        card.latent_background = list(OFFICIAL_LATENT_BACKGROUNDS[spec["hub_id"]])
+        card.recipe = {"parity": parity, "latent_background": "the official code's table"}
+    elif parity == "official":
+        log(f"{name}: parity official, but the official code tabulates no background for {source}: computed")
+    save_autoencoder(ae, out_dir, card)
+    log(f"{name}: {source} loaded, background {np.round(card.latent_background, 3).tolist()}")
+    return card
+
+
+def prepare_trained(
+    spec: dict, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print
+) -> AutoencoderCard:
+    """Write ``out_dir`` for a ``trained`` entry: its shipped ``checkpoint`` (with ``use_shipped``), once the card's
+    recipe is checked against the entry's ``training``, or a standard AE trained on the real images of ``real_dir``."""
+    out_dir, name = Path(out_dir), spec["name"]
     if spec.get("checkpoint") and use_shipped:
         checkpoint = Path(spec["checkpoint"])
         _, card = load_with_card(checkpoint, "cpu")  # checks the weights against the card's sha256
@@ -115,78 +96,6 @@ def prepare_autoencoder(
         images, AETrainingConfig(**spec.get("training", {})), name, device, log, test_images=test_images
     )
     return save_autoencoder(ae, out_dir, card)
-
-
-def _phase_batches(training: dict) -> dict[str, int]:
-    defaults = IGAETrainingConfig()
-    return {
-        "warmup": training.get("warmup_batch_views", defaults.warmup_batch_views),
-        "joint": training.get("batch_views", defaults.batch_views),
-    }
-
-
-def epochs_to_steps(training: dict, train_views: int, parity: str = "paper") -> dict:
-    """Replace the paper's epoch-based keys of a ``training`` entry by the step counts they mean for this data.
-
-    ``warmup_epochs`` / ``joint_epochs``: passes over the ``train_views`` synthetic train views with the phase's batch
-    (``warmup_batch_views`` / ``batch_views``), rounded up. ``lr_decay_per_epoch`` (official 0.988032) becomes
-    ``lr_decay_per_step`` = decay ** (1 / joint steps per epoch), one rate for both phases (the warm-up's epochs have
-    fewer, larger batches: its lrs then decay more slowly per epoch than the official code's). ``parity: official``
-    drops it here instead: :func:`igae_parity` makes it a per-epoch staircase of each phase's own epochs.
-    """
-    training = dict(training)
-    batches = _phase_batches(training)
-    for phase, batch in batches.items():
-        if f"{phase}_epochs" in training:
-            if f"{phase}_steps" in training:
-                raise ValueError(f"igae: training sets both {phase}_epochs and {phase}_steps; keep one")
-            training[f"{phase}_steps"] = math.ceil(training.pop(f"{phase}_epochs") * train_views / batch)
-    if "lr_decay_per_epoch" in training:
-        decay = training.pop("lr_decay_per_epoch")
-        if check_parity(parity) == "paper":
-            steps_per_epoch = math.ceil(train_views / batches["joint"])
-            training["lr_decay_per_step"] = decay ** (1.0 / steps_per_epoch)
-    return training
-
-
-def igae_parity(training: dict, train_views: int, parity: str) -> IGAEParity:
-    """The official code's behaviours the IG-AE trains with under ``parity`` (``paper``: none, the defaults), from an
-    entry's ``training`` dict (before :func:`epochs_to_steps`): official plane axes, quant convs out of the optimiser,
-    real images in a fixed order and, with ``lr_decay_per_epoch``, the lr decayed once per epoch of each phase."""
-    if check_parity(parity) == "paper":
-        return IGAEParity()
-    batches = _phase_batches(training)
-    return IGAEParity(
-        plane_axes="xy-xz-zx",
-        lr_decay_per_epoch=training.get("lr_decay_per_epoch"),
-        warmup_steps_per_epoch=max(1, math.ceil(train_views / batches["warmup"])),
-        joint_steps_per_epoch=max(1, math.ceil(train_views / batches["joint"])),
-        train_quant_convs=False,
-        reshuffle_real_images=False,
-    )
-
-
-def igae_training_config(training: dict, device: str, parity: str = "paper") -> tuple[IGAETrainingConfig, str]:
-    """(IGAETrainingConfig, perceptual kind) from an entry's ``training`` dict (nested ``loss``, ``triplanes``).
-
-    ``parity: official`` sets :data:`OFFICIAL_TRAINING`; an entry that sets one of those keys otherwise is refused."""
-    training = dict(training)
-    if check_parity(parity) == "official":
-        for key, value in OFFICIAL_TRAINING.items():
-            if key in training and training[key] != value:
-                raise ValueError(
-                    f"{key} = {training[key]!r} contradicts parity: official (the official code's is {value!r}); "
-                    "drop the key, or keep parity: paper"
-                )
-            training[key] = value
-    perceptual = training.pop("perceptual", "auto")
-    loss = IGAELossConfig(**training.pop("loss", {}))
-    planes = dict(training.pop("triplanes", {}))
-    render = TriPlaneRenderConfig(**planes.pop("render", {}))
-    config = IGAETrainingConfig(
-        **training, loss=loss, triplanes=LatentTriPlaneConfig(**planes, render=render), device=device
-    )
-    return config, perceptual
 
 
 def igae_data_sha256(scenes: Sequence[SceneViews], real: torch.Tensor) -> dict[str, str]:
@@ -272,9 +181,10 @@ def train_igae_job(
     With ``use_shipped`` and a ``checkpoint`` in ``spec``, copy that shipped IG-AE instead, after checking that its
     card's recipe, base AE and training data (sha256) are those this config would train with.
 
-    ``parity: official`` (docs/paper.md#deviations): the official training behaviours (:data:`OFFICIAL_TRAINING`,
-    :func:`igae_parity`), the official split of the scenes (:func:`scene_split`, with ``scene_eval_fraction``) and the
-    base AE's latent background for the IG-AE's latent NeRFs, instead of one recomputed from the fine-tuned weights."""
+    ``parity: official`` (docs/paper.md#deviations): the official training behaviours
+    (:data:`igae.igae_config.OFFICIAL_TRAINING`, :func:`igae.igae_config.igae_parity`), the official split of the
+    scenes (:func:`scene_split`, with ``scene_eval_fraction``) and the base AE's latent background for the IG-AE's
+    latent NeRFs, instead of one recomputed from the fine-tuned weights."""
     check_parity(parity)
     config, perceptual_kind = igae_training_config(epochs_to_steps(spec.get("training", {}), 1, parity), device, parity)
     shipped = Path(spec["checkpoint"]) if spec.get("checkpoint") and use_shipped else None
@@ -413,13 +323,3 @@ def evaluate_autoencoder(
     }
     atomic_write_json(out_file, result)
     return result
-
-
-__all__ = [
-    "prepare_autoencoder",
-    "train_igae_job",
-    "evaluate_autoencoder",
-    "igae_training_config",
-    "igae_parity",
-    "read_card",
-]

@@ -5,8 +5,8 @@ igae real-images --out resources/real/skimage
 igae encode --autoencoder results/autoencoders/igae --scene resources/scenes/heldout/photo_000 --out z.safetensors
 igae fit --space latent --method tensorf --scene <scene> --autoencoder <ae> --latents <z> --out <run>
 igae score results/runs/latent/igae/tensorf/heldout/photo_000/seed1234
-igae tables --results results
-igae summary --tables results/tables --out results/summary.md --readme README.md
+igae tables --config config.yaml
+igae summary --tables results/tables --out results/summary.md --readme docs/results.md --headline README.md
 igae check-config config.yaml
 igae store results/autoencoders/igae assets/autoencoders/igae
 """
@@ -31,7 +31,7 @@ def _scenes(args):
 
 
 def _mesh_scenes(args):
-    from igae.sources.mesh import MeshSceneConfig, build_mesh_dataset, mesh_files
+    from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset, mesh_files
 
     files = [Path(f) for f in args.meshes]
     files = [file for path in files for file in (mesh_files(path) if path.is_dir() else [path])]
@@ -110,16 +110,23 @@ def _score(args):
 
 
 def _tables(args):
-    from igae.tables import discover_inputs, write_tables
+    import torch
 
-    inputs = discover_inputs(args.results)
-    for name, path in write_tables(**inputs, out_dir=Path(args.results) / "tables").items():
+    from igae import layout
+    from igae.tables import write_tables
+    from igae.workflow_config import load_config, table_inputs
+
+    inputs = table_inputs(load_config(args.config), torch.cuda.is_available())  # the rule's inputs and params
+    root = Path(args.directory)
+    for key in ("ae_eval_files", "latent_run_dirs", "rgb_run_dirs"):
+        inputs[key] = [root / path for path in inputs[key]]
+    for name, path in write_tables(**inputs, out_dir=root / layout.TABLES).items():
         print(f"{name}: {path}")
 
 
 def _summary(args):
     from igae.provenance import atomic_write_text
-    from igae.summary import results_markdown, this_machine, update_readme
+    from igae.summary import headline_markdown, results_markdown, this_machine, update_readme
 
     run = {**this_machine(), "wall_seconds": args.wall_seconds, "config": args.config}
     if args.machine:
@@ -129,20 +136,17 @@ def _summary(args):
         print(f"summary: {atomic_write_text(args.out, markdown)}")
     if args.readme:
         print(f"{args.readme}: {'updated' if update_readme(args.readme, markdown) else 'unchanged'}")
-    if not args.out and not args.readme:
+    if args.headline:
+        changed = update_readme(args.headline, headline_markdown(args.tables, run), block="headline")
+        print(f"{args.headline}: {'updated' if changed else 'unchanged'}")
+    if not args.out and not args.readme and not args.headline:
         print(markdown, end="")
 
 
 def _check_config(args):
-    import yaml
-    from jsonschema import validate
+    from igae.workflow_config import load_config
 
-    from igae.workflow_config import check_config
-
-    config = yaml.safe_load(Path(args.config).read_text())
-    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
-    validate(config, schema)
-    check_config(config)
+    load_config(args.config)
     print(f"{args.config}: valid")
 
 
@@ -213,14 +217,20 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--scene", help="the scene folder, when it is no longer where the run recorded it")
     score.set_defaults(run=_score)
 
-    tables = commands.add_parser("tables", help="write results/tables/*.csv from the result folders")
-    tables.add_argument("--results", default="results")
+    tables = commands.add_parser(
+        "tables", help="write results/tables/*.csv from the result files a config names, as the workflow's rule does"
+    )
+    tables.add_argument("--config", default="config.yaml", help="the config file the run used")
+    tables.add_argument(
+        "--directory", "-d", default=".", help="the run's working directory (snakemake -d), holding results/"
+    )
     tables.set_defaults(run=_tables)
 
     summary = commands.add_parser("summary", help="the README's results section, from results/tables/*.csv")
     summary.add_argument("--tables", default="results/tables")
     summary.add_argument("--out", help="write the Markdown here (default: print it, unless --readme)")
     summary.add_argument("--readme", help="replace the section between its results:begin/end marker lines")
+    summary.add_argument("--headline", help="replace the claims between its headline:begin/end marker lines")
     summary.add_argument("--wall-seconds", type=float, help="the run's wall time, stated in the summary")
     summary.add_argument("--config", help="the config file the run used, stated in the summary")
     summary.add_argument("--machine", help="the machine the run used (default: this one)")

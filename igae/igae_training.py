@@ -89,7 +89,7 @@ class IGAELossConfig:
 class IGAEParity:
     """Behaviours of the official code that this project changes, for ``parity: official`` (docs/paper.md#deviations).
 
-    Each default is this project's behaviour (``parity: paper``); :func:`igae.autoencoder_jobs.igae_parity` builds the
+    Each default is this project's behaviour (``parity: paper``); :func:`igae.igae_config.igae_parity` builds the
     official set. Kept apart from :class:`IGAETrainingConfig`, whose fields are a shipped card's recipe: a card
     records these only when they differ from the defaults (``recipe.parity``).
     """

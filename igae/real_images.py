@@ -1,9 +1,9 @@
 """An offline set of real photographs: square crops of the photos that installed packages ship.
 
 The paper injects ImageNet images into IG-AE training and trains (or takes) a standard AE on photographs. Offline, the
-only photographs at hand are those inside installed wheels (scikit-image's ``data/``, matplotlib's sample data,
-scikit-learn's sample images); this module turns them into a small ImageNet-style set of square crops at random scales,
-split into train and test **by source photo** (a test photo never gives a train crop).
+only photographs at hand are those inside installed wheels (:mod:`igae.photos`: scikit-image's ``data/``,
+matplotlib's sample data, scikit-learn's sample images); this module turns them into a small ImageNet-style set of
+square crops at random scales, split into train and test **by source photo** (a test photo never gives a train crop).
 
 Layout written by :func:`build_real_images`::
 
@@ -17,45 +17,15 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from igae.photos import PHOTO_FILES, load_photo, photo_path
 from igae.provenance import atomic_folder
-
-PHOTO_FILES: dict[str, tuple[str, str]] = {
-    # colour photographs: (package, file inside the package's data folder)
-    "astronaut": ("skimage", "astronaut.png"),
-    "chelsea": ("skimage", "chelsea.png"),
-    "coffee": ("skimage", "coffee.png"),
-    "rocket": ("skimage", "rocket.jpg"),
-    "motorcycle_left": ("skimage", "motorcycle_left.png"),
-    "hubble_deep_field": ("skimage", "hubble_deep_field.jpg"),
-    "retina": ("skimage", "retina.jpg"),
-    "immunohistochemistry": ("skimage", "ihc.png"),
-    "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
-    "china": ("sklearn", "china.jpg"),
-    "flower": ("sklearn", "flower.jpg"),
-    # grey photographs (stacked to RGB)
-    "brick": ("skimage", "brick.png"),
-    "grass": ("skimage", "grass.png"),
-    "gravel": ("skimage", "gravel.png"),
-    "camera": ("skimage", "camera.png"),
-    "coins": ("skimage", "coins.png"),
-    "page": ("skimage", "page.png"),
-    "moon": ("skimage", "moon.png"),
-    "text": ("skimage", "text.png"),
-    "cell": ("skimage", "cell.png"),
-    "clock": ("skimage", "clock_motion.png"),
-    "microaneurysms": ("skimage", "microaneurysms.png"),
-}
-"""Photos inside installed wheels (no download): ``skimage.data.data_dir``, matplotlib's ``sample_data`` and
-scikit-learn's ``datasets/images``. ``motorcycle_right.png`` is left out: it is the other half of a stereo pair, nearly
-the same picture as ``motorcycle_left``, and would leak across a split by photo. Synthetic images (logos, colour
-wheel, phantom, chessboards) are left out too."""
+from igae.scenes.images import open_image
 
 DEFAULT_TEST_PHOTOS: tuple[str, ...] = ("chelsea", "coins")
 """Held-out photos: one colour photograph, one grey one."""
@@ -65,45 +35,6 @@ DEFAULT_CROPS_PER_PHOTO = 60
 
 MIN_CROP_FRACTION = 0.2
 """Smallest crop side, as a fraction of the photo's short side; the side is drawn uniformly in [this, 1]."""
-
-
-def _package_data_dir(package: str) -> Path:
-    """The folder of sample photos inside an installed package's wheel."""
-    if package == "skimage":
-        import skimage.data
-
-        return Path(skimage.data.data_dir)
-    if package == "matplotlib":
-        import matplotlib
-
-        return Path(matplotlib.get_data_path()) / "sample_data"
-    if package == "sklearn":
-        import sklearn.datasets
-
-        return Path(sklearn.datasets.__file__).parent / "images"
-    raise ValueError(f"igae: no sample photos known in package {package!r}")
-
-
-def photo_path(name: str) -> Path:
-    """Path of one of the :data:`PHOTO_FILES` photos inside its installed package."""
-    if name not in PHOTO_FILES:
-        raise ValueError(f"igae: unknown photo {name!r} (known: {', '.join(PHOTO_FILES)})")
-    package, file = PHOTO_FILES[name]
-    path = _package_data_dir(package) / file
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"igae: {path} is missing from the installed {package}; reinstall it (its wheel ships the photo)"
-        )
-    return path
-
-
-@lru_cache(maxsize=32)
-def load_photo(name: str) -> np.ndarray:
-    """One photo as RGB uint8 (H, W, 3); grey photos are stacked to three channels. Cached; do not modify it."""
-    with Image.open(photo_path(name)) as image:
-        array = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    array.setflags(write=False)
-    return array
 
 
 def random_square_crops(
@@ -254,8 +185,6 @@ def load_real_images(
     files = sorted(split_dir.glob("*.png"))
     if not files:
         raise FileNotFoundError(f"igae: {split_dir} holds no PNG image")
-    from igae.scenes.images import open_image  # here: igae.scenes imports this module
-
     arrays = []
     for file in files:
         with open_image(file) as image:  # names the file when it cannot be read (e.g. truncated)

@@ -351,16 +351,6 @@ def ablation_table(latent_nvs: pd.DataFrame, main: Sequence[str], variants: Sequ
     return table[ABLATION_COLUMNS]
 
 
-def discover_inputs(results_dir: str | os.PathLike = "results") -> dict[str, list[Path]]:
-    """Every AE evaluation and run folder under ``results_dir``, sorted: the arguments of :func:`write_tables`."""
-    results = Path(results_dir)
-    return {
-        "ae_eval_files": sorted((results / "ae_eval").glob("*.json")),
-        "latent_run_dirs": sorted(p.parent for p in (results / "runs" / "latent").glob("*/*/*/*/seed*/metrics.json")),
-        "rgb_run_dirs": sorted(p.parent for p in (results / "runs" / "rgb").glob("*/*/*/seed*/metrics.json")),
-    }
-
-
 def write_tables(
     ae_eval_files: Iterable[str | os.PathLike],
     latent_run_dirs: Iterable[str | os.PathLike],

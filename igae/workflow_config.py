@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from igae import layout
+from igae.autoencoder_kinds.registry import autoencoder_kind  # the kind modules are imported when a config names them
 from igae.latent_nerf.registry import METHODS  # plain data: no nerfstudio, no torch
 from igae.sources.registry import scene_source  # the source modules are imported when a config names them
 
@@ -43,6 +45,50 @@ def benchmark_runs(config: dict) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
 
 
+def bench_scenes(config: dict) -> list[tuple[str, str]]:
+    """(dataset, scene) of every benchmark scene, in the config's order, from the config alone."""
+    scenes = config["scenes"]  # each source names its scenes from its entry (SceneSource.scene_names)
+    return [
+        (dataset, scene)
+        for dataset in config["benchmark"]["datasets"]
+        for scene in scene_source(scenes[dataset]["source"]).scene_names(scenes[dataset])
+    ]
+
+
+def latent_run_dirs(config: dict, methods: list[str]) -> list[str]:
+    """Every latent fit of :func:`benchmark_runs` with one of ``methods`` (those that run here), per scene and seed."""
+    return [
+        layout.latent_run(ae, method, dataset, scene, seed)
+        for ae, method in benchmark_runs(config)
+        if method in methods
+        for dataset, scene in bench_scenes(config)
+        for seed in config["benchmark"]["seeds"]
+    ]
+
+
+def rgb_run_dirs(config: dict, methods: list[str]) -> list[str]:
+    """Every RGB fit of ``methods``, per scene and seed."""
+    seeds = config["benchmark"]["seeds"]
+    return [layout.rgb_run(m, dataset, scene, seed) for m in methods for dataset, scene in bench_scenes(config)
+            for seed in seeds]  # fmt: skip
+
+
+def table_inputs(config: dict, cuda_available: bool) -> dict:
+    """The arguments of :func:`igae.tables.write_tables` but ``out_dir``, as the workflow's rule tables passes them:
+    its input files (paths relative to the working directory) and its params ``skipped`` and ``ablation``. The rule
+    and ``igae tables --config`` both take them from here, so that they write the same tables."""
+    skipped = skipped_methods(config, cuda_available)
+    methods = [method for method in benchmark_methods(config) if method not in skipped]
+    bench = config["benchmark"]
+    return {
+        "ae_eval_files": [layout.ae_eval(name) for name in config["autoencoders"]],
+        "latent_run_dirs": latent_run_dirs(config, methods),
+        "rgb_run_dirs": rgb_run_dirs(config, methods),
+        "skipped": skipped,
+        "ablation": {"main": bench["autoencoders"], "variants": bench.get("ablation", {}).get("autoencoders", [])},
+    }
+
+
 class ConfigError(ValueError):
     """config.yaml is inconsistent; the message names the key at fault."""
 
@@ -73,47 +119,22 @@ def claim_roles(config: dict) -> dict[str, str | None]:
     return {role: name if name in fitted else None for role, name in names.items()}
 
 
-def _check_training(where: str, spec: dict, parity: str = "paper") -> None:
-    """Build the entry's training config now, so that a misspelt key fails before any job, not hours into one."""
-    training = spec.get("training")
-    if training is None or spec["kind"] == "pretrained":
+def _check_autoencoder(where: str, spec: dict, config: dict, parity: str) -> None:
+    """An ``autoencoders.<name>`` entry passes its kind's own check (:attr:`AutoencoderKind.check`: names of other
+    entries, folders that must exist), and its ``training`` builds the kind's training config now, so that a misspelt
+    key fails before any job, not hours into one."""
+    try:
+        kind = autoencoder_kind(spec["kind"])
+        if kind.check is not None:
+            kind.check(spec, where, config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if spec.get("training") is None or kind.training_config is None:
         return
     try:
-        if spec["kind"] == "igae":
-            from igae.autoencoder_jobs import epochs_to_steps, igae_training_config
-
-            igae_training_config(epochs_to_steps(training, 1, parity), "cpu", parity)
-        else:
-            from igae.ae_training import AETrainingConfig
-
-            AETrainingConfig(**training)
+        kind.training_config(spec["training"], parity)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}.training: {error}") from error
-
-
-def _decodes_means(spec: dict) -> bool:
-    """Whether an AE entry was trained here to decode posterior means (``sample_posterior: false``)."""
-    return spec["kind"] == "trained" and spec.get("training", {}).get("sample_posterior") is False
-
-
-def _check_posterior(where: str, spec: dict, base_name: str, base: dict, parity: str = "paper") -> None:
-    """An IG-AE must train on the latent its base AE decodes: posterior samples of a base trained to decode posterior
-    means are mostly noise (its posterior std stays the prior's; docs/paper.md#deviations). ``parity: official``
-    trains on samples, as the official code."""
-    posterior = "sample" if parity == "official" else spec.get("training", {}).get("posterior", "sample")
-    if parity == "official" and _decodes_means(base):
-        raise ConfigError(
-            f"config: parity = 'official' trains {where.removeprefix('config: ')} on posterior samples (the official "
-            f"code's mu_nerf: false), but its base {base_name!r} was trained to decode posterior means "
-            f"(autoencoders.{base_name}.training.sample_posterior: false), so a sample is mostly noise. Keep parity: "
-            "paper, or give it a base trained with sample_posterior: true (config/paper.yaml's Ostris VAE)"
-        )
-    if posterior == "sample" and _decodes_means(base):
-        raise ConfigError(
-            f"{where}.training.posterior = 'sample', but its base {base_name!r} was trained to decode posterior means "
-            f"(autoencoders.{base_name}.training.sample_posterior: false), so its posterior std carries no meaning "
-            "and a sample is mostly noise. Set posterior: mean, or train the base with sample_posterior: true"
-        )
 
 
 def _check_official_targets(config: dict) -> None:
@@ -122,7 +143,7 @@ def _check_official_targets(config: dict) -> None:
     bench = config["benchmark"]
     for name in dict.fromkeys([*bench["autoencoders"], *bench.get("ablation", {}).get("autoencoders", [])]):
         spec = config["autoencoders"].get(name)
-        if spec is not None and _decodes_means(spec):
+        if spec is not None and autoencoder_kind(spec["kind"]).decodes_means(spec):
             raise ConfigError(
                 f"config: parity = 'official' encodes the latent NeRF targets as posterior samples (the official "
                 f"extension's), but autoencoders.{name} was trained to decode posterior means "
@@ -147,6 +168,30 @@ def check_config_syntax(path: str | Path) -> None:
         raise ConfigError(f"{where}: {problem}") from None  # the message is the whole story
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: {error}") from error
+
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+"""The config's JSON schema, which the workflow validates every config against before any job."""
+
+
+def load_config(path: str | Path) -> dict:
+    """A config file as the workflow sees it: parsed (:func:`check_config_syntax`), validated against :data:`SCHEMA`
+    with the schema's defaults filled in (by Snakemake's validator, as the workflow's), then :func:`check_config`.
+    A schema violation is a :class:`ConfigError` naming the file and the key."""
+    import yaml
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+    from snakemake.utils import validate
+
+    check_config_syntax(path)
+    config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    error = best_match(Draft202012Validator(yaml.safe_load(SCHEMA.read_text())).iter_errors(config))
+    if error is not None:  # Snakemake's own message prints the whole schema
+        where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        raise ConfigError(f"{path}: {where}: {error.message}")
+    validate(config, str(SCHEMA))  # fills in the defaults
+    check_config(config)
+    return config
 
 
 def model_config_fields() -> dict[str, dict[str, list[str]]]:
@@ -190,31 +235,6 @@ def _check_model_overrides(bench: dict) -> None:
                     raise ConfigError(f"config: benchmark.model.{method}.{key} is not a field of {class_name}{hint}")
 
 
-def _check_pretrained(where: str, spec: dict) -> None:
-    """``path`` is a local diffusers folder that exists now; ``hub_id`` is an owner/name id; exactly one is set."""
-    path, hub_id = spec.get("path"), spec.get("hub_id")
-    if bool(path) == bool(hub_id):
-        raise ConfigError(
-            f"{where}: a pretrained autoencoder needs exactly one of `path` (a local diffusers folder) or `hub_id` "
-            "(owner/name on the Hugging Face hub)"
-        )
-    if path:
-        folder = Path(path) / (spec.get("subfolder") or "")
-        if not (folder / "config.json").is_file():
-            problem = "has no config.json (not a diffusers folder)" if folder.is_dir() else "does not exist"
-            raise ConfigError(
-                f"{where}.path = {path!r}: {folder.absolute()} {problem}. A relative `path` is resolved against the "
-                "working directory (the repository, unless snakemake -d names another); a hub id goes under `hub_id`"
-            )
-        return
-    from igae.autoencoders import HUB_ID
-
-    if not HUB_ID.fullmatch(hub_id):
-        raise ConfigError(
-            f"{where}.hub_id = {hub_id!r} is not a Hugging Face id (owner/name); a local folder goes under `path`"
-        )
-
-
 def _check_scene_sources(scenes: dict) -> None:
     """Each ``scenes.<name>`` entry passes its source's own check (:attr:`igae.sources.registry.SceneSource.check`:
     e.g. a local folder that must exist)."""
@@ -236,33 +256,7 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"config: parity = {parity!r} is not one of paper, official")
     _check_scene_sources(scenes)
     for name, spec in autoencoders.items():
-        where = f"config: autoencoders.{name}"
-        if spec["kind"] == "igae":
-            base = spec.get("base")
-            if base not in autoencoders:
-                raise ConfigError(f"{where}.base = {base!r} names no autoencoder (known: {', '.join(autoencoders)})")
-            if autoencoders[base]["kind"] == "igae":
-                raise ConfigError(f"{where}.base = {base!r} is itself an IG-AE; chaining IG-AEs is not supported")
-            if spec.get("scenes") not in scenes:
-                raise ConfigError(
-                    f"{where}.scenes = {spec.get('scenes')!r} names no dataset (known: {', '.join(scenes)})"
-                )
-            source = scenes[spec["scenes"]]["source"]
-            if not scene_source(source).rig_units:
-                raise ConfigError(
-                    f"{where}.scenes = {spec['scenes']!r} is a {source!r} source, posed in its own units; the IG-AE's "
-                    "Tri-Planes need scenes in the procedural camera rig's (procedural, mesh, srn, shapenet, "
-                    "igae-data). Use it as a benchmark dataset instead"
-                )
-            _check_posterior(where, spec, base, autoencoders[base], parity)
-            if spec["scenes"] in bench["datasets"]:
-                raise ConfigError(
-                    f"{where}.scenes = {spec['scenes']!r} is also a benchmark dataset: its views would be both IG-AE "
-                    "training data and NeRF/AE test data. Give the benchmark held-out scenes"
-                )
-        _check_training(where, spec, parity)
-        if spec["kind"] == "pretrained":
-            _check_pretrained(where, spec)
+        _check_autoencoder(f"config: autoencoders.{name}", spec, config, parity)
     ablation = bench.get("ablation", {})
     extra = [method for method in ablation.get("methods", []) if method not in bench["methods"]]
     if extra:

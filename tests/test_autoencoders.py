@@ -101,7 +101,8 @@ def test_missing_folder_and_offline_hub_id_give_clear_errors(tmp_path, monkeypat
 def test_standard_ae_recipe_trains_on_the_shipped_photos_and_records_its_learning_curve(tmp_path):
     """The prepare_autoencoder recipe at tiny sizes: crops of every package's photos, a held-out curve in the card."""
     from igae.ae_training import AETrainingConfig, train_standard_autoencoder
-    from igae.real_images import PHOTO_FILES, build_real_images, load_real_images
+    from igae.photos import PHOTO_FILES
+    from igae.real_images import build_real_images, load_real_images
 
     manifest = build_real_images(tmp_path / "real", image_size=32, crops_per_photo=1, seed=0)
     assert {PHOTO_FILES[crop["photo"]][0] for crop in manifest["crops"]} == {"skimage", "matplotlib", "sklearn"}
@@ -256,8 +257,8 @@ def test_the_default_configs_shipped_autoencoders_are_those_its_recipes_train():
     import yaml
 
     from igae.ae_training import AETrainingConfig
-    from igae.autoencoder_jobs import epochs_to_steps, igae_training_config
     from igae.autoencoders import read_card
+    from igae.igae_config import epochs_to_steps, igae_training_config
     from igae.scenes.dataset_io import eval_count
 
     repo = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from PIL import Image
 
 from igae.scenes import load_scene, project_points
 from igae.scenes.cameras import OBJECT_RADIUS, rig_cameras, rig_intrinsics
-from igae.sources.mesh import MeshRenderTimeout, MeshSceneConfig, build_mesh_dataset, camera_seed, scene_name
+from igae.scenes.mesh import MeshRenderTimeout, MeshSceneConfig, build_mesh_dataset, camera_seed, scene_name
 
 SAMPLES = Path(find_spec("pymeshlab").submodule_search_locations[0]) / "tests" / "sample_meshes"
 """Meshes shipped in pymeshlab's wheel (a nerfstudio dependency)."""

@@ -9,14 +9,9 @@ import torch
 import yaml
 from test_igae_training import SIZE, synthetic_scene, tiny_autoencoder, tiny_config
 
-from igae.autoencoder_jobs import (
-    _check_shipped_igae,
-    epochs_to_steps,
-    igae_parity,
-    igae_training_config,
-    scene_split,
-)
+from igae.autoencoder_jobs import _check_shipped_igae, scene_split
 from igae.autoencoders import AutoencoderError, LatentNormalizer, decode, load_with_card, read_card
+from igae.igae_config import epochs_to_steps, igae_parity, igae_training_config
 from igae.igae_training import IGAEParity, _ShuffledCycle, joint_ae_parameters, lr_factor, train_igae
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
 from igae.latents import encode_scene, load_latents

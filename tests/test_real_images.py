@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from igae.real_images import PHOTO_FILES, build_real_images, load_photo, load_real_images
+from igae.photos import PHOTO_FILES, load_photo
+from igae.real_images import build_real_images, load_real_images
 
 SIZE = 32
 CROPS = 2

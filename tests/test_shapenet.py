@@ -15,8 +15,8 @@ from jsonschema import Draft202012Validator
 
 from igae.scenes import load_scene
 from igae.scenes.cameras import rig_cameras
+from igae.scenes.mesh import MeshSceneConfig, camera_seed
 from igae.sources.datasets import build_scene_dataset, scene_names
-from igae.sources.mesh import MeshSceneConfig, camera_seed
 from igae.sources.shapenet import FOCAL_NORMALIZED, SYNSETS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,7 @@
 """The scene-source registry (igae.sources.registry): every source module declares its part of the config schema,
 and workflow/schemas/config.schema.yaml (what Snakemake validates before any job) holds exactly those parts; a config
-naming the folder sources (nerfstudio, blender) plans one job per scene with `snakemake -n`, reading no image."""
+naming the folder sources (nerfstudio, blender) plans one job per scene with `snakemake -n`, reading no image. The
+real-image sources are registered the same way."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from igae.sources.registry import SCENE_SOURCES, scene_source, schema_name
+from igae.sources.registry import REAL_IMAGE_SOURCES, SCENE_SOURCES, real_image_source, scene_source, schema_name
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -98,3 +99,29 @@ def test_captures_in_their_own_units_cannot_train_an_igae(tmp_path, source):
         check_config(config)
     rendered = ("procedural", "mesh", "srn", "shapenet", "igae-data")
     assert not any(scene_source(name).rig_units is False for name in rendered)
+
+
+REAL = SCHEMA["properties"]["real_images"]
+
+
+def test_the_schema_names_the_registered_real_image_sources_and_the_keys_they_read():
+    """The ``real_images`` entry keeps one schema (its defaults are the real_images rule's param): its ``source`` enum
+    is the registry's, and every key a source reads is one of its properties."""
+    assert REAL["properties"]["source"]["enum"] == list(REAL_IMAGE_SOURCES)
+    read = set()
+    for name in REAL_IMAGE_SOURCES:
+        source = real_image_source(name)
+        missing = [key for key in source.keys if key not in REAL["properties"]]
+        assert not missing, f"config.schema.yaml: add {missing} to the properties of real_images ({name} reads them)"
+        read |= set(source.keys)
+    assert set(REAL["properties"]) == {"source", *read}  # and no key that no source reads
+
+
+def test_the_real_images_rule_builds_through_the_registry(tmp_path):
+    """build_real_image_set dispatches on ``source``: the built-in photos' crops, and an unknown source named."""
+    from igae.sources.datasets import build_real_image_set
+
+    manifest = build_real_image_set({"source": "skimage", "seed": 3}, tmp_path / "real", image_size=32)
+    assert manifest["seed"] == 3 and (tmp_path / "real" / "manifest.json").is_file()
+    with pytest.raises(ValueError, match=r"real image source 'imagenet' is unknown \(known: skimage, igae-data\)"):
+        build_real_image_set({"source": "imagenet"}, tmp_path / "other", image_size=32)

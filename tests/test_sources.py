@@ -14,7 +14,7 @@ from fake_hub import REPO, FakeHub, png_bytes, serving
 from huggingface_hub import constants
 from PIL import Image
 
-from igae.autoencoder_jobs import epochs_to_steps
+from igae.igae_config import epochs_to_steps
 from igae.real_images import load_real_images
 from igae.scenes import load_scene, look_at_c2w_opencv, orbit_positions
 from igae.sources.datasets import build_real_image_set, build_scene_dataset, scene_names

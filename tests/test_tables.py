@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from PIL import Image
 
+from igae.cli import main
 from igae.figures import qualitative_figure
 from igae.metrics import DEFAULT_PROTOCOL
 from igae.provenance import atomic_write_json, config_hash, folder_sha256, provenance
@@ -27,12 +29,15 @@ from igae.tables import (
     ResultFileError,
     ablation_table,
     ae_reconstruction_table,
-    discover_inputs,
     latent_nvs_table,
     timing_table,
     write_tables,
 )
 from igae.timing import device_from_description, device_label
+from igae.workflow_config import latent_run_dirs, rgb_run_dirs, table_inputs
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "data" / "tiny_config.yaml"
 
 PROVENANCE = {"config_hash": "abc123def456", "ae_sha256": None, "versions": "torch=2.14.1;nerfstudio=1.1.5"}
 VIEWS = ["images/r_000.png", "images/r_001.png"]
@@ -178,20 +183,57 @@ def test_timing_table_pairs_only_runs_of_the_same_device(tmp_path):
     assert math.isnan(cross.rgb_train_s) and math.isnan(cross.train_speedup) and math.isnan(cross.render_speedup)
 
 
-def test_runs_of_each_fitting_seed_are_found_and_paired_seed_by_seed(tmp_path):
-    """The workflow's layout (one run folder per seed under the scene's): discover_inputs finds every seed's run, and a
-    latent run's RGB partner is the RGB run of its own seed."""
-    runs = tmp_path / "results" / "runs"
-    for seed, train_s in [(1, 40.0), (2, 80.0)]:
-        write_run(runs / f"latent/igae/tensorf/procedural/s0/seed{seed}", "latent", "tensorf", "s0", [14.0, 16.0],
-                  10.0, 5.0, ae="igae", seed=seed)  # fmt: skip
-        write_run(runs / f"rgb/tensorf/procedural/s0/seed{seed}", "rgb", "tensorf", "s0", [20.0, 22.0], train_s, 30.0,
-                  seed=seed)  # fmt: skip
-    inputs = discover_inputs(tmp_path / "results")
-    assert [p.name for p in inputs["latent_run_dirs"]] == ["seed1", "seed2"] == [p.name for p in inputs["rgb_run_dirs"]]
-    timing = timing_table(inputs["latent_run_dirs"], inputs["rgb_run_dirs"])
+def test_runs_of_each_fitting_seed_are_listed_and_paired_seed_by_seed(tmp_path):
+    """The workflow's layout (one run folder per seed under the scene's): the config's run lists name every seed's
+    run, and a latent run's RGB partner is the RGB run of its own seed."""
+    config = yaml.safe_load(TINY.read_text())
+    config["benchmark"].update(autoencoders=["igae"], seeds=[1, 2])
+    latent = [tmp_path / run for run in latent_run_dirs(config, ["tensorf"])]
+    rgb = [tmp_path / run for run in rgb_run_dirs(config, ["tensorf"])]
+    assert [p.name for p in latent] == ["seed1", "seed2"] == [p.name for p in rgb]
+    for seed, train_s, latent_run, rgb_run in zip([1, 2], [40.0, 80.0], latent, rgb, strict=True):
+        write_run(latent_run, "latent", "tensorf", "photo_000", [14.0, 16.0], 10.0, 5.0, ae="igae", seed=seed)
+        write_run(rgb_run, "rgb", "tensorf", "photo_000", [20.0, 22.0], train_s, 30.0, seed=seed)
+    timing = timing_table(latent, rgb)
     assert timing["seed"].tolist() == [1, 2] and timing["train_speedup"].tolist() == [4.0, 8.0]
-    assert latent_nvs_table(inputs["latent_run_dirs"])["seed"].tolist() == [1, 2]
+    assert latent_nvs_table(latent)["seed"].tolist() == [1, 2]
+
+
+def test_igae_tables_writes_byte_for_byte_what_the_workflow_s_tables_rule_writes(tmp_path):
+    """`igae tables --config` beside the rule tables of a real Snakemake run (that rule alone: the result files are
+    fixtures) on the same results: the same four CSVs, byte for byte, skipped methods' notes and ablation included."""
+    config = yaml.safe_load(TINY.read_text())
+    config["autoencoders"]["control"] = config["autoencoders"]["igae"]
+    config["benchmark"]["ablation"] = {"autoencoders": ["control"], "methods": ["tensorf"]}
+    inputs = table_inputs(config, torch.cuda.is_available())
+    work = tmp_path / "work"
+    for index, name in enumerate(config["autoencoders"]):
+        write_ae_eval(work / "results" / "ae_eval", name, 18.0 + index)
+    for index, run in enumerate(inputs["latent_run_dirs"]):  # .../latent/{ae}/{method}/{dataset}/{scene}/seed{seed}
+        ae, method, _, scene, seed = Path(run).parts[-5:]
+        write_run(work / run, "latent", method, scene, [14.0 + index, 16.0], 10.0 + index, 5.0, 2.0, ae=ae,
+                  seed=int(seed.removeprefix("seed")))  # fmt: skip
+    for run in inputs["rgb_run_dirs"]:
+        method, _, scene, seed = Path(run).parts[-4:]
+        write_run(work / run, "rgb", method, scene, [20.0, 22.0], 40.0, 30.0, seed=int(seed.removeprefix("seed")))
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    tables = [f"results/tables/{name}.csv" for name in ("ae_reconstruction", "latent_nvs", "timing", "ablation")]
+    snakemake = Path(sys.executable).parent / "snakemake"
+    run = subprocess.run(
+        [str(snakemake), *tables, "-s", str(REPO / "Snakefile"), "-d", str(work), "--configfile", str(config_file),
+         "--cores", "1", "--allowed-rules", "tables"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    by_rule = {table: (work / table).read_bytes() for table in tables}
+    for table in tables:
+        (work / table).unlink()
+    assert main(["tables", "--config", str(config_file), "--directory", str(work)]) == 0
+    assert {table: (work / table).read_bytes() for table in tables} == by_rule
+    assert pd.read_csv(work / tables[3])["role"].tolist() == ["main", "main", "variant"]  # the ablation is there
+    if not torch.cuda.is_available():  # instant-ngp skipped, and the tables say so
+        assert pd.read_csv(work / tables[1])["note"].str.startswith("skipped: instant-ngp").sum() == 1
 
 
 def test_device_labels_name_the_gpu_model_not_its_index():

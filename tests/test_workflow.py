@@ -104,6 +104,24 @@ def test_the_all_methods_cpu_configuration_plans_every_cpu_method(tmp_path):
     assert counts["fit_latent_nerf"] == 5 * (2 * methods + 1) and counts["fit_rgb_nerf"] == 5 * methods
 
 
+def test_every_rule_that_does_work_has_a_log_and_a_benchmark_beside_it():
+    """Every rule but `all` writes its log under logs/<rule>/ and Snakemake's time and memory of the job (its
+    `benchmark:` TSV) under logs/benchmarks/<rule>/, named by the same wildcards; benchmarks/ holds the benchmark
+    scripts, never a run's output."""
+    rules = {}
+    for path in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
+        rules.update(re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", path.read_text(), flags=re.M | re.S))
+    assert len(rules) >= 17 and "fit_latent_nerf" in rules and "results_page" in rules
+    for name, body in rules.items():
+        if name == "all":
+            continue
+        log = re.search(r'^    log:\n        "(logs/[^"]+)\.log"', body, flags=re.M)
+        benchmark = re.search(r'^    benchmark:\n        "([^"]+)"', body, flags=re.M)
+        assert log and log.group(1).startswith(f"logs/{name}"), f"rule {name}: no log under logs/{name}"
+        assert benchmark, f"rule {name} has no benchmark:"
+        assert benchmark.group(1) == f"logs/benchmarks/{log.group(1).removeprefix('logs/')}.tsv", name
+
+
 LOCAL_PROFILE = REPO / "workflow" / "profiles" / "local"
 
 

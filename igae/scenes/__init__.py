@@ -1,5 +1,6 @@
-"""Scenes: cameras and the camera rig, the image reader, the built-in procedural scenes, and the nerfstudio-format
-scene folders every source writes (the sources themselves: :mod:`igae.sources`)."""
+"""Scenes: cameras and the camera rig, the image reader, the built-in procedural scenes and the mesh renderer
+(:mod:`igae.scenes.mesh`, imported on its own: Open3D), and the nerfstudio-format scene folders every source writes
+(the sources themselves: :mod:`igae.sources`)."""
 
 from igae.scenes.cameras import look_at_c2w_opencv, opencv_to_opengl, orbit_positions, project_points
 from igae.scenes.dataset_io import SceneData, load_scene, write_scene

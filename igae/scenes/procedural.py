@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from igae.real_images import load_photo
+from igae.photos import load_photo
 from igae.scenes.cameras import (
     OBJECT_RADIUS,
     CameraRig,
@@ -45,7 +45,7 @@ TEXTURE_PHOTOS = (
     "retina",
     "immunohistochemistry",
 )
-"""Colour photos (names in :data:`igae.real_images.PHOTO_FILES`) that texture the ``photo`` family."""
+"""Colour photos (names in :data:`igae.photos.PHOTO_FILES`) that texture the ``photo`` family."""
 
 LIGHT_DIRECTION = np.array([0.35, -0.45, 0.82]) / np.linalg.norm([0.35, -0.45, 0.82])
 """Unit vector towards the directional light, fixed in the world (+z is up)."""

@@ -6,7 +6,8 @@ Sources of scenes: one module each (:mod:`igae.sources.registry`): ``procedural`
 mesh files, or Objaverse uids), ``srn`` (a local ShapeNet-SRN category folder), ``igae-data`` (the authors' release,
 downloaded, or a local copy of it), ``nerfstudio`` (a nerfstudio-format folder, e.g. from ``ns-process-data``),
 ``blender`` (the NeRF-synthetic layout).
-Sources of real images: ``skimage`` (built in), ``igae-data`` (the release's ImageNet subset).
+Sources of real images (:data:`igae.sources.registry.REAL_IMAGE_SOURCES`): ``skimage`` (photos installed packages
+ship), ``igae-data`` (the release's ImageNet subset).
 Every scene written is then read back (:func:`igae.scenes.dataset_io.load_scene`), so a broken one is reported, with
 the file at fault, by the job that made it, before any training.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from igae.scenes.dataset_io import load_scene
-from igae.sources.registry import scene_source
+from igae.sources.registry import real_image_source, scene_source
 
 DEFAULT_DOWNLOADS = "resources/downloads"
 """Where downloads are kept (outside every job's output, so an interrupted download resumes on the next run)."""
@@ -47,14 +48,5 @@ def build_real_image_set(
     spec: dict, out_dir: str | Path, image_size: int, downloads: str | Path = DEFAULT_DOWNLOADS
 ) -> dict:
     """Write the ``real_images`` entry's set (train/, test/, manifest.json) to ``out_dir``; return the manifest."""
-    source, seed = spec["source"], spec.get("seed", 0)
-    if source == "skimage":
-        from igae.real_images import build_real_images
-
-        return build_real_images(out_dir, image_size=image_size, seed=seed)
-    if source == "igae-data":
-        from igae.sources.igae_data import release_real_images, write_real_image_set
-
-        files = release_real_images(spec, Path(downloads))
-        return write_real_image_set(files, out_dir, image_size, spec.get("test_fraction", 0.1), seed, source)
-    raise ValueError(f"igae: real image source {source!r} is unknown")
+    source = real_image_source(spec["source"])
+    return source.build(spec, Path(out_dir), image_size=image_size, downloads=Path(downloads))

@@ -56,7 +56,7 @@ from igae.sources.download import (
     list_release_files,
     list_release_top,
 )
-from igae.sources.registry import SceneSource
+from igae.sources.registry import RealImageSource, SceneSource
 
 DEFAULT_REPO = "k-kassab/igae-data"
 INVENTORY = ".igae-files.json"
@@ -590,3 +590,18 @@ def check(spec: dict, where: str) -> None:
 
 
 SOURCE = SceneSource(name="igae-data", schema=SCHEMA, scene_names=scene_names, build=build, check=check)
+
+
+def build_real_images(spec: dict, out_dir: Path, image_size: int, downloads: Path) -> dict:
+    """The ``real_images`` set of the release's ImageNet subset: a seeded sample of ``count`` images (downloaded, or
+    from a local copy at ``path``), split by ``test_fraction``."""
+    files = release_real_images(spec, downloads)
+    seed = spec.get("seed", 0)
+    return write_real_image_set(files, out_dir, image_size, spec.get("test_fraction", 0.1), seed, "igae-data")
+
+
+REAL_IMAGE_SOURCE = RealImageSource(
+    name="igae-data",
+    keys=("count", "seed", "test_fraction", "path", "repo", "revision"),
+    build=build_real_images,
+)

@@ -11,6 +11,13 @@ Adding a source ``foo``:
 
 The schema file keeps the whole config's schema in one place (Snakemake, ``igae check-config`` and the tests read it
 as is); the test keeps it equal to what the modules declare.
+
+The sources of the ``real_images`` entry (the photographs of the standard AE and of the IG-AE's real-image terms) are
+registered the same way, in :data:`REAL_IMAGE_SOURCES` (a module-level ``REAL_IMAGE_SOURCE``: a
+:class:`RealImageSource`). Adding one: its module, its line there, its name in the schema's ``real_images.source``
+enum and its keys among ``real_images.properties`` (``tests/test_source_registry.py`` says which are missing). The
+``real_images`` entry keeps one schema for all its sources: Snakemake writes the schema's defaults into the entry,
+which is the real_images rule's param, so per-source schemas would change that param and re-run every job after it.
 """
 
 from __future__ import annotations
@@ -67,4 +74,36 @@ def scene_source(name: str) -> SceneSource:
     source = importlib.import_module(SCENE_SOURCES[name]).SOURCE
     if source.name != name:
         raise RuntimeError(f"igae: {SCENE_SOURCES[name]}.SOURCE is named {source.name!r}, registered as {name!r}")
+    return source
+
+
+REAL_IMAGE_SOURCES = {
+    "skimage": "igae.sources.shipped_photos",
+    "igae-data": "igae.sources.igae_data",
+}
+"""``real_images.source`` value -> the module that holds its :class:`RealImageSource` (imported when named)."""
+
+
+@dataclass(frozen=True)
+class RealImageSource:
+    """One source of the real-image set: which keys of the ``real_images`` entry it reads, and how it builds the set."""
+
+    name: str
+    """The ``source`` value of the ``real_images`` entry."""
+    keys: tuple[str, ...]
+    """The entry's keys it reads besides ``source`` (each one a property of ``real_images`` in config.schema.yaml)."""
+    build: Callable[..., dict]
+    """``build(spec, out_dir, image_size=, downloads=)``: write the set to ``out_dir`` in the layout of
+    :mod:`igae.real_images` (``train/``, ``test/``, ``manifest.json``); return the manifest."""
+
+
+def real_image_source(name: str) -> RealImageSource:
+    """The :class:`RealImageSource` of a ``real_images.source`` value; ValueError for an unknown one."""
+    if name not in REAL_IMAGE_SOURCES:
+        raise ValueError(f"igae: real image source {name!r} is unknown (known: {', '.join(REAL_IMAGE_SOURCES)})")
+    source = importlib.import_module(REAL_IMAGE_SOURCES[name]).REAL_IMAGE_SOURCE
+    if source.name != name:
+        raise RuntimeError(
+            f"igae: {REAL_IMAGE_SOURCES[name]}.REAL_IMAGE_SOURCE is named {source.name!r}, registered as {name!r}"
+        )
     return source

@@ -9,7 +9,7 @@ Layout read (ShapeNetCore.v2 as unzipped; it needs a licence, https://shapenet.o
 - ``category`` is a name of :data:`SYNSETS` (``bag``, ``cap``, ``vase``, ...) or an 8-digit synset id;
 - the synset's model folders are taken in sorted order of their ids: models ``first .. first+count-1`` become the
   scenes ``{category}_000`` ... (names known from the config alone; the model id is in each scene's ``igae`` block);
-- each model is rendered by the mesh source (:func:`igae.sources.mesh.render_mesh_scene`: Open3D, textures from the
+- each model is rendered by the mesh source (:func:`igae.scenes.mesh.render_mesh_scene`: Open3D, textures from the
   MTL, white background, one process per model under its time limits) on the mesh source's camera rig.
 
 Camera, from the official code where it gives it: focal length **1.02** of the image side (130.56 px at 128 px),
@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from igae.sources.mesh import MeshSceneConfig, mesh_config, mesh_scene_meta, render_mesh_scene
+from igae.scenes.mesh import MeshSceneConfig, mesh_scene_meta, render_mesh_scene
+from igae.sources.mesh import mesh_config
 from igae.sources.registry import SceneSource
 
 SYNSETS = {

@@ -2,13 +2,14 @@
 
 
 rule prepare_autoencoder:
-    """Load a pretrained AE (hub id or folder), copy a shipped checkpoint, or train a standard AE on real images."""
+    """An AE of its own (igae/autoencoder_kinds/: pretrained, trained): load a pretrained AE (hub id or folder), copy
+    a shipped checkpoint, or train a standard AE on real images."""
     input:
-        unpack(prepare_inputs),
+        unpack(ae_inputs),  # common.smk: the kind's inputs
     output:
         directory("results/autoencoders/{ae}"),
     wildcard_constraints:
-        ae=alternatives(PLAIN_NAMES),
+        ae=alternatives(built_by("prepare_autoencoder")),
     params:
         spec=lambda wc: spec_json(wc.ae),
         use_shipped=config["use_shipped_checkpoints"],
@@ -16,27 +17,28 @@ rule prepare_autoencoder:
     log:
         "logs/prepare_autoencoder/{ae}.log",
     benchmark:
-        "benchmarks/prepare_autoencoder/{ae}.tsv"
+        "logs/benchmarks/prepare_autoencoder/{ae}.tsv"
     priority: 10  # on the critical path: the IG-AE starts from it
     threads: prepare_threads
     resources:
         runtime=240,  # minutes, for cluster executors
         mem_mb=4000,
-        gpu_share=lambda wc: gpu_share("prepare_autoencoder") if "real" in prepare_inputs(wc) else 0,  # common.smk
-        gpu=lambda wc: slurm_gpus("real" in prepare_inputs(wc)),  # a cluster's GPU: training only
+        gpu_share=lambda wc: gpu_share("prepare_autoencoder") if ae_trains(wc) else 0,  # common.smk
+        gpu=lambda wc: slurm_gpus(ae_trains(wc)),  # a cluster's GPU: training only
     script:
-        "../scripts/prepare_autoencoder.py"
+        "../scripts/build_autoencoder.py"
 
 
 rule train_igae:
-    """Fine-tune the base AE jointly with latent Tri-Planes of the synthetic scenes (warm-up, then joint phase), or
-    copy its shipped checkpoint once its card's recipe, base AE and training data are checked against the config."""
+    """An AE fine-tuned from another one (igae/autoencoder_kinds/: igae): the base AE trained jointly with latent
+    Tri-Planes of the synthetic scenes (warm-up, then joint phase), or its shipped checkpoint, copied once its card's
+    recipe, base AE and training data are checked against the config."""
     input:
-        unpack(igae_inputs),
+        unpack(ae_inputs),  # common.smk: the kind's inputs
     output:
         directory("results/autoencoders/{ae}"),
     wildcard_constraints:
-        ae=alternatives(IGAE_NAMES),
+        ae=alternatives(built_by("train_igae")),
     params:
         spec=lambda wc: spec_json(wc.ae),
         use_shipped=config["use_shipped_checkpoints"],
@@ -44,7 +46,7 @@ rule train_igae:
     log:
         "logs/train_igae/{ae}.log",
     benchmark:
-        "benchmarks/train_igae/{ae}.tsv"
+        "logs/benchmarks/train_igae/{ae}.tsv"
     priority: 10  # the longest job: start it as soon as it can run
     threads: 1  # with 2 cores, the standard AE's NeRFs run beside it
     resources:
@@ -53,7 +55,7 @@ rule train_igae:
         gpu_share=lambda wc: gpu_share("train_igae"),  # GPU_SHARE in common.smk
         gpu=slurm_gpus(),
     script:
-        "../scripts/train_igae.py"
+        "../scripts/build_autoencoder.py"
 
 
 rule evaluate_autoencoder:
@@ -66,6 +68,8 @@ rule evaluate_autoencoder:
         "results/ae_eval/{ae}.json",
     log:
         "logs/evaluate_autoencoder/{ae}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_autoencoder/{ae}.tsv"
     threads: 1
     resources:
         runtime=60,  # minutes, for cluster executors
@@ -87,6 +91,8 @@ rule encode_latents:
         **PARITY_PARAMS,  # official: one posterior sample per frame instead of the mean
     log:
         "logs/encode_latents/{ae}/{dataset}/{scene}.log",
+    benchmark:
+        "logs/benchmarks/encode_latents/{ae}/{dataset}/{scene}.tsv"
     threads: 1
     resources:
         runtime=30,  # minutes, for cluster executors

@@ -10,16 +10,17 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 import torch  # noqa: E402
 
+from igae import layout  # noqa: E402
+from igae.autoencoder_kinds.registry import autoencoder_kind  # noqa: E402
 from igae.workflow_config import (  # noqa: E402
     ConfigError,
+    bench_scenes,
     benchmark_methods,
-    benchmark_runs,
     check_config,
     claim_roles,
     runs_on_gpu,
-    skipped_methods,
+    table_inputs,
 )
-from igae.sources.datasets import scene_names  # noqa: E402
 
 check_config(config)
 
@@ -56,12 +57,12 @@ def check_device():
 check_device()
 
 AUTOENCODERS = config["autoencoders"]
-IGAE_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] == "igae"]
-PLAIN_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] != "igae"]
+AE_KIND = {name: autoencoder_kind(spec["kind"]) for name, spec in AUTOENCODERS.items()}  # igae/autoencoder_kinds/
+IGAE_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] == "igae"]  # their curves: igae_training.png
 BENCH = config["benchmark"]
-SKIPPED_METHODS = skipped_methods(config, torch.cuda.is_available())
+TABLE_INPUTS = table_inputs(config, torch.cuda.is_available())  # what `igae tables --config` reads too
+SKIPPED_METHODS = TABLE_INPUTS["skipped"]
 METHODS = [method for method in benchmark_methods(config) if method not in SKIPPED_METHODS]
-ABLATION_AES = BENCH.get("ablation", {}).get("autoencoders", [])
 CLAIM_ROLES = claim_roles(config)
 for method, reason in SKIPPED_METHODS.items():
     logger.warning(f"igae: skipping {method}: {reason}. The tables say so.")
@@ -80,8 +81,8 @@ wildcard_constraints:
 
 
 def spec_json(ae):
-    """An autoencoder's config entry as JSON: a param, so editing the entry re-runs what depends on it."""
-    return json.dumps({"name": ae, **AUTOENCODERS[ae], "image_size": config["image_size"]}, sort_keys=True)
+    """An autoencoder's config entry as JSON (ae_spec): a param, so editing the entry re-runs what depends on it."""
+    return json.dumps(ae_spec(ae), sort_keys=True)
 
 
 def method_schedule(method):
@@ -89,27 +90,14 @@ def method_schedule(method):
     return {**BENCH["schedule"], **BENCH.get("schedule_overrides", {}).get(method, {})}
 
 
-def bench_scenes():
-    return [(dataset, scene) for dataset in BENCH["datasets"] for scene in scene_names(config["scenes"][dataset])]
-
-
 def latent_runs():
-    return [
-        f"results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{seed}"
-        for ae, method in benchmark_runs(config)
-        if method in METHODS
-        for dataset, scene in bench_scenes()
-        for seed in BENCH["seeds"]
-    ]
+    """Every latent fit of the benchmark that runs here, per scene and seed (igae.workflow_config.latent_run_dirs)."""
+    return TABLE_INPUTS["latent_run_dirs"]
 
 
 def rgb_runs():
-    return [
-        f"results/runs/rgb/{method}/{dataset}/{scene}/seed{seed}"
-        for method in METHODS
-        for dataset, scene in bench_scenes()
-        for seed in BENCH["seeds"]
-    ]
+    """Every RGB fit of the benchmark that runs here, per scene and seed."""
+    return TABLE_INPUTS["rgb_run_dirs"]
 
 
 def final_outputs():
@@ -130,37 +118,35 @@ def final_outputs():
 
 
 # Moved here from the rule files (rule files hold rules only; snakemake --lint).
-REAL = f"resources/real/{config['real_images']['source']}"
+REAL = layout.real_images(config)
 
 
-def igae_inputs(wc):
-    """The base AE, the synthetic scenes and the real images (the shipped check hashes them); a shipped checkpoint."""
-    spec = AUTOENCODERS[wc.ae]
-    inputs = {
-        "base": f"results/autoencoders/{spec['base']}",
-        "scenes": f"resources/scenes/{spec['scenes']}",
-        "real": REAL,
-    }
-    if spec.get("checkpoint") and config["use_shipped_checkpoints"]:
-        inputs["checkpoint"] = spec["checkpoint"]
-    return inputs
+def built_by(rule_name):
+    """The autoencoders whose kind the rule builds (AutoencoderKind.rule), for its {ae} wildcard."""
+    return [name for name, kind in AE_KIND.items() if kind.rule == rule_name]
 
 
-def prepare_inputs(wc):
-    """A shipped checkpoint is an input (replacing it re-runs the rule); training needs the real images."""
-    spec = AUTOENCODERS[wc.ae]
-    if spec["kind"] != "trained":
-        return {}
-    if spec.get("checkpoint") and config["use_shipped_checkpoints"]:
-        return {"checkpoint": spec["checkpoint"]}
-    return {"real": REAL}
+def ae_spec(ae):
+    """An autoencoder's config entry with its name and the image size: what its kind's functions take."""
+    return {"name": ae, **AUTOENCODERS[ae], "image_size": config["image_size"]}
+
+
+def ae_inputs(wc):
+    """The files its kind's job reads (AutoencoderKind.inputs): the base AE, scenes, real images, a shipped checkpoint
+    (replacing it re-runs the rule)."""
+    return AE_KIND[wc.ae].inputs(ae_spec(wc.ae), config)
+
+
+def ae_trains(wc):
+    """Whether the job trains (AutoencoderKind.trains), rather than loading or copying weights."""
+    return AE_KIND[wc.ae].trains(ae_spec(wc.ae), config)
 
 
 def prepare_threads(wc):
     """Training runs first in the DAG, with nothing to share the cores with: every core a local run has (--cores);
     copying or loading needs one. A cluster job (submitted, or running on its node with `--cores all`) gets one, the
     same on both sides (the job's srun asks for its threads within the allocation): --set-threads for more."""
-    if "real" not in prepare_inputs(wc) or workflow.non_local_exec or workflow.remote_exec:
+    if not ae_trains(wc) or workflow.non_local_exec or workflow.remote_exec:
         return 1
     return max(1, workflow.resource_settings.cores or 1)
 

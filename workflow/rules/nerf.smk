@@ -24,7 +24,7 @@ rule fit_latent_nerf:
     log:
         "logs/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}/seed{seed}.log",
     benchmark:
-        "benchmarks/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}/seed{seed}.tsv"
+        "logs/benchmarks/fit_latent_nerf/{ae}/{method}/{dataset}/{scene}/seed{seed}.tsv"
     threads: 1
     resources:
         runtime=600,  # minutes, for cluster executors
@@ -48,7 +48,7 @@ rule fit_rgb_nerf:
     log:
         "logs/fit_rgb_nerf/{method}/{dataset}/{scene}/seed{seed}.log",
     benchmark:
-        "benchmarks/fit_rgb_nerf/{method}/{dataset}/{scene}/seed{seed}.tsv"
+        "logs/benchmarks/fit_rgb_nerf/{method}/{dataset}/{scene}/seed{seed}.tsv"
     threads: 1
     resources:
         runtime=600,  # minutes, for cluster executors

@@ -13,10 +13,10 @@ localrules:
 
 rule tables:
     """Long-format CSVs: AE reconstruction (Tab. 1), latent NVS (Tab. 2), timing (Tab. 5), ablation."""
-    input:
-        ae_eval=expand("results/ae_eval/{ae}.json", ae=list(AUTOENCODERS)),
-        latent_runs=latent_runs(),
-        rgb_runs=rgb_runs(),
+    input:  # common.smk: TABLE_INPUTS, as `igae tables --config` reads them
+        ae_eval=TABLE_INPUTS["ae_eval_files"],
+        latent_runs=TABLE_INPUTS["latent_run_dirs"],
+        rgb_runs=TABLE_INPUTS["rgb_run_dirs"],
     output:
         ae=report(
             "results/tables/ae_reconstruction.csv",
@@ -27,10 +27,12 @@ rule tables:
         timing=report("results/tables/timing.csv", caption="../report/table_timing.rst", category="Tables"),
         ablation=report("results/tables/ablation.csv", caption="../report/table_ablation.rst", category="Tables"),
     params:
-        skipped=SKIPPED_METHODS,
-        ablation={"main": BENCH["autoencoders"], "variants": ABLATION_AES},
+        skipped=TABLE_INPUTS["skipped"],
+        ablation=TABLE_INPUTS["ablation"],
     log:
         "logs/tables.log",
+    benchmark:
+        "logs/benchmarks/tables.tsv"
     script:
         "../scripts/tables.py"
 
@@ -45,12 +47,15 @@ rule figure_qualitative:
         report("results/figures/qualitative.png", caption="../report/figure_qualitative.rst", category="Figures"),
     log:
         "logs/figure_qualitative.log",
+    benchmark:
+        "logs/benchmarks/figure_qualitative.tsv"
     script:
         "../scripts/figure_qualitative.py"
 
 
 rule claims:
-    """Each claim of the paper per method: 95 % paired bootstrap interval over (dataset, scene, seed), verdict."""
+    """Each claim of the paper per method, over paired (dataset, scene, seed) units: 90 % BCa interval, one-sided
+    sign-flip p-value and verdict (igae.claims)."""
     input:
         nvs="results/tables/latent_nvs.csv",
         timing="results/tables/timing.csv",
@@ -61,6 +66,8 @@ rule claims:
         roles=CLAIM_ROLES,
     log:
         "logs/claims.log",
+    benchmark:
+        "logs/benchmarks/claims.tsv"
     script:
         "../scripts/claims.py"
 
@@ -74,6 +81,8 @@ rule figure_convergence:
         report("results/figures/convergence.png", caption="../report/figure_convergence.rst", category="Figures"),
     log:
         "logs/figure_convergence.log",
+    benchmark:
+        "logs/benchmarks/figure_convergence.tsv"
     script:
         "../scripts/figure_convergence.py"
 
@@ -83,7 +92,7 @@ rule figure_ae_reconstruction:
     input:
         autoencoders=expand("results/autoencoders/{ae}", ae=list(AUTOENCODERS)),
         real=REAL,
-        dataset=f"resources/scenes/{bench_scenes()[0][0]}",
+        dataset=f"resources/scenes/{bench_scenes(config)[0][0]}",
     output:
         report(
             "results/figures/ae_reconstruction.png",
@@ -91,9 +100,11 @@ rule figure_ae_reconstruction:
             category="Figures",
         ),
     params:
-        scene="resources/scenes/{}/{}".format(*bench_scenes()[0]),
+        scene="resources/scenes/{}/{}".format(*bench_scenes(config)[0]),
     log:
         "logs/figure_ae_reconstruction.log",
+    benchmark:
+        "logs/benchmarks/figure_ae_reconstruction.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -110,6 +121,8 @@ rule figure_igae_training:
         report("results/figures/igae_training.png", caption="../report/figure_igae_training.rst", category="Figures"),
     log:
         "logs/figure_igae_training.log",
+    benchmark:
+        "logs/benchmarks/figure_igae_training.tsv"
     script:
         "../scripts/figure_igae_training.py"
 
@@ -125,13 +138,16 @@ rule summary:
         tables=lambda wc, input: input.tables[0].rsplit("/", 1)[0],  # their folder, results/tables
     log:
         "logs/summary.log",
+    benchmark:
+        "logs/benchmarks/summary.tsv"
     script:
         "../scripts/summary.py"
 
 
 rule results_page:
-    """Every table as an HTML table under its caption (what each column is) and every figure with its caption, on one
-    self-contained page: the Snakemake report opens it in one click from its start page, any browser opens the file."""
+    """One self-contained page (igae.results_page): the answer first (claims' verdicts and forest plot, PSNR mean ± std
+    per method, the qualitative figure), then every table and figure under its caption (what each column is). The
+    Snakemake report opens it in one click from its start page; any browser opens the file."""
     input:
         tables=[path for path in final_outputs() if path.startswith("results/tables/")],
         figures=[path for path in final_outputs() if path.startswith("results/figures/")],
@@ -139,5 +155,7 @@ rule results_page:
         report("results/results.html", caption="../report/results_page.rst", category="Results"),
     log:
         "logs/results_page.log",
+    benchmark:
+        "logs/benchmarks/results_page.tsv"
     script:
         "../report/results_page.py"

@@ -13,7 +13,7 @@ rule scene_dataset:
     log:
         "logs/scene_dataset/{dataset}.log",
     benchmark:
-        "benchmarks/scene_dataset/{dataset}.tsv"
+        "logs/benchmarks/scene_dataset/{dataset}.tsv"
     priority: 10
     threads: 1
     resources:
@@ -34,7 +34,7 @@ rule real_images:
     log:
         "logs/real_images/{source}.log",
     benchmark:
-        "benchmarks/real_images/{source}.tsv"
+        "logs/benchmarks/real_images/{source}.tsv"
     priority: 10
     threads: 1
     resources:
