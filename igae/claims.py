@@ -1,28 +1,45 @@
-"""The paper's claims, tested: one row per claim and method, with a 95 % paired bootstrap interval and a verdict.
+"""The paper's claims, tested: per claim and method, a 90 % BCa interval, a sign-flip p-value and a verdict.
 
 Units. A claim compares two runs that differ only in what the claim is about: the same method on the same
 (dataset, scene, seed), with two autoencoders (IG-AE vs standard AE, IG-AE vs control) or in two spaces (latent vs RGB,
 the IG-AE's latent run). Each such pair is one *unit* and gives one paired value (:func:`paired_units`):
 
-- a **difference** ``a - b`` (decoded PSNR in dB, latent relative MSE): the statistic is the mean over units;
-- a **ratio** ``RGB time / latent time``: the statistic is the geometric mean over units, ``exp(mean(log r))``, so
-  that a 2x speed-up on one scene and a 0.5x one on another average to 1x, not 1.25x.
+- a **difference** ``a - b`` (decoded PSNR in dB, latent relative MSE): the statistic is the mean over units, null 0;
+- a **ratio** ``RGB time / latent time``: the statistic is the geometric mean over units, ``exp(mean(log r))``, null 1,
+  so that a 2x speed-up on one scene and a 0.5x one on another average to 1x, not 1.25x.
 
-Interval. Percentile bootstrap over units (:func:`bootstrap_interval`): draw ``n`` units with replacement ``n_boot``
-times (default 10,000), take the statistic of each draw, and report the 2.5th and 97.5th percentiles. Ratios are
-resampled on the log scale and exponentiated. Resampling whole units keeps each pair together (a *paired* bootstrap:
-scene difficulty cancels within a pair). Units are sorted by (dataset, scene, seed) and every row draws from
-``numpy.random.default_rng(bootstrap_seed)``, so the same input gives the same interval, and any row can be
+Ratios are analysed on the log scale (null log 1 = 0) and the interval's bounds exponentiated; differences as they are.
+
+Interval. Bias-corrected and accelerated (BCa) bootstrap, :func:`scipy.stats.bootstrap` with ``method="BCa"``, over
+the one sample of per-unit paired values (resampling whole units keeps each pair together, a *paired* bootstrap: scene
+difficulty cancels within a pair), :data:`N_BOOT` resamples, two-sided at :data:`CONFIDENCE` = 90 %. Every claim is
+one-sided (the statistic lies *above* its null), so the interval's lower bound is a one-sided 95 % bound: a claim is
+tested at 5 %. BCa, not the percentile interval: with 5 to 10 units the percentile interval is too narrow and ignores
+the skew of the bootstrap distribution; BCa corrects its bias (z0) and skew (the jackknife acceleration). No interval
+is reported below :data:`MIN_UNITS` units. When all values are equal, BCa is undefined (every resample gives the same
+statistic): the interval is that value, and the ``note`` says so.
+
+Test. A one-sided sign-flip permutation test, :func:`scipy.stats.permutation_test` with ``permutation_type="samples"``
+on the one sample of paired values minus the null (log ratios for a ratio claim): under "no effect" each paired value
+is as likely to have either sign, so the null distribution of the mean is that of every sign flip of the values.
+Exact (all 2^n flips) for n <= :data:`EXACT_MAX_UNITS`, Monte-Carlo with :data:`N_PERMUTATIONS` random flips above.
+``p_value`` is the p for the claimed direction (statistic above the null), ``p_opposite`` for the other one. The
+smallest exact p is 2^-n, so below 5 units no p can reach 0.05: 1/16 at n = 4.
+
+Verdict (:func:`verdict`). ``holds`` needs n >= :data:`MIN_UNITS`, the interval entirely above the null and
+``p_value`` < :data:`ALPHA`; ``fails`` needs n >= :data:`MIN_UNITS`, the interval entirely below the null and
+``p_opposite`` < :data:`ALPHA`; anything else is ``inconclusive``, with a ``note`` saying why (too few units, the
+interval contains the null, or the p-value is too large). A method with no unit for a claim gets no row.
+
+Reproducible. Units are sorted by (dataset, scene, seed); every row's bootstrap and (Monte-Carlo) permutations draw from
+their own ``numpy.random.default_rng(bootstrap_seed)``, so the same input gives the same table, and any row can be
 reproduced from its ``bootstrap_seed`` alone.
-
-Verdict. Every claim says the statistic lies above its null (0 for a difference, 1 for a ratio): ``holds`` when the
-interval lies above the null, ``fails`` when it lies below, ``inconclusive`` when it contains it. With fewer than
-:data:`MIN_UNITS` units a percentile interval means nothing: the row keeps its estimate, the interval is left empty
-and the verdict is ``inconclusive``, with a ``note`` saying why. A method with no unit for a claim gets no row.
 
 Inputs: ``latent_nvs.csv`` and ``timing.csv`` of :mod:`igae.tables` (a table without a ``seed`` column counts as one
 seed, 0). Rows with a ``note`` (methods skipped on this machine) carry no metrics and are ignored. Which autoencoder
 plays which role (``standard``, ``igae``, ``control``) comes from the config: :func:`igae.workflow_config.claim_roles`.
+This module does not import torch (``igae.provenance`` is imported where a file is written), so the summary and the
+results page can read :func:`verdict_rule` from it.
 """
 
 from __future__ import annotations
@@ -35,22 +52,30 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from igae.provenance import atomic_write_text
+from scipy import stats
 
 N_BOOT = 10_000
 """Bootstrap resamples per row."""
 BOOTSTRAP_SEED = 0
-"""Seed of ``numpy.random.default_rng`` for every row's resamples."""
-MIN_UNITS = 3
-"""Fewest paired units for which an interval is reported."""
-CONFIDENCE = 0.95
-
+"""Seed of ``numpy.random.default_rng`` for every row's bootstrap resamples and Monte-Carlo sign flips."""
+CONFIDENCE = 0.90
+"""Two-sided confidence of the interval: its lower bound is a one-sided 95 % bound, the level of a one-sided claim."""
+INTERVAL = "BCa"
+"""The interval's kind, as claims.csv, the forest plot and the summary name it."""
+ALPHA = 0.05
+"""One-sided level of the sign-flip test: a verdict needs p below it."""
+MIN_UNITS = 5
+"""Fewest paired units for an interval and a verdict: the smallest exact sign-flip p is 2^-n, 1/32 < 0.05 at n = 5."""
+EXACT_MAX_UNITS = 16
+"""Up to this many units the sign-flip test enumerates all 2^n flips (65,536 at 16); above it, Monte-Carlo."""
+N_PERMUTATIONS = 9_999
+"""Random sign flips of the Monte-Carlo test (p = (count + 1) / (9,999 + 1): never 0)."""
 UNIT_KEY = ["dataset", "scene", "seed"]
 UNIT_COLUMNS = ["claim", "method", *UNIT_KEY, "value", "config_hash", "ae_sha256", "versions"]
 CLAIMS_COLUMNS = [
-    "claim", "method", "statement", "statistic", "null", "estimate", "ci_low", "ci_high", "n", "verdict", "n_boot",
-    "bootstrap_seed", "datasets", "config_hash", "ae_sha256", "versions", "note",
+    "claim", "method", "statement", "statistic", "null", "estimate", "ci_low", "ci_high", "interval", "confidence",
+    "p_value", "p_opposite", "test", "n", "verdict", "n_boot", "bootstrap_seed", "datasets", "config_hash", "ae_sha256",
+    "versions", "note",
 ]  # fmt: skip
 
 
@@ -198,34 +223,149 @@ def paired_units(latent_nvs: pd.DataFrame, timing: pd.DataFrame, roles: Mapping[
     return units[UNIT_COLUMNS].reset_index(drop=True)
 
 
-def bootstrap_interval(
-    values: np.ndarray, ratio: bool = False, n_boot: int = N_BOOT, seed: int = BOOTSTRAP_SEED
-) -> tuple[float, float, float]:
-    """(estimate, ci_low, ci_high): the mean of ``values`` (geometric mean if ``ratio``) and its 95 % percentile
-    bootstrap interval, resampling the values with replacement; NaN bounds for fewer than :data:`MIN_UNITS` values."""
-    values = np.asarray(values, dtype=np.float64)
-    sample = np.log(values) if ratio else values  # (n,)
-    back = np.exp if ratio else (lambda x: x)
-    estimate = float(back(sample.mean()))
-    if len(sample) < MIN_UNITS:
-        return estimate, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(sample), size=(n_boot, len(sample)))  # (n_boot, n) unit indices
-    statistics = sample[draws].mean(axis=1)  # (n_boot,)
-    tail = 100 * (1 - CONFIDENCE) / 2
-    low, high = np.percentile(statistics, [tail, 100 - tail])
-    return estimate, float(back(low)), float(back(high))
+@dataclass(frozen=True)
+class Evidence:
+    """What the paired values of one (claim, method) say: the statistics and verdict of its claims.csv row."""
+
+    estimate: float
+    """The mean of the values (the geometric mean for a ratio claim)."""
+    ci_low: float
+    """Lower bound of the :data:`CONFIDENCE` BCa interval; NaN below :data:`MIN_UNITS` units."""
+    ci_high: float
+    """Upper bound of that interval; NaN below :data:`MIN_UNITS` units."""
+    p_value: float
+    """One-sided sign-flip p of the claimed direction (statistic above the null); NaN for a single unit."""
+    p_opposite: float
+    """One-sided sign-flip p of the other direction (statistic below the null); NaN for a single unit."""
+    test: str
+    """Which sign-flip test gave the p-values ('sign-flip exact 2^6', 'sign-flip Monte-Carlo 9999'); '' for one unit."""
+    verdict: str
+    """``holds``, ``fails`` or ``inconclusive``: :func:`verdict`."""
+    note: str
+    """Why the verdict is ``inconclusive``, and whether the interval is degenerate; '' when there is nothing to say."""
 
 
-def verdict(ci_low: float, ci_high: float, null: float) -> str:
-    """``holds`` (interval above the null, the claimed direction), ``fails`` (below) or ``inconclusive``."""
+def _mean(sample: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The statistic, vectorised as scipy's resampling calls it: the mean along ``axis``."""
+    return np.mean(sample, axis=axis)
+
+
+def bca_interval(sample: np.ndarray, n_boot: int = N_BOOT, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, str]:
+    """(low, high, note): the :data:`CONFIDENCE` BCa bootstrap interval of the mean of ``sample`` (n,).
+
+    NaN bounds below :data:`MIN_UNITS` values. All values equal (BCa undefined: every resample has the same mean, the
+    jackknife no spread): the interval is that value, and the note says so.
+    """
+    n = len(sample)
+    if n < MIN_UNITS:
+        return math.nan, math.nan, ""
+    if np.ptp(sample) <= 1e-12 * max(1.0, float(np.abs(sample).max())):  # equal up to float rounding
+        value = float(sample.mean())
+        return value, value, f"all {n} paired values are equal: BCa is undefined, the interval is that value"
+    result = stats.bootstrap(
+        (sample,),
+        _mean,
+        n_resamples=n_boot,
+        confidence_level=CONFIDENCE,
+        method="BCa",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return math.nan, math.nan, "scipy could not compute a BCa interval for these values (see the log)"
+    return low, high, ""
+
+
+def sign_flip_test(sample: np.ndarray, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, str]:
+    """(p_value, p_opposite, test): one-sided sign-flip p-values of the mean of ``sample`` (n,) about 0.
+
+    ``p_value``: the mean lies above 0; ``p_opposite``: below. Exact (2^n flips) for n <= :data:`EXACT_MAX_UNITS`,
+    otherwise :data:`N_PERMUTATIONS` random flips from ``default_rng(seed)``. NaN for a single value.
+    """
+    n = len(sample)
+    if n < 2:  # scipy needs two observations; one sign flip of one value says nothing
+        return math.nan, math.nan, ""
+    exact = n <= EXACT_MAX_UNITS
+    resamples = 2**n if exact else N_PERMUTATIONS  # permutation_test is exact when n_resamples >= 2^n
+    p = {
+        alternative: float(
+            stats.permutation_test(
+                (sample,),
+                _mean,
+                permutation_type="samples",  # one sample: the null distribution flips each value's sign
+                vectorized=True,
+                n_resamples=resamples,
+                alternative=alternative,
+                rng=np.random.default_rng(seed),
+            ).pvalue
+        )
+        for alternative in ("greater", "less")
+    }
+    test = f"sign-flip exact 2^{n}" if exact else f"sign-flip Monte-Carlo {N_PERMUTATIONS}"
+    return p["greater"], p["less"], test
+
+
+def verdict(n: int, ci_low: float, ci_high: float, null: float, p_value: float, p_opposite: float) -> tuple[str, str]:
+    """(verdict, note): ``holds``, ``fails`` or ``inconclusive``, and why when inconclusive.
+
+    ``holds``: n >= :data:`MIN_UNITS`, the interval above the null (the claimed direction) and ``p_value`` <
+    :data:`ALPHA`. ``fails``: n >= :data:`MIN_UNITS`, the interval below the null and ``p_opposite`` < :data:`ALPHA`.
+    """
+    if n < MIN_UNITS:
+        return "inconclusive", (
+            f"n = {n} < {MIN_UNITS}: no exact sign-flip test can reach p < {ALPHA:g} "
+            f"(smallest p = 2^-{n} = {2.0**-n:.3g}); no interval"
+        )
     if math.isnan(ci_low) or math.isnan(ci_high):
-        return "inconclusive"
+        return "inconclusive", "no interval"
     if ci_low > null:
-        return "holds"
+        if p_value < ALPHA:
+            return "holds", ""
+        return "inconclusive", f"the interval lies above the null but the sign-flip p = {p_value:.2g} >= {ALPHA:g}"
     if ci_high < null:
-        return "fails"
-    return "inconclusive"
+        if p_opposite < ALPHA:
+            return "fails", ""
+        return "inconclusive", (
+            f"the interval lies below the null but the sign-flip p of that direction = {p_opposite:.2g} >= {ALPHA:g}"
+        )
+    return "inconclusive", f"the interval [{ci_low:.4g}, {ci_high:.4g}] contains the null {null:g} (p = {p_value:.2g})"
+
+
+def evidence(values: np.ndarray, ratio: bool = False, n_boot: int = N_BOOT, seed: int = BOOTSTRAP_SEED) -> Evidence:
+    """The estimate, interval, p-values and verdict of one (claim, method)'s paired ``values`` (n,).
+
+    ``ratio``: the values are ratios, analysed on the log scale (geometric mean, bounds exponentiated, null 1).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    sample = np.log(values) if ratio else values  # (n,) on the analysis scale, where the null is 0 for both kinds
+    back = math.exp if ratio else float
+    low, high, interval_note = bca_interval(sample, n_boot, seed)
+    p_value, p_opposite, test = sign_flip_test(sample, seed)
+    ci_low, ci_high = back(low), back(high)  # exp(NaN) is NaN
+    outcome, verdict_note = verdict(len(values), ci_low, ci_high, 1.0 if ratio else 0.0, p_value, p_opposite)
+    note = "; ".join(part for part in (interval_note, verdict_note) if part)
+    return Evidence(back(sample.mean()), ci_low, ci_high, p_value, p_opposite, test, outcome, note)
+
+
+def interval_label(claims: pd.DataFrame) -> str:
+    """'90 % BCa': the confidence and kind of interval a claims table reports; '' for a table without those columns."""
+    if not {"confidence", "interval"} <= set(claims.columns) or claims.empty:
+        return ""
+    confidences = pd.to_numeric(claims["confidence"], errors="coerce").dropna().unique()
+    kinds = claims["interval"].dropna().astype(str).unique()
+    if len(confidences) != 1 or len(kinds) != 1:
+        raise ValueError(f"igae.claims: a claims table mixes intervals ({list(kinds)} at {list(confidences)})")
+    return f"{100 * confidences[0]:g} % {kinds[0]}"
+
+
+def verdict_rule(label: str = f"{100 * CONFIDENCE:g} % {INTERVAL}") -> str:
+    """How a verdict is decided, in one Markdown sentence (the summary and the results page show it)."""
+    return (
+        f"Verdicts: `holds` needs n ≥ {MIN_UNITS} paired units, the {label} interval above the null and a one-sided "
+        f"sign-flip p < {ALPHA:g}; `fails` the same below the null; anything else is `inconclusive` (its note says "
+        "why)."
+    )
 
 
 def _joined(values: pd.Series) -> str:
@@ -241,8 +381,7 @@ def claims_table(
     rows = []
     for (claim_id, method), group in units.groupby(["claim", "method"], sort=False):
         claim = CLAIMS[claim_id]
-        estimate, low, high = bootstrap_interval(group["value"].to_numpy(float), claim.ratio, n_boot, seed)
-        n = len(group)
+        result = evidence(group["value"].to_numpy(float), claim.ratio, n_boot, seed)
         rows.append(
             {
                 "claim": claim_id,
@@ -250,18 +389,23 @@ def claims_table(
                 "statement": claim.fill(claim.statement, roles),
                 "statistic": claim.fill(claim.statistic, roles),
                 "null": claim.null,
-                "estimate": estimate,
-                "ci_low": low,
-                "ci_high": high,
-                "n": n,
-                "verdict": verdict(low, high, claim.null),
+                "estimate": result.estimate,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+                "interval": INTERVAL,
+                "confidence": CONFIDENCE,
+                "p_value": result.p_value,
+                "p_opposite": result.p_opposite,
+                "test": result.test,
+                "n": len(group),
+                "verdict": result.verdict,
                 "n_boot": n_boot,
                 "bootstrap_seed": seed,
                 "datasets": ";".join(sorted(group["dataset"].astype(str).unique())),
                 "config_hash": _joined(group["config_hash"]),
                 "ae_sha256": _joined(group["ae_sha256"]),
                 "versions": _joined(group["versions"]),
-                "note": f"only {n} paired unit(s): no interval below {MIN_UNITS}" if n < MIN_UNITS else "",
+                "note": result.note,
             }
         )
     return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
@@ -276,6 +420,8 @@ def write_claims(
     seed: int = BOOTSTRAP_SEED,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write claims.csv atomically from the two tables; returns (claims table, paired units) for the figure."""
+    from igae.provenance import atomic_write_text  # here, not at the top: igae.provenance imports torch
+
     units = paired_units(pd.read_csv(latent_nvs_csv), pd.read_csv(timing_csv), roles)
     table = claims_table(units, roles, n_boot, seed)
     atomic_write_text(Path(out_csv), table.to_csv(index=False))

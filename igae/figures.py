@@ -2,8 +2,9 @@
 
 - :func:`qualitative_figure` is the paper's Fig. 2/5: one row per eval view, the ground truth first, then each run's
   decoded render, with the PSNR of each render under its panel.
-- :func:`claims_figure`: a forest plot of claims.csv (:mod:`igae.claims`): per claim and method, the estimate, its 95 %
-  interval, the null and the per-unit paired values.
+- :func:`claims_figure`: a forest plot of claims.csv (:mod:`igae.claims`): per claim and method, the estimate, its
+  interval (the kind and confidence the table names: 90 % BCa), the null, the per-unit paired values, the verdict, n
+  and the one-sided sign-flip p.
 - :func:`convergence_figure`: eval PSNR against training seconds, latent runs (one colour per AE) beside RGB runs.
 - :func:`ae_reconstruction_figure` is the paper's Fig. 9: images and each autoencoder's reconstruction D(E(x)).
 - :func:`igae_training_figure`: the IG-AE training curves (the official evaluator's ``metrics_e``, ``metrics_d``,
@@ -30,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
-from igae.claims import CLAIMS  # noqa: E402
+from igae.claims import CLAIMS, interval_label  # noqa: E402
 from igae.metrics import DEFAULT_PROTOCOL, psnr, read_rgb  # noqa: E402
 from igae.provenance import atomic_write_bytes  # noqa: E402
 from igae.tables import ResultFileError, read_result_json  # noqa: E402
@@ -157,13 +158,16 @@ def claims_figure(
     """Forest plot of claims.csv: one panel per claim, one row per method, written atomically to out_png.
 
     claims: :func:`igae.claims.claims_table`; units: :func:`igae.claims.paired_units` (the per-unit paired values).
-    Each row shows the estimate with its 95 % interval (a hollow marker when there is none), the paired values of the
-    units as small points just below it, and the verdict with n at the right; the dashed vertical line is the null.
-    Ratio claims are drawn on a log axis.
+    Each row shows the estimate with its interval (a hollow marker when there is none), the paired values of the
+    units as small points just below it, and the verdict with n and the claimed direction's p at the right; the dashed
+    vertical line is the null. Each panel names the interval (``90 % BCa interval``, read from the table's
+    ``confidence`` and ``interval``). Ratio claims are drawn on a log axis.
     """
     claim_ids = list(dict.fromkeys(claims["claim"]))
     if not claim_ids:
         return _message_figure("no claim has a paired unit: see latent_nvs.csv, timing.csv and claims.csv", out_png)
+    label = interval_label(claims)  # '90 % BCa'
+    kind = f"{label} interval, one-sided sign-flip p" if label else "interval"
     counts = [int((claims["claim"] == claim_id).sum()) for claim_id in claim_ids]
     figure, axes = plt.subplots(
         len(claim_ids),
@@ -188,7 +192,11 @@ def claims_figure(
                 axis.errorbar(estimate, y, xerr=error, fmt="o", color=colour, capsize=3, markersize=5)
             else:
                 axis.plot(estimate, y, "o", color=colour, markerfacecolor="none", markersize=5)
-            verdict = f"{row['verdict']} (n={row['n']})"
+            p_value = pd.to_numeric(row.get("p_value"), errors="coerce")
+            p_text = "" if pd.isna(p_value) else f", p={p_value:.2g}"
+            if row["verdict"] == "fails":  # the p of the direction it failed in, as the summary shows it
+                p_text += f"; opposite {float(row['p_opposite']):.2g}"
+            verdict = f"{row['verdict']} (n={row['n']}{p_text})"
             axis.text(1.02, y, verdict, transform=at_row, color=colour, fontsize=7, va="center")
         axis.axvline(null, color="k", linewidth=0.8, linestyle="--")
         ratio = CLAIMS[claim_id].ratio if claim_id in CLAIMS else null == 1.0
@@ -199,6 +207,7 @@ def claims_figure(
         axis.set_yticks(range(len(rows)), rows["method"], fontsize=8)
         axis.set_ylim(len(rows) - 0.4, -0.6)  # first method on top; room below each row for its units
         axis.set_title(claim_id, fontsize=9, loc="left")
+        axis.set_title(kind, fontsize=7, loc="right", color="0.35")
         axis.set_xlabel(rows["statistic"].iloc[0], fontsize=7)
         axis.tick_params(axis="x", which="both", labelsize=7)
     return _save(figure, out_png)

@@ -9,7 +9,13 @@ not converge and the ablation. :func:`update_readme` puts it between the marker 
     ...generated...
     <!-- results:end -->
 
-``igae summary --tables results/tables --readme README.md`` does both.
+:func:`headline_markdown` is the short version the README opens with (the claims, one row per claim and method), put
+between ``<!-- headline:begin -->`` and ``<!-- headline:end -->``. ``igae summary --tables results/tables --readme
+docs/results.md --headline README.md`` writes both.
+
+The novel-view and claims sections are made as data first (:func:`nvs_summary`, :func:`claims_summary`: a
+:class:`Section`), which the results page (:mod:`igae.results_page`) renders as HTML: the page and the summary show the
+same numbers.
 """
 
 from __future__ import annotations
@@ -18,12 +24,17 @@ import math
 import os
 import platform
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from igae.claims import interval_label, verdict_rule
+
+BLOCKS = ("results", "headline")
+"""Generated blocks a Markdown file may hold: the whole results section (docs/results.md) and the README's headline."""
 BEGIN_MARKER = "<!-- results:begin -->"
 END_MARKER = "<!-- results:end -->"
 
@@ -44,6 +55,22 @@ SHA_PREFIX = 12
 # ---- reading -------------------------------------------------------------------------------------------------------
 
 
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """One table (``latent_nvs.csv``, ...; its stem names it in :data:`REQUIRED_COLUMNS`), checked for its columns.
+
+    Raises naming the file when it is empty or lacks a column the summary reads.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype={"config_hash": str, "ae_sha256": str, "autoencoder": str})
+    except pd.errors.EmptyDataError as error:
+        raise ValueError(f"{path} is empty; rewrite the tables (igae tables)") from error
+    missing = [column for column in REQUIRED_COLUMNS[path.stem] if column not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}; rewrite the tables (igae tables)")
+    return table
+
+
 def read_tables(tables_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
     """The CSVs of ``tables_dir`` by name; an absent optional table is an empty frame. Raises naming the file."""
     folder = Path(tables_dir)
@@ -55,14 +82,7 @@ def read_tables(tables_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
                 tables[name] = pd.DataFrame(columns=columns)
                 continue
             raise FileNotFoundError(f"{path} does not exist; write the tables first (igae tables, or the workflow)")
-        try:
-            table = pd.read_csv(path, dtype={"config_hash": str, "ae_sha256": str, "autoencoder": str})
-        except pd.errors.EmptyDataError as error:
-            raise ValueError(f"{path} is empty; rewrite the tables (igae tables)") from error
-        missing = [column for column in columns if column not in table.columns]
-        if missing:
-            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}; rewrite the tables (igae tables)")
-        tables[name] = table
+        tables[name] = read_table(path)
     return tables
 
 
@@ -119,9 +139,38 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), "|" + "---|" * len(header), *(line(row) for row in rows)])
 
 
+def _p(value: Any) -> str:
+    """A p-value with 2 significant digits ('0.031'), '< 0.001' below that, '—' when empty."""
+    number = pd.to_numeric(value, errors="coerce")
+    if pd.isna(number):
+        return "—"
+    return "< 0.001" if number < 0.001 else f"{number:.2g}"
+
+
 def _unique(values: pd.Series) -> list[str]:
     """The distinct non-empty cells, in order of appearance."""
     return list(dict.fromkeys(text for text in map(_text, values) if text))
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the results as data: :meth:`markdown` writes it here, :mod:`igae.results_page` as HTML."""
+
+    lead: str
+    """The paragraph above the table; Markdown, inline only (`code`, **bold**)."""
+    header: list[str]
+    """The table's column names."""
+    rows: list[list[str]]
+    """The table's cells, as text (inline Markdown, as ``lead``)."""
+    notes: list[str] = field(default_factory=list)
+    """Lines below the table, each a bullet (inline Markdown)."""
+
+    def markdown(self) -> list[str]:
+        """The section's Markdown lines: lead, table, bullets."""
+        lines = [self.lead, "", _table(self.header, self.rows)]
+        if self.notes:
+            lines += ["", *(f"- {note}" for note in self.notes)]
+        return lines
 
 
 # ---- sections ------------------------------------------------------------------------------------------------------
@@ -184,7 +233,17 @@ def _ae_section(ae: pd.DataFrame) -> list[str]:
     return [*lines, "", _table(header, rows)]
 
 
-def _nvs_section(nvs: pd.DataFrame, variants: Sequence[str]) -> list[str]:
+def ablation_variants(ablation: pd.DataFrame) -> list[str]:
+    """The ablation's variant autoencoders (``role`` variant): rows of the ablation, not columns of the NVS table."""
+    return _unique(ablation.loc[ablation["role"] == "variant", "autoencoder"]) if not ablation.empty else []
+
+
+def nvs_summary(nvs: pd.DataFrame, variants: Sequence[str] = ()) -> Section:
+    """Decoded-RGB PSNR, mean ± sample std over scenes (and seeds), per (method, dataset) and AE or RGB.
+
+    ``nvs``: latent_nvs.csv; ``variants``: autoencoders left out of the columns (:func:`ablation_variants`). The
+    skipped methods are the notes.
+    """
     notes = nvs["note"].map(_text)
     fits = nvs[notes == ""].copy()
     fits["column"] = [
@@ -227,47 +286,61 @@ def _nvs_section(nvs: pd.DataFrame, variants: Sequence[str]) -> list[str]:
         lead += "; seeds " if seeds > 1 else "; seed "
         lead += ", ".join(_unique(fits["seed"].map(lambda s: _fixed(s, 0))))
     lead += ". Latent rel. MSE: rendered vs encoded latents of the eval views over their variance (3D consistency)."
-    lines = [lead, "", _table(header, rows)]
     skipped = nvs[notes != ""]
-    if len(skipped):
-        lines.append("")
-        for method, note in zip(skipped["method"], skipped["note"].map(_text), strict=True):
-            reason = note.removeprefix("skipped:").strip()
-            lines.append(f"- `{method}`: skipped: {reason}")
-    return lines
+    bullets = [
+        f"`{method}`: skipped: {note.removeprefix('skipped:').strip()}"
+        for method, note in zip(skipped["method"], skipped["note"].map(_text), strict=True)
+    ]
+    return Section(lead, header, rows, bullets)
 
 
-def _claims_section(claims: pd.DataFrame) -> list[str]:
-    header = ["claim", "method", "statistic", "estimate [95 % CI]", "n", "verdict"]
+def claims_summary(claims: pd.DataFrame, compact: bool = False) -> Section:
+    """claims.csv as one row per (claim, method): estimate [interval], one-sided p, n, verdict (and its note).
+
+    The interval's confidence and kind come from the table (``90 % BCa``); the lead says how verdicts are decided.
+    ``compact`` (the results page): no ``statistic`` column; each claim's bullet says what its estimate is instead.
+    """
+    label = interval_label(claims)
+    header = ["claim", "method", *([] if compact else ["statistic"])]
+    header += [f"estimate [{label} CI]" if label else "estimate [CI]", "p", "n", "verdict"]
     rows = []
     for _, row in claims.iterrows():
         verdict = _text(row["verdict"])
         note = _text(row.get("note"))
+        p_cell = _p(row.get("p_value"))
+        if verdict == "fails":  # the p of the direction it failed in
+            p_cell += f"; opposite {_p(row.get('p_opposite'))}"
         rows.append(
             [
                 _text(row["claim"]),
                 _text(row["method"]) or "all",
-                _text(row.get("statistic")),
+                *([] if compact else [_text(row.get("statistic"))]),
                 "{} [{}, {}]".format(*_same_decimals([row["estimate"], row["ci_low"], row["ci_high"]])),
+                p_cell,
                 _fixed(row["n"], 0),
                 f"**{verdict}**" + (f" ({note})" if note else ""),
             ]
         )
     lead = "**Claims** (`claims.csv`)"
     details = []
+    if label:
+        details.append(f"{label} interval, p of a one-sided sign-flip test of the claimed direction")
     if "n_boot" in claims and _unique(claims["n_boot"]):
         details.append("bootstrap " + ", ".join(_unique(claims["n_boot"].map(lambda v: _fixed(v, 0)))) + " resamples")
     if "bootstrap_seed" in claims and _unique(claims["bootstrap_seed"]):
         details.append("seed " + ", ".join(_unique(claims["bootstrap_seed"].map(lambda v: _fixed(v, 0)))))
     if details:
         lead += ": " + ", ".join(details)
-    lines = [lead, "", _table(header, rows)]
-    if "statement" in claims:
-        statements = dict.fromkeys(zip(claims["claim"].map(_text), claims["statement"].map(_text), strict=True))
-        bullets = [f"- `{claim}`: {statement}" for claim, statement in statements if statement]
-        if bullets:
-            lines += ["", *bullets]
-    return lines
+    lead += "."
+    if label:  # a table of the current igae.claims: its verdict rule
+        lead += " " + verdict_rule(label)
+    bullets = []
+    for _, row in claims.drop_duplicates("claim").iterrows():
+        statement, statistic = _text(row.get("statement")), _text(row.get("statistic"))
+        if statement:
+            estimate = f" Estimate: {statistic}." if compact and statistic else ""
+            bullets.append(f"`{_text(row['claim'])}`: {statement}{estimate}")
+    return Section(lead, header, rows, bullets)
 
 
 def _speed_section(timing: pd.DataFrame) -> list[str]:
@@ -362,20 +435,20 @@ def results_markdown(tables_dir: str | os.PathLike, run: dict[str, Any] | None =
     folder = Path(tables_dir).resolve()
     source = f"{folder.parent.name}/{folder.name}"
     nvs, ablation = tables["latent_nvs"], tables["ablation"]
-    variants = _unique(ablation.loc[ablation["role"] == "variant", "autoencoder"]) if not ablation.empty else []
+    variants = ablation_variants(ablation)
     sections = [
         [
             f"_Generated by `igae summary` from `{source}/*.csv`: do not edit by hand, regenerate it "
-            "(`igae summary --tables results/tables --readme README.md`)._",
+            "(`igae summary --tables results/tables --readme docs/results.md`)._",
             "",
             _run_line(tables, run or {}),
         ],
     ]
     if not tables["ae_reconstruction"].empty:
         sections.append(_ae_section(tables["ae_reconstruction"]))
-    sections.append(_nvs_section(nvs, variants))
+    sections.append(nvs_summary(nvs, variants).markdown())
     if not tables["claims"].empty:
-        sections.append(_claims_section(tables["claims"]))
+        sections.append(claims_summary(tables["claims"]).markdown())
     if not tables["timing"].empty:
         sections.append(_speed_section(tables["timing"]))
     if "converged" in nvs and nvs["converged"].notna().any():
@@ -383,6 +456,24 @@ def results_markdown(tables_dir: str | os.PathLike, run: dict[str, Any] | None =
     if not ablation.empty:
         sections.append(_ablation_section(ablation))
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
+
+
+def headline_markdown(tables_dir: str | os.PathLike, run: dict[str, Any] | None = None) -> str:
+    """The README's headline: the claims of ``claims.csv`` (compact: claim, method, estimate [interval], p, n,
+    verdict) under one line saying which run they came from. Without claims.csv, the decoded-PSNR table instead."""
+    tables = read_tables(tables_dir)
+    run = run or {}
+    when = [str(run.get("date") or date.today().isoformat())]
+    if run.get("wall_seconds") is not None:
+        when.append(f"{float(run['wall_seconds']) / 60:.0f} min wall")
+    when += [str(run[key]) for key in ("machine",) if run.get(key)]
+    scenes = tables["latent_nvs"]["scene"].nunique() if not tables["latent_nvs"].empty else 0
+    lead = f"_Generated by `igae summary` ({' · '.join(when)}; {scenes} held-out scenes)._"
+    if tables["claims"].empty:
+        section = nvs_summary(tables["latent_nvs"], ablation_variants(tables["ablation"]))
+    else:
+        section = claims_summary(tables["claims"], compact=True)
+    return "\n".join([lead, "", *section.markdown()]) + "\n"
 
 
 def this_machine() -> dict[str, Any]:
@@ -404,25 +495,30 @@ def this_machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "machine": machine}
 
 
-def update_readme(readme_path: str | os.PathLike, markdown: str) -> bool:
-    """Replace what lies between the marker lines of ``readme_path`` with ``markdown``; True when the file changed.
+def update_readme(readme_path: str | os.PathLike, markdown: str, block: str = "results") -> bool:
+    """Replace what lies between the marker lines of ``block`` in ``readme_path`` with ``markdown``; True when the
+    file changed.
 
-    The markers (``<!-- results:begin -->``, ``<!-- results:end -->``) each stand on a line of their own, once, begin
-    before end; otherwise a ValueError names the file and the markers. Written atomically.
+    The markers (``<!-- results:begin -->``, ``<!-- results:end -->`` for the block ``results``; ``headline`` likewise)
+    each stand on a line of their own, once, begin before end; otherwise a ValueError names the file and the
+    markers. Written atomically.
     """
     from igae.provenance import atomic_write_text
 
+    if block not in BLOCKS:
+        raise ValueError(f"block = {block!r} is not one of {', '.join(BLOCKS)}")
+    begin_marker, end_marker = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
     path = Path(readme_path)
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
-    begins = [i for i, line in enumerate(lines) if line.strip() == BEGIN_MARKER]
-    ends = [i for i, line in enumerate(lines) if line.strip() == END_MARKER]
+    begins = [i for i, line in enumerate(lines) if line.strip() == begin_marker]
+    ends = [i for i, line in enumerate(lines) if line.strip() == end_marker]
     if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
         found = f"found {len(begins)} and {len(ends)}"
         if begins and ends and begins[0] > ends[0]:
             found += ", end before begin"
         raise ValueError(
-            f"{path}: needs the line {BEGIN_MARKER} and, after it, the line {END_MARKER}, each once ({found}); "
+            f"{path}: needs the line {begin_marker} and, after it, the line {end_marker}, each once ({found}); "
             "put them where the generated results go"
         )
     begin, end = begins[0], ends[0]

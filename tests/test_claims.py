@@ -1,4 +1,4 @@
-"""The paper's claims with paired bootstrap intervals (igae.claims), the config roles, and the three report figures.
+"""The paper's claims (igae.claims: BCa intervals, sign-flip p-values, verdicts), the config roles, the report figures.
 
 The tables here are hand-made latent_nvs / timing DataFrames whose paired differences and ratios are chosen, so each
 verdict and estimate is known in advance.
@@ -6,6 +6,7 @@ verdict and estimate is known in advance.
 
 import logging
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,18 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from scipy import stats
 from snakemake.utils import validate
 
 from igae.autoencoders import AutoencoderCard, save_autoencoder, small_autoencoder
 from igae.claims import (
     CLAIMS_COLUMNS,
+    N_BOOT,
     UNIT_COLUMNS,
-    bootstrap_interval,
+    bca_interval,
     claims_table,
+    evidence,
+    interval_label,
     paired_units,
     write_claims,
 )
@@ -112,9 +117,14 @@ def test_paired_differences_give_holds_fails_and_inconclusive():
         assert result.estimate == pytest.approx(np.mean(DIFFERENCES[method]))
         assert result.ci_low <= result.estimate <= result.ci_high
         assert (result.verdict, result.n, result.null) == (expected, 6, 0.0), method
+        assert (result.interval, result.confidence, result.test) == ("BCa", 0.9, "sign-flip exact 2^6"), method
+    tensorf, nerfacto = row(table, "igae_beats_standard", "tensorf"), row(table, "igae_beats_standard", "nerfacto")
+    # six positive differences: only the observed signs give a mean that large, 1 of the 2^6 flips
+    assert (tensorf.p_value, tensorf.p_opposite) == (1 / 64, 1.0)
+    assert (nerfacto.p_value, nerfacto.p_opposite) == (1.0, 1 / 64)
     around_zero = row(table, "igae_beats_standard", "kplanes")
-    assert around_zero.ci_low < 0 < around_zero.ci_high
-    tensorf = row(table, "igae_beats_standard", "tensorf")
+    assert around_zero.ci_low < 0 < around_zero.ci_high and around_zero.p_value > 0.5
+    assert "contains the null 0" in around_zero.note
     assert tensorf.ae_sha256 == "igae:sha-igae;standard:sha-standard" and tensorf.datasets == "heldout"
     provenance = (tensorf.config_hash, tensorf.versions, tensorf.n_boot, tensorf.bootstrap_seed)
     assert provenance == ("cfg", "torch=2", 2000, 0)
@@ -125,41 +135,89 @@ def test_paired_differences_give_holds_fails_and_inconclusive():
     assert "gain_from_3d_terms" not in set(table["claim"])  # no control was fitted
 
 
-def test_ratio_claims_are_geometric_means_bootstrapped_on_the_log_scale():
-    ratios, render = [2.0, 8.0, 4.0, 1.0], [10.0, 40.0, 20.0, 10.0]
+def test_ratio_claims_are_geometric_means_with_a_bca_interval_on_the_log_scale():
+    ratios, render = [2.0, 8.0, 4.0, 1.5, 3.0], [10.0, 40.0, 20.0, 10.0, 15.0]
     table = claims_table(paired_units(latent_nvs(), timing(ratios, render), ROLES), ROLES, n_boot=500, seed=7)
     train = row(table, "latent_trains_faster", "tensorf")
-    assert train.estimate == pytest.approx((2 * 8 * 4 * 1) ** 0.25)  # 2.83x, where the arithmetic mean says 3.75x
-    assert row(table, "latent_renders_faster", "tensorf").estimate == pytest.approx((10 * 40 * 20 * 10) ** 0.25)
-    logs = np.log(ratios)  # the same bootstrap, by hand
-    means = logs[np.random.default_rng(7).integers(0, 4, size=(500, 4))].mean(axis=1)
-    assert (train.ci_low, train.ci_high) == pytest.approx(tuple(np.exp(np.percentile(means, [2.5, 97.5]))))
-    assert (train.null, train.verdict) == (1.0, "holds") and train.ae_sha256 == "igae:sha-igae"
-    slower = claims_table(paired_units(latent_nvs(), timing([0.5, 0.5, 0.5]), ROLES), ROLES)
-    assert row(slower, "latent_trains_faster", "tensorf")[["estimate", "ci_low", "ci_high", "verdict"]].tolist() == [
-        pytest.approx(0.5),
-        pytest.approx(0.5),
-        pytest.approx(0.5),
-        "fails",
-    ]
+    assert train.estimate == pytest.approx((2 * 8 * 4 * 1.5 * 3) ** 0.2)  # 3.2x, where the arithmetic mean says 3.7x
+    assert row(table, "latent_renders_faster", "tensorf").estimate == pytest.approx((10 * 40 * 20 * 10 * 15) ** 0.2)
+    by_scipy = stats.bootstrap(  # the same interval, asked of scipy directly on the log ratios
+        (np.log(ratios),), np.mean, n_resamples=500, confidence_level=0.9, method="BCa", rng=np.random.default_rng(7)
+    ).confidence_interval
+    assert (train.ci_low, train.ci_high) == pytest.approx((math.exp(by_scipy.low), math.exp(by_scipy.high)))
+    assert 1.0 < train.ci_low < train.estimate < train.ci_high
+    assert (train.null, train.verdict, train.p_value) == (1.0, "holds", 1 / 32) and train.ae_sha256 == "igae:sha-igae"
+    # a ratio of exactly 1 is a log ratio of 0: flipping its sign changes nothing, so 2 of the 32 flips reach the mean
+    ties = claims_table(paired_units(latent_nvs(), timing([2.0, 8.0, 4.0, 1.0, 3.0]), ROLES), ROLES)
+    assert row(ties, "latent_trains_faster", "tensorf")[["p_value", "verdict"]].tolist() == [2 / 32, "inconclusive"]
 
 
-def test_the_interval_depends_on_the_seed_only():
+def test_a_skewed_sample_gets_a_bca_interval_not_the_percentile_one():
+    sample = np.array([0.1, 0.2, 0.2, 0.3, 0.4, 0.6, 3.0])  # one large value: a right-skewed bootstrap distribution
+    low, high, note = bca_interval(sample, n_boot=N_BOOT, seed=3)
+    # by hand (Efron & Tibshirani 14.3): scipy draws the resamples as rng.integers(0, n, (n_boot, n))
+    n = len(sample)
+    means = sample[np.random.default_rng(3).integers(0, n, size=(N_BOOT, n))].mean(axis=1)  # (N_BOOT,)
+    normal = statistics.NormalDist()
+    z0 = normal.inv_cdf((np.sum(means < sample.mean()) + np.sum(means <= sample.mean())) / (2 * N_BOOT))
+    jackknife = (sample.sum() - sample) / (n - 1)  # (n,) the mean without each value
+    spread = jackknife.mean() - jackknife
+    acceleration = (spread**3).sum() / (6 * ((spread**2).sum()) ** 1.5)
+    z = np.array([normal.inv_cdf(0.05), normal.inv_cdf(0.95)])  # a two-sided 90 % interval
+    levels = [normal.cdf(z0 + (z0 + zi) / (1 - acceleration * (z0 + zi))) for zi in z]
+    assert (low, high) == pytest.approx(tuple(np.quantile(means, levels)), rel=1e-9) and note == ""
+    by_scipy = stats.bootstrap(
+        (sample,), np.mean, n_resamples=N_BOOT, confidence_level=0.9, method="BCa", rng=np.random.default_rng(3)
+    ).confidence_interval
+    assert (low, high) == pytest.approx((by_scipy.low, by_scipy.high))
+    percentile_low, percentile_high = np.percentile(means, [5, 95])  # what igae.claims reported before
+    assert high - percentile_high > 0.2 and low > percentile_low  # BCa follows the skew: shifted up, wider above
+
+
+def test_four_units_are_inconclusive_even_with_a_huge_effect():
+    table = claims_table(paired_units(latent_nvs({"tensorf": [30.0, 31.0, 32.0, 33.0]}), timing([3.0]), ROLES), ROLES)
+    result = row(table, "igae_beats_standard", "tensorf")
+    assert result.estimate == pytest.approx(31.5) and result.n == 4
+    assert result.p_value == 1 / 16 and result.test == "sign-flip exact 2^4"  # the smallest p of 4 units: > 0.05
+    assert math.isnan(result.ci_low) and math.isnan(result.ci_high) and result.verdict == "inconclusive"
+    assert result.note.startswith("n = 4 < 5: no exact sign-flip test can reach p < 0.05 (smallest p = 2^-4")
+    one = row(table, "latent_trains_faster", "tensorf")  # a single unit: no test at all
+    assert one.n == 1 and math.isnan(one.p_value) and one.test == "" and one.verdict == "inconclusive"
+
+
+def test_five_positive_units_hold_with_the_exact_p_of_one_in_32():
+    result = evidence(np.array([0.5, 1.0, 1.5, 2.0, 2.5]))
+    assert (result.p_value, result.p_opposite, result.test) == (1 / 32, 1.0, "sign-flip exact 2^5")
+    assert 0 < result.ci_low < 1.5 < result.ci_high and (result.verdict, result.note) == ("holds", "")
+    # one negative unit: flipping it gives a larger mean, so 2 of the 32 flips reach the observed one
+    mixed = evidence(np.array([1.0, 2.0, 3.0, 4.0, -0.5]))
+    assert mixed.ci_low > 0 and mixed.p_value == 2 / 32 and mixed.verdict == "inconclusive"
+    assert "above the null but the sign-flip p = 0.062 >= 0.05" in mixed.note
+    many = evidence(np.linspace(0.1, 2.0, 20))  # 2^20 flips: Monte-Carlo, and no random flip reaches all-positive
+    assert (many.test, many.p_value, many.verdict) == ("sign-flip Monte-Carlo 9999", 1 / 10_000, "holds")
+
+
+def test_equal_values_give_a_point_interval_and_a_note_not_a_nan():
+    slower = claims_table(paired_units(latent_nvs(), timing([0.5] * 5), ROLES), ROLES)
+    result = row(slower, "latent_trains_faster", "tensorf")
+    assert result[["estimate", "ci_low", "ci_high"]].tolist() == pytest.approx([0.5, 0.5, 0.5])
+    assert (result.verdict, result.p_opposite) == ("fails", 1 / 32)
+    assert "all 5 paired values are equal: BCa is undefined" in result.note
+    zero = evidence(np.zeros(5))  # no effect at all: the interval is the null itself
+    assert (zero.ci_low, zero.ci_high, zero.p_value, zero.p_opposite) == (0.0, 0.0, 1.0, 1.0)
+    assert zero.verdict == "inconclusive" and "contains the null 0" in zero.note
+
+
+def test_the_same_input_gives_the_same_table_and_the_seed_moves_only_the_resampling():
     values = np.array(DIFFERENCES["kplanes"])
-    assert bootstrap_interval(values, seed=3) == bootstrap_interval(values, seed=3)
-    assert bootstrap_interval(values, seed=3)[1:] != bootstrap_interval(values, seed=4)[1:]
-    units = paired_units(latent_nvs(), timing([2.0, 3.0, 4.0]), ROLES)
-    shuffled = paired_units(latent_nvs().sample(frac=1.0, random_state=0), timing([2.0, 3.0, 4.0]), ROLES)
+    assert bca_interval(values, seed=3) == bca_interval(values, seed=3)
+    assert bca_interval(values, seed=3)[:2] != bca_interval(values, seed=4)[:2]
+    many = np.linspace(-0.5, 1.0, 20)  # Monte-Carlo p: seeded too
+    assert evidence(many, seed=3) == evidence(many, seed=3) and evidence(many, seed=3) != evidence(many, seed=4)
+    units = paired_units(latent_nvs(), timing([2.0, 3.0, 4.0, 5.0, 6.0]), ROLES)
+    shuffled = paired_units(latent_nvs().sample(frac=1.0, random_state=0), timing([2.0, 3.0, 4.0, 5.0, 6.0]), ROLES)
     by_row = lambda table: table.set_index(["claim", "method"]).sort_index()  # noqa: E731 (rows follow table order)
     pd.testing.assert_frame_equal(by_row(claims_table(units, ROLES)), by_row(claims_table(shuffled, ROLES)))
-
-
-def test_fewer_than_three_units_give_no_interval_and_no_verdict():
-    table = claims_table(paired_units(latent_nvs({"tensorf": [5.0, 6.0]}), timing([3.0, 3.0]), ROLES), ROLES)
-    result = row(table, "igae_beats_standard", "tensorf")
-    assert result.estimate == pytest.approx(5.5) and result.n == 2
-    assert math.isnan(result.ci_low) and math.isnan(result.ci_high) and result.verdict == "inconclusive"
-    assert "only 2 paired unit" in result.note
 
 
 def test_seeds_are_units_and_a_table_without_seeds_is_one_seed():
@@ -227,6 +285,9 @@ def png_size(path):
 def test_claims_figure_draws_every_claim(tmp_path):
     units = paired_units(latent_nvs({**DIFFERENCES, "vanilla-nerf": [1.0]}), timing([2.0, 3.0, 4.0]), ROLES)
     table = claims_table(units, ROLES, n_boot=200)  # vanilla-nerf: one unit, no interval
+    assert interval_label(table) == "90 % BCa"  # what each panel says its interval is
+    with pytest.raises(ValueError, match="mixes intervals"):
+        interval_label(table.assign(confidence=[0.95] + [0.9] * (len(table) - 1)))
     width, height = png_size(claims_figure(table, units, tmp_path / "claims.png"))
     assert width > 600 and height > 600
     empty = claims_figure(table.iloc[:0], units.iloc[:0], tmp_path / "empty.png")

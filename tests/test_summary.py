@@ -72,16 +72,28 @@ def write_table_set(folder, convergence=True, claims=True):
     pd.DataFrame(ablation_rows, columns=ABLATION_COLUMNS).to_csv(folder / "ablation.csv", index=False)
 
     if claims:
+        bca = {"interval": "BCa", "confidence": 0.9, "n_boot": 10000, "bootstrap_seed": 0, "datasets": "heldout",
+               **provenance, "ae_sha256": SHA["igae"]}  # fmt: skip
         claim_rows = [
             {"claim": "igae_beats_standard", "method": "tensorf", "statement": "IG-AE gives higher decoded PSNR",
              "statistic": "mean paired dPSNR (dB)", "null": 0.0, "estimate": 1.1, "ci_low": 0.6, "ci_high": 1.5,
-             "n": 3, "verdict": "holds", "n_boot": 10000, "bootstrap_seed": 0, "datasets": "heldout", "note": "",
-             **provenance, "ae_sha256": SHA["igae"]},
+             "p_value": 1 / 64, "p_opposite": 1.0, "test": "sign-flip exact 2^6", "n": 6, "verdict": "holds",
+             "note": "", **bca},
             {"claim": "igae_beats_standard", "method": "nerfacto", "statement": "IG-AE gives higher decoded PSNR",
-             "statistic": "mean paired dPSNR (dB)", "null": 0.0, "estimate": 1.0, "ci_low": -0.25, "ci_high": 2.0,
-             "n": 2, "verdict": "inconclusive", "n_boot": 10000, "bootstrap_seed": 0, "datasets": "heldout",
-             "note": "", **provenance, "ae_sha256": SHA["igae"]},
+             "statistic": "mean paired dPSNR (dB)", "null": 0.0, "estimate": 1.0, "ci_low": None, "ci_high": None,
+             "p_value": 1 / 16, "p_opposite": 1.0, "test": "sign-flip exact 2^4", "n": 4, "verdict": "inconclusive",
+             "note": "n = 4 < 5: too few", **bca},
+            {"claim": "latent_renders_faster", "method": "tensorf", "statement": "Latent renders faster",
+             "statistic": "geometric mean of render ms ratios (x)", "null": 1.0, "estimate": 0.5, "ci_low": 0.4,
+             "ci_high": 0.6, "p_value": 1.0, "p_opposite": 1 / 32, "test": "sign-flip exact 2^5", "n": 5,
+             "verdict": "fails", "note": "", **bca},
         ]  # fmt: skip
+        if claims == "old":  # claims.csv of igae.claims before the BCa intervals and the sign-flip test
+            claim_rows = [
+                {key: value for key, value in claim.items() if key not in ("interval", "confidence", "test")}
+                | {"p_value": None, "p_opposite": None}
+                for claim in claim_rows
+            ]
         pd.DataFrame(claim_rows).to_csv(folder / "claims.csv", index=False)
     return folder
 
@@ -106,9 +118,16 @@ def test_markdown_states_the_run_and_the_numbers(tmp_path):
     assert "| nerfacto | heldout | 2 | 16.50 ± 0.71 (2/2) | 17.50 ± 0.71 (1/2) | 14.50 ± 0.71 (2/2) |" in markdown
     assert "- `instant-ngp`: skipped: GPU-only (nerfacc's CUDA extension)" in markdown
     assert "seed 1234" in markdown
-    # claims: estimate [CI], n, verdict
-    assert "| igae_beats_standard | tensorf | mean paired dPSNR (dB) | 1.10 [0.60, 1.50] | 3 | **holds** |" in markdown
-    assert "| nerfacto | mean paired dPSNR (dB) | 1.00 [-0.25, 2.00] | 2 | **inconclusive** |" in markdown
+    # claims: estimate [interval, as the table names it], one-sided p, n, verdict, and how a verdict is decided
+    assert "| claim | method | statistic | estimate [90 % BCa CI] | p | n | verdict |" in markdown
+    claims = [line.split(" | ", 2)[2] for line in markdown.splitlines() if line.startswith("| igae_beats_standard |")]
+    assert claims == [
+        "mean paired dPSNR (dB) | 1.10 [0.60, 1.50] | 0.016 | 6 | **holds** |",
+        "mean paired dPSNR (dB) | 1.00 [—, —] | 0.062 | 4 | **inconclusive** (n = 4 < 5: too few) |",
+    ]
+    assert "| 0.500 [0.400, 0.600] | 1; opposite 0.031 | 5 | **fails** |" in markdown  # the p it failed with
+    rule = "Verdicts: `holds` needs n ≥ 5 paired units, the 90 % BCa interval above the null and a one-sided sign-flip"
+    assert rule in markdown
     # speed: median (min-max) of 20/10, 25/10, 30/10 over tensorf's 9 latent fits (3 AEs x 3 scenes)
     assert "| tensorf | 9 | 400 / 400 | 2.5× (2.0–3.0) | 30.0× | 30.0 |" in markdown
     # the one fit that did not converge
@@ -122,6 +141,9 @@ def test_older_tables_without_claims_or_convergence(tmp_path):
 
     assert "| tensorf | heldout | 3 | 18.00 ± 0.50 | 19.10 ± 0.46 | 25.00 ± 3.00 | 0.400 / 0.200 |" in markdown
     assert "Claims" not in markdown and "converged" not in markdown.lower() and "seed" not in markdown
+    older = results_markdown(write_table_set(tmp_path / "older", claims="old"), RUN)  # no interval kind: none claimed
+    assert "| estimate [CI] | p |" in older and "| 1.10 [0.60, 1.50] | — | 6 | **holds** |" in older
+    assert "Verdicts:" not in older
 
 
 def test_missing_table_names_the_file(tmp_path):
@@ -169,3 +191,22 @@ def test_cli_writes_summary_and_readme(tmp_path, capsys):
     assert f"{readme}: updated" in capsys.readouterr().out
     assert main(["summary", "--tables", str(tmp_path / "nowhere")]) == 1
     assert "nowhere/ae_reconstruction.csv does not exist" in capsys.readouterr().err
+
+
+def test_the_headline_holds_the_claims_compactly_and_goes_between_its_own_markers(tmp_path):
+    from igae.summary import headline_markdown
+
+    tables = write_table_set(tmp_path / "tables")
+    headline = headline_markdown(tables, {"date": "2026-12-02", "wall_seconds": 3600, "machine": "AMD EPYC"})
+    claims = pd.read_csv(tables / "claims.csv")
+    assert "2026-12-02 · 60 min wall · AMD EPYC" in headline
+    assert "| claim | method | estimate [" in headline and "statistic" not in headline
+    assert all(f"**{verdict}**" in headline for verdict in claims["verdict"])
+    readme = tmp_path / "README.md"
+    readme.write_text(README.format(begin="<!-- headline:begin -->", end="<!-- headline:end -->"))
+    assert update_readme(readme, headline, block="headline") is True
+    assert headline.strip() in readme.read_text()
+    with pytest.raises(ValueError, match=r"results:begin"):  # the results block is not there
+        update_readme(readme, headline)
+    (tables / "claims.csv").unlink()
+    assert "| method |" in headline_markdown(tables)  # no claims: the decoded-PSNR table instead
