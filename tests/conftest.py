@@ -28,3 +28,18 @@ def scene_and_ae(tmp_path_factory):
     ae, card = load_with_card(root / "ae")
     encode_scene(ae, card, scene, root / "latents.safetensors")
     return scene, root / "ae", root / "latents.safetensors", root
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """{rule: count} from the 'Job stats' table of `snakemake -n`."""
+    lines = dry_run_output.splitlines()
+    header = [i for i, line in enumerate(lines) if line.startswith("job ")]
+    assert header, f"no job table in the dry run's output:\n{dry_run_output[-3000:]}"
+    start = header[0] + 2
+    counts = {}
+    for line in lines[start:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import snakemake
 import yaml
+from conftest import job_counts
 from snakemake.utils import validate
 
 from igae.workflow_config import check_config
@@ -31,19 +32,6 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 RUNNER = REPO / "benchmarks" / "gpu_run.sh"
 REHEARSAL = REPO / "tests" / "data" / "gpu_rehearsal.yaml"
 METHODS = {"tensorf", "nerfacto", "kplanes", "vanilla-nerf", "instant-ngp"}
-
-
-def job_counts(dry_run_output: str) -> dict[str, int]:
-    """{rule: count} from the 'Job stats' table of `snakemake -n`."""
-    lines = dry_run_output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("job ")) + 2
-    counts = {}
-    for line in lines[start:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 def planned_jobs(scenes: int, seeds: int) -> dict[str, int]:

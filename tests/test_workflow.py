@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import job_counts
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -32,21 +33,6 @@ def snakemake(workdir: Path, config: dict, *args: str, timeout: int = 900) -> su
     config_file.write_text(yaml.safe_dump(config))
     command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(config_file)]
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def job_counts(dry_run_output: str) -> dict[str, int]:
-    """{rule: count} from the 'Job stats' table of `snakemake -n`."""
-    lines = dry_run_output.splitlines()
-    header = [i for i, line in enumerate(lines) if line.startswith("job ")]
-    assert header, f"no job table in the dry run's output:\n{dry_run_output[-3000:]}"
-    start = header[0] + 2
-    counts = {}
-    for line in lines[start:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 SHIPPED_CONFIGS = ["config.yaml", "config/paper.yaml", "config/all_methods_cpu.yaml", "tests/data/tiny_config.yaml"]

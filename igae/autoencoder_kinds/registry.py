@@ -18,10 +18,11 @@ keyword arguments). Plain data, no torch: the Snakemake workflow reads it while 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from igae.registries import registered
 
 AE_KINDS = {
     "pretrained": "igae.autoencoder_kinds.pretrained",
@@ -92,11 +93,7 @@ def schema_name(kind: str) -> str:
 
 def autoencoder_kind(name: str) -> AutoencoderKind:
     """The :class:`AutoencoderKind` of a ``kind`` value; ValueError for an unknown one."""
-    if name not in AE_KINDS:
-        raise ValueError(f"igae: autoencoder kind {name!r} is unknown (known: {', '.join(AE_KINDS)})")
-    kind = importlib.import_module(AE_KINDS[name]).KIND
-    if kind.name != name:
-        raise RuntimeError(f"igae: {AE_KINDS[name]}.KIND is named {kind.name!r}, registered as {name!r}")
+    kind = registered(AE_KINDS, name, "KIND", "autoencoder kind")
     if kind.rule not in AE_RULES:
         raise RuntimeError(f"igae: {AE_KINDS[name]}.KIND.rule = {kind.rule!r} is not one of {', '.join(AE_RULES)}")
     return kind

@@ -22,10 +22,11 @@ which is the real_images rule's param, so per-source schemas would change that p
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from igae.registries import registered
 
 SCENE_SOURCES = {
     "procedural": "igae.sources.procedural",
@@ -69,12 +70,7 @@ def schema_name(source: str) -> str:
 
 def scene_source(name: str) -> SceneSource:
     """The :class:`SceneSource` of a ``source`` value; ValueError for an unknown one."""
-    if name not in SCENE_SOURCES:
-        raise ValueError(f"igae: scene source {name!r} is unknown (known: {', '.join(SCENE_SOURCES)})")
-    source = importlib.import_module(SCENE_SOURCES[name]).SOURCE
-    if source.name != name:
-        raise RuntimeError(f"igae: {SCENE_SOURCES[name]}.SOURCE is named {source.name!r}, registered as {name!r}")
-    return source
+    return registered(SCENE_SOURCES, name, "SOURCE", "scene source")
 
 
 REAL_IMAGE_SOURCES = {
@@ -99,11 +95,4 @@ class RealImageSource:
 
 def real_image_source(name: str) -> RealImageSource:
     """The :class:`RealImageSource` of a ``real_images.source`` value; ValueError for an unknown one."""
-    if name not in REAL_IMAGE_SOURCES:
-        raise ValueError(f"igae: real image source {name!r} is unknown (known: {', '.join(REAL_IMAGE_SOURCES)})")
-    source = importlib.import_module(REAL_IMAGE_SOURCES[name]).REAL_IMAGE_SOURCE
-    if source.name != name:
-        raise RuntimeError(
-            f"igae: {REAL_IMAGE_SOURCES[name]}.REAL_IMAGE_SOURCE is named {source.name!r}, registered as {name!r}"
-        )
-    return source
+    return registered(REAL_IMAGE_SOURCES, name, "REAL_IMAGE_SOURCE", "real image source")
