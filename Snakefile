@@ -24,5 +24,5 @@ report: "workflow/report/workflow.rst"
 
 rule all:
     input:
-        final_outputs(),
+        layout.final_outputs(),
     default_target: True

@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from igae import layout
 from igae.latent_nerf.registry import METHODS
 
 
@@ -112,7 +113,6 @@ def _score(args):
 def _tables(args):
     import torch
 
-    from igae import layout
     from igae.tables import write_tables
     from igae.workflow_config import load_config, table_inputs
 
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     tables.set_defaults(run=_tables)
 
     summary = commands.add_parser("summary", help="the README's results section, from results/tables/*.csv")
-    summary.add_argument("--tables", default="results/tables")
+    summary.add_argument("--tables", default=layout.TABLES, help="the folder of the CSV tables (default: %(default)s)")
     summary.add_argument("--out", help="write the Markdown here (default: print it, unless --readme)")
     summary.add_argument("--readme", help="replace the section between its results:begin/end marker lines")
     summary.add_argument("--headline", help="replace the claims between its headline:begin/end marker lines")

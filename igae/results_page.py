@@ -10,9 +10,9 @@ The page opens with what a reader asks first, "does the IG-AE help, and by how m
 
 The two tables are the ones ``igae summary`` writes (:func:`igae.summary.claims_summary`,
 :func:`igae.summary.nvs_summary`, here rendered as HTML), so the page and the README never disagree. Below the answer,
-every table is an HTML table and every figure an image, each under its caption: the ``.rst`` files of
-``workflow/report/`` (:data:`CAPTIONS`), the same ones the Snakemake report shows for each CSV and PNG. A figure of the
-answer is embedded once, in the answer: its section below gives its caption and a link up to it. A table or figure
+every table is an HTML table and every figure an image, each under its title and caption (:data:`igae.layout.OUTPUTS`:
+the ``.rst`` files of ``workflow/report/``, the same ones the Snakemake report shows for each CSV and PNG). A figure of
+the answer is embedded once, in the answer: its section below gives its caption and a link up to it. A table or figure
 that is not among the files (``claims.csv`` of an older run) is said to be missing where it would be.
 
 Cells of the raw tables are the CSV's text: numbers with more than 4 significant digits are rounded for reading (the
@@ -30,22 +30,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from igae import layout
 from igae.summary import Section, ablation_variants, claims_summary, nvs_summary, read_table
 
-CAPTIONS = {
-    "claims.csv": ("Claims", "table_claims.rst"),
-    "latent_nvs.csv": ("Latent novel-view synthesis (Tab. 2)", "table_latent_nvs.rst"),
-    "ae_reconstruction.csv": ("Autoencoder reconstruction (Tab. 1)", "table_ae_reconstruction.rst"),
-    "timing.csv": ("Training and rendering time (Tab. 5)", "table_timing.rst"),
-    "ablation.csv": ("Ablation", "table_ablation.rst"),
-    "qualitative.png": ("Qualitative comparison", "figure_qualitative.rst"),
-    "convergence.png": ("Convergence", "figure_convergence.rst"),
-    "claims.png": ("Claims, forest plot", "figure_claims.rst"),
-    "ae_reconstruction.png": ("Autoencoder reconstructions", "figure_ae_reconstruction.rst"),
-    "igae_training.png": ("IG-AE training curves", "figure_igae_training.rst"),
-}
-"""File name -> (section title, caption file in ``captions_dir``). Below the answer: tables first, in this order, then
-figures."""
 ANSWER_FIGURES = ("claims.png", "qualitative.png")
 """Figures the answer shows: embedded there, linked from their captioned section below."""
 HASH_COLUMNS = {"config_hash", "ae_sha256"}
@@ -218,27 +205,28 @@ def _answer_figure(by_name: dict[str, Path], name: str, what: str) -> str:
     """A figure of the answer, with a link to its captioned section below; a line saying so when it is missing."""
     if name not in by_name:
         return _missing(name, what)
-    title = CAPTIONS[name][0]
+    title = layout.output(name).title
     link = f'{html.escape(title)}: <a href="#{_anchor(name)}">what it shows</a> (<code>{html.escape(name)}</code>)'
     return figure_html(by_name[name], title, link)
 
 
 def results_page(files: Sequence[Path], captions_dir: Path) -> str:
-    """The HTML page of ``files`` (CSVs and PNGs named in :data:`CAPTIONS`): the answer, then each file's section.
+    """The HTML page of ``files`` (CSVs and PNGs of :data:`igae.layout.OUTPUTS`): the answer, then each file's section.
 
     ``captions_dir``: the folder of the caption ``.rst`` files (``workflow/report``). Raises naming any file that has
     no caption.
     """
     by_name = {Path(path).name: Path(path) for path in files}
-    unknown = sorted(set(by_name) - set(CAPTIONS))
+    unknown = sorted(set(by_name) - {entry.file for entry in layout.OUTPUTS})
     if unknown:
-        raise ValueError(f"igae: results page: no caption for {unknown}; add them to CAPTIONS in {__file__}")
+        raise ValueError(f"igae: results page: no caption for {unknown}; add them to igae.layout.OUTPUTS")
     sections, links = [], ['<a href="#answer">The answer</a>']
-    for name, (title, caption) in CAPTIONS.items():
+    for entry in layout.OUTPUTS:  # tables first, then figures
+        name, title = entry.file, entry.title
         if name not in by_name:
             continue
         path = by_name[name]
-        if name.endswith(".csv"):
+        if entry.kind == "table":
             body = table_html(path)
         elif name in ANSWER_FIGURES:
             body = '<p class="empty">Shown <a href="#answer">in the answer, above</a>.</p>'
@@ -248,9 +236,9 @@ def results_page(files: Sequence[Path], captions_dir: Path) -> str:
         sections.append(
             f'<section id="{_anchor(name)}"><h2>{html.escape(title)} '
             f"<small><code>{html.escape(str(path))}</code></small></h2>"
-            f'<div class="caption">{caption_html(captions_dir / caption)}</div>\n{body}</section>'
+            f'<div class="caption">{caption_html(captions_dir / entry.caption)}</div>\n{body}</section>'
         )
-    absent = [name for name in CAPTIONS if name not in by_name]
+    absent = [entry.file for entry in layout.OUTPUTS if entry.file not in by_name]
     if absent:
         names = ", ".join(f"<code>{html.escape(name)}</code>" for name in absent)
         sections.append(f'<p class="empty">Not in this run: {names}.</p>')

@@ -38,7 +38,7 @@ BLOCKS = ("results", "headline")
 BEGIN_MARKER = "<!-- results:begin -->"
 END_MARKER = "<!-- results:end -->"
 
-REQUIRED_COLUMNS = {
+REQUIRED_COLUMNS = {  # the tables of igae.layout.OUTPUTS the summary reads, by name, and the columns it reads
     "ae_reconstruction": ["autoencoder", "data", "psnr", "ssim", "n_images"],
     "latent_nvs": ["method", "dataset", "scene", "space", "autoencoder", "psnr", "latent_rel_mse", "note"],
     "timing": ["method", "train_speedup", "render_speedup", "latent_decode_ms", "iterations", "rgb_iterations"],

@@ -48,7 +48,8 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{
 All run folders of one table must have been scored under the same metric protocol (``protocol.name``): after a protocol
 change, re-score the older runs with ``igae score <run> ...`` rather than mixing numbers that do not compare.
 
-Outputs (:func:`write_tables`): ``ae_reconstruction.csv``, ``latent_nvs.csv``, ``timing.csv``, ``ablation.csv``.
+Outputs (:func:`write_tables`): ``ae_reconstruction.csv``, ``latent_nvs.csv``, ``timing.csv``, ``ablation.csv``: the
+entries of :data:`igae.layout.OUTPUTS` written by rule ``tables``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from typing import Any
 
 import pandas as pd
 
+from igae import layout
 from igae.convergence import tail_change_db
 from igae.provenance import atomic_write_text, versions_string
 from igae.timing import UNKNOWN_DEVICE, device_from_description
@@ -355,7 +357,7 @@ def write_tables(
     ae_eval_files: Iterable[str | os.PathLike],
     latent_run_dirs: Iterable[str | os.PathLike],
     rgb_run_dirs: Iterable[str | os.PathLike],
-    out_dir: str | os.PathLike = "results/tables",
+    out_dir: str | os.PathLike = layout.TABLES,
     skipped: dict[str, str] | None = None,
     ablation: dict[str, Sequence[str]] | None = None,
 ) -> dict[str, Path]:

@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 from test_summary import RUN, write_table_set
 
-from igae.results_page import CAPTIONS, caption_html, results_page
+from igae import layout
+from igae.results_page import caption_html, results_page
 from igae.summary import results_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTIONS_DIR = REPO / "workflow" / "report"
-FIGURES = [name for name in CAPTIONS if name.endswith(".png")]
+FIGURES = [entry.file for entry in layout.figures()]
 
 
 def page_files(folder: Path, claims=True, figures=FIGURES) -> list[Path]:
@@ -76,10 +77,11 @@ def test_every_raw_table_and_figure_is_still_below_under_its_caption(tmp_path):
     files = page_files(tmp_path)
     _, raw = split(results_page(files, CAPTIONS_DIR))
     sections = raw.split("<section ")[1:]
-    assert len(sections) == len(CAPTIONS) == len(files)
-    for section, (name, (title, caption)) in zip(sections, CAPTIONS.items(), strict=True):
+    assert len(sections) == len(layout.OUTPUTS) == len(files)
+    for section, entry in zip(sections, layout.OUTPUTS, strict=True):
+        name, title = entry.file, entry.title
         assert section.startswith(f'id="{name.replace(".", "-")}"><h2>{html.escape(title)} '), name
-        assert caption_html(CAPTIONS_DIR / caption) in section, name
+        assert caption_html(CAPTIONS_DIR / entry.caption) in section, name
         if name.endswith(".csv"):
             assert section.count('<table class="data">') == 1, name  # every CSV of the set has rows
         elif name in ("claims.png", "qualitative.png"):

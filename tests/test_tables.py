@@ -17,6 +17,7 @@ import torch
 import yaml
 from PIL import Image
 
+from igae import layout
 from igae.cli import main
 from igae.figures import qualitative_figure
 from igae.metrics import DEFAULT_PROTOCOL
@@ -312,7 +313,8 @@ def test_write_tables_writes_the_four_csvs(results):
         "ae_reconstruction.csv",
         "latent_nvs.csv",
         "timing.csv",
-    ]
+    ]  # what rule tables declares: the entries of igae.layout.OUTPUTS it writes
+    assert sorted(p.name for p in out.iterdir()) == sorted(entry.file for entry in layout.written_by("tables"))
     assert len(pd.read_csv(paths["latent_nvs"])) == 3
     assert pd.read_csv(paths["timing"]).set_index("method").loc["tensorf", "train_speedup"] == pytest.approx(4.0)
 

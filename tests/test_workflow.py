@@ -19,6 +19,7 @@ from conftest import job_counts
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from igae import layout
 from igae.claims import CLAIMS_COLUMNS
 from igae.tables import ABLATION_COLUMNS
 from igae.workflow_config import ConfigError, benchmark_runs, check_config
@@ -316,6 +317,9 @@ def test_end_to_end_tiny_run(tiny_run):
     html = (tmp_path / "report.html").read_text()
     assert "every table and figure" in html and "javascript:app.setView" in html
     assert "Training and rendering time (paper Tab. 5)" in html and "Claims, forest plot" in html
+    for path in layout.final_outputs():  # every table and figure of the list, made by the rule that declares it
+        assert (tmp_path / path).is_file(), path
+        assert Path(path).name in html, path  # and in the report, under its caption
 
     # a complete run leaves nothing to do
     again = snakemake(tmp_path, TINY, "-n")

@@ -100,25 +100,16 @@ def rgb_runs():
     return TABLE_INPUTS["rgb_run_dirs"]
 
 
-def final_outputs():
-    return [
-        "results/tables/ae_reconstruction.csv",
-        "results/tables/latent_nvs.csv",
-        "results/tables/timing.csv",
-        "results/tables/ablation.csv",
-        "results/tables/claims.csv",
-        "results/figures/qualitative.png",
-        "results/figures/claims.png",
-        "results/figures/convergence.png",
-        "results/figures/ae_reconstruction.png",
-        "results/figures/igae_training.png",
-        "results/summary.md",
-        "results/results.html",
-    ]
+def reported(file):
+    """A table or figure of igae.layout.OUTPUTS as a rule's output: its path, flagged for the Snakemake report with
+    its caption (workflow/report/, relative to the rule files) and category."""
+    entry = layout.output(file)
+    return report(entry.path, caption=f"../report/{entry.caption}", category=entry.category)
 
 
 # Moved here from the rule files (rule files hold rules only; snakemake --lint).
 REAL = layout.real_images(config)
+FIGURE_SCENE = bench_scenes(config)[0]  # (dataset, scene): the first benchmark scene, the figures' scene
 
 
 def built_by(rule_name):

@@ -17,15 +17,8 @@ rule tables:
         ae_eval=TABLE_INPUTS["ae_eval_files"],
         latent_runs=TABLE_INPUTS["latent_run_dirs"],
         rgb_runs=TABLE_INPUTS["rgb_run_dirs"],
-    output:
-        ae=report(
-            "results/tables/ae_reconstruction.csv",
-            caption="../report/table_ae_reconstruction.rst",
-            category="Tables",
-        ),
-        nvs=report("results/tables/latent_nvs.csv", caption="../report/table_latent_nvs.rst", category="Tables"),
-        timing=report("results/tables/timing.csv", caption="../report/table_timing.rst", category="Tables"),
-        ablation=report("results/tables/ablation.csv", caption="../report/table_ablation.rst", category="Tables"),
+    output:  # igae.layout.OUTPUTS written by this rule, by name (latent_nvs, ...): what igae.tables.write_tables writes
+        **{entry.name: reported(entry.file) for entry in layout.written_by("tables")},
     params:
         skipped=TABLE_INPUTS["skipped"],
         ablation=TABLE_INPUTS["ablation"],
@@ -42,9 +35,9 @@ rule figure_qualitative:
     input:
         latent_runs=latent_runs(),
         rgb_runs=rgb_runs(),
-        datasets=expand("resources/scenes/{dataset}", dataset=BENCH["datasets"]),
+        datasets=[layout.scene_dataset(dataset) for dataset in BENCH["datasets"]],
     output:
-        report("results/figures/qualitative.png", caption="../report/figure_qualitative.rst", category="Figures"),
+        reported("qualitative.png"),
     log:
         "logs/figure_qualitative.log",
     benchmark:
@@ -57,11 +50,11 @@ rule claims:
     """Each claim of the paper per method, over paired (dataset, scene, seed) units: 90 % BCa interval, one-sided
     sign-flip p-value and verdict (igae.claims)."""
     input:
-        nvs="results/tables/latent_nvs.csv",
-        timing="results/tables/timing.csv",
+        nvs=layout.output("latent_nvs.csv").path,
+        timing=layout.output("timing.csv").path,
     output:
-        table=report("results/tables/claims.csv", caption="../report/table_claims.rst", category="Claims"),
-        figure=report("results/figures/claims.png", caption="../report/figure_claims.rst", category="Claims"),
+        table=reported("claims.csv"),
+        figure=reported("claims.png"),
     params:
         roles=CLAIM_ROLES,
     log:
@@ -78,7 +71,7 @@ rule figure_convergence:
         latent_runs=latent_runs(),
         rgb_runs=rgb_runs(),
     output:
-        report("results/figures/convergence.png", caption="../report/figure_convergence.rst", category="Figures"),
+        reported("convergence.png"),
     log:
         "logs/figure_convergence.log",
     benchmark:
@@ -90,17 +83,13 @@ rule figure_convergence:
 rule figure_ae_reconstruction:
     """Real test images and eval views of the first benchmark scene, with each AE's reconstruction (Fig. 9)."""
     input:
-        autoencoders=expand("results/autoencoders/{ae}", ae=list(AUTOENCODERS)),
+        autoencoders=[layout.autoencoder(ae) for ae in AUTOENCODERS],
         real=REAL,
-        dataset=f"resources/scenes/{bench_scenes(config)[0][0]}",
+        dataset=layout.scene_dataset(FIGURE_SCENE[0]),
     output:
-        report(
-            "results/figures/ae_reconstruction.png",
-            caption="../report/figure_ae_reconstruction.rst",
-            category="Figures",
-        ),
+        reported("ae_reconstruction.png"),
     params:
-        scene="resources/scenes/{}/{}".format(*bench_scenes(config)[0]),
+        scene="{}/{}".format(layout.scene_dataset(FIGURE_SCENE[0]), FIGURE_SCENE[1]),
     log:
         "logs/figure_ae_reconstruction.log",
     benchmark:
@@ -116,9 +105,9 @@ rule figure_ae_reconstruction:
 rule figure_igae_training:
     """The IG-AE training curves (Tri-Plane fit, decoded renders, AE reconstruction) of every IG-AE kind AE."""
     input:
-        autoencoders=expand("results/autoencoders/{ae}", ae=IGAE_NAMES),
+        autoencoders=[layout.autoencoder(ae) for ae in IGAE_NAMES],
     output:
-        report("results/figures/igae_training.png", caption="../report/figure_igae_training.rst", category="Figures"),
+        reported("igae_training.png"),
     log:
         "logs/figure_igae_training.log",
     benchmark:
@@ -130,12 +119,12 @@ rule figure_igae_training:
 rule summary:
     """The results section of the README, generated from the tables (igae summary): never copied by hand."""
     input:
-        tables=[path for path in final_outputs() if path.startswith("results/tables/")],
-        figures=[path for path in final_outputs() if path.startswith("results/figures/")],
+        tables=[entry.path for entry in layout.tables()],
+        figures=[entry.path for entry in layout.figures()],
     output:
-        report("results/summary.md", caption="../report/summary.rst", category="Summary"),
+        report(layout.SUMMARY, caption="../report/summary.rst", category="Summary"),
     params:
-        tables=lambda wc, input: input.tables[0].rsplit("/", 1)[0],  # their folder, results/tables
+        tables=lambda wc, input: input.tables[0].rsplit("/", 1)[0],  # their folder, layout.TABLES
     log:
         "logs/summary.log",
     benchmark:
@@ -149,10 +138,10 @@ rule results_page:
     per method, the qualitative figure), then every table and figure under its caption (what each column is). The
     Snakemake report opens it in one click from its start page; any browser opens the file."""
     input:
-        tables=[path for path in final_outputs() if path.startswith("results/tables/")],
-        figures=[path for path in final_outputs() if path.startswith("results/figures/")],
+        tables=[entry.path for entry in layout.tables()],
+        figures=[entry.path for entry in layout.figures()],
     output:
-        report("results/results.html", caption="../report/results_page.rst", category="Results"),
+        report(layout.RESULTS_PAGE, caption="../report/results_page.rst", category="Results"),
     log:
         "logs/results_page.log",
     benchmark:
