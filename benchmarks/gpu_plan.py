@@ -31,14 +31,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from igae.workflow_config import benchmark_runs
+from igae.igae_config import epochs_to_steps
+from igae.scenes.dataset_io import eval_count
+from igae.sources.registry import scene_source
+from igae.workflow_config import bench_scenes, benchmark_runs, load_config, method_schedule
 
 MEASURED = Path(__file__).resolve().parent / "measured" / "h200_2026-11-27"
 CPU_SECONDS = {
@@ -90,23 +91,15 @@ def throughput_curve(measured: Path):
     return gain, curve
 
 
-def scene_count(spec: dict) -> int:
-    return spec["count"] if "count" in spec else len(spec.get("objaverse_uids", []))
-
-
 def build_jobs(config: dict, timing: pd.DataFrame, igae_step_s: float, args) -> list[Job]:
     bench = config["benchmark"]
-    seeds = bench.get("seeds", [1234])
-    datasets = bench["datasets"]
-    scenes = [(d, i) for d in datasets for i in range(scene_count(config["scenes"][d]))]
-    eval_views = {
-        d: max(1, math.ceil(config["scenes"][d].get("views", 24) * config["scenes"][d].get("eval_fraction", 0.125)))
-        for d in datasets
-    }
+    seeds = bench["seeds"]
+    scenes = bench_scenes(config)  # (dataset, scene) in the config's order, as the workflow's
+    eval_views = {d: eval_count(spec["views"], spec["eval_fraction"]) for d, spec in config["scenes"].items()}
     jobs, order = [], iter(range(10**9))
     start = args.start_s
-    for dataset in config["scenes"]:
-        n = scene_count(config["scenes"][dataset])
+    for dataset, spec in config["scenes"].items():
+        n = len(scene_source(spec["source"]).scene_names(spec))
         jobs.append(Job(10, next(order), f"scene_dataset/{dataset}", 0, 5 + n * CPU_SECONDS["scene_per_scene"], 0,
                         stage="scenes"))  # fmt: skip
     jobs.append(Job(10, next(order), "real_images", 0, CPU_SECONDS["real_images"], 0, stage="scenes"))
@@ -115,29 +108,24 @@ def build_jobs(config: dict, timing: pd.DataFrame, igae_step_s: float, args) -> 
     for name, spec in autoencoders.items():
         needs = {"real_images"}
         if spec["kind"] == "igae":
-            training = spec["training"]
             synthetic = config["scenes"][spec["scenes"]]
-            views = synthetic.get("views", 24)
-            train_views = scene_count(synthetic) * (views - math.ceil(views * synthetic.get("eval_fraction", 0.125)))
-            warm = training.get("warmup_steps") or math.ceil(
-                training.get("warmup_epochs", 0) * train_views / training.get("warmup_batch_views", 32)
-            )
-            joint = training.get("joint_steps") or math.ceil(
-                training.get("joint_epochs", 0) * train_views / training.get("batch_views", 12)
-            )
+            scene_views = synthetic["views"] - eval_views[spec["scenes"]]
+            train_views = len(scene_source(synthetic["source"]).scene_names(synthetic)) * scene_views
+            steps = epochs_to_steps(spec["training"], train_views)  # the IG-AE job's step counts
+            warm, joint = steps.get("warmup_steps", 0), steps.get("joint_steps", 0)
             needs |= {f"ae/{spec['base']}", f"scene_dataset/{spec['scenes']}"}
             jobs.append(Job(10, next(order), f"ae/{name}", args.igae_share, start + 10, (warm + joint) * igae_step_s,
                             needs, stage="train_igae"))  # fmt: skip
         else:  # a shipped checkpoint copied (a trained standard AE would be its own GPU job: not planned here)
             jobs.append(Job(10, next(order), f"ae/{name}", 0, start, 0, needs, stage="prepare_autoencoder"))
     for ae in used:
-        for dataset, i in scenes:
+        for dataset, i in scenes:  # i: the scene's name
             jobs.append(Job(0, next(order), f"encode/{ae}/{dataset}/{i}", 10, start, 1.0,
                             {f"ae/{ae}", f"scene_dataset/{dataset}"}, stage="encode_latents"))  # fmt: skip
         jobs.append(Job(0, next(order), f"evaluate/{ae}", 25, start, 5.0, {f"ae/{ae}"}, stage="evaluate"))
     missing = []
     for ae, method in benchmark_runs(config):
-        schedule = {**bench["schedule"], **bench.get("schedule_overrides", {}).get(method, {})}
+        schedule = method_schedule(config, method)
         if (method, "latent") not in timing.index:
             missing.append(f"{method} latent")
             continue
@@ -152,7 +140,7 @@ def build_jobs(config: dict, timing: pd.DataFrame, igae_step_s: float, args) -> 
                     Job(0, next(order), name, args.latent_share, start, train + evals, needs, "fit_latent_nerf")
                 )
     for method in bench["methods"]:
-        schedule = {**bench["schedule"], **bench.get("schedule_overrides", {}).get(method, {})}
+        schedule = method_schedule(config, method)
         if (method, "rgb") not in timing.index:
             missing.append(f"{method} rgb")
             continue
@@ -227,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--scale-rays", action="store_true", help="scale RGB step times by rgb_rays_per_batch / 4096")
     args = parser.parse_args(argv)
 
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = load_config(args.config)  # validated, with the schema's defaults, as the workflow reads it
     timing = pd.concat([pd.read_csv(p) for p in sorted(args.measured.glob("method_timing_*.csv"))])
     timing = timing.drop_duplicates(["method", "space"], keep="last").set_index(["method", "space"])
     igae_step_s = json.loads((args.measured / "igae_step_fp32.json").read_text())["s_per_step"]

@@ -35,6 +35,12 @@ def benchmark_methods(config: dict) -> list[str]:
     return list(dict.fromkeys([*bench["methods"], *extra]))
 
 
+def methods_run_here(config: dict, cuda_available: bool) -> list[str]:
+    """The benchmark's methods (:func:`benchmark_methods`) but those this machine skips (:func:`skipped_methods`)."""
+    skipped = skipped_methods(config, cuda_available)
+    return [method for method in benchmark_methods(config) if method not in skipped]
+
+
 def benchmark_runs(config: dict) -> list[tuple[str, str]]:
     """(autoencoder, method) pairs of the latent runs: every main AE with every method, then each ablation
     variant with the ablation methods only (a variant per loss term times five methods would dwarf the rest)."""
@@ -43,6 +49,13 @@ def benchmark_runs(config: dict) -> list[tuple[str, str]]:
     pairs = [(ae, method) for ae in bench["autoencoders"] for method in bench["methods"]]
     pairs += [(ae, method) for ae in ablation["autoencoders"] for method in ablation["methods"]]
     return list(dict.fromkeys(pairs))
+
+
+def method_schedule(config: dict, method: str) -> dict:
+    """The benchmark's two-stage schedule of ``method``: ``benchmark.schedule`` with the method's own
+    ``schedule_overrides`` (slow CPU methods run fewer steps)."""
+    bench = config["benchmark"]
+    return {**bench["schedule"], **bench.get("schedule_overrides", {}).get(method, {})}
 
 
 def bench_scenes(config: dict) -> list[tuple[str, str]]:
@@ -77,14 +90,13 @@ def table_inputs(config: dict, cuda_available: bool) -> dict:
     """The arguments of :func:`igae.tables.write_tables` but ``out_dir``, as the workflow's rule tables passes them:
     its input files (paths relative to the working directory) and its params ``skipped`` and ``ablation``. The rule
     and ``igae tables --config`` both take them from here, so that they write the same tables."""
-    skipped = skipped_methods(config, cuda_available)
-    methods = [method for method in benchmark_methods(config) if method not in skipped]
+    methods = methods_run_here(config, cuda_available)
     bench = config["benchmark"]
     return {
         "ae_eval_files": [layout.ae_eval(name) for name in config["autoencoders"]],
         "latent_run_dirs": latent_run_dirs(config, methods),
         "rgb_run_dirs": rgb_run_dirs(config, methods),
-        "skipped": skipped,
+        "skipped": skipped_methods(config, cuda_available),
         "ablation": {"main": bench["autoencoders"], "variants": bench.get("ablation", {}).get("autoencoders", [])},
     }
 

@@ -15,9 +15,10 @@ from igae.autoencoder_kinds.registry import autoencoder_kind  # noqa: E402
 from igae.workflow_config import (  # noqa: E402
     ConfigError,
     bench_scenes,
-    benchmark_methods,
     check_config,
     claim_roles,
+    method_schedule,
+    methods_run_here,
     runs_on_gpu,
     table_inputs,
 )
@@ -62,7 +63,7 @@ IGAE_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] == "ig
 BENCH = config["benchmark"]
 TABLE_INPUTS = table_inputs(config, torch.cuda.is_available())  # what `igae tables --config` reads too
 SKIPPED_METHODS = TABLE_INPUTS["skipped"]
-METHODS = [method for method in benchmark_methods(config) if method not in SKIPPED_METHODS]
+METHODS = methods_run_here(config, torch.cuda.is_available())
 CLAIM_ROLES = claim_roles(config)
 for method, reason in SKIPPED_METHODS.items():
     logger.warning(f"igae: skipping {method}: {reason}. The tables say so.")
@@ -83,11 +84,6 @@ wildcard_constraints:
 def spec_json(ae):
     """An autoencoder's config entry as JSON (ae_spec): a param, so editing the entry re-runs what depends on it."""
     return json.dumps(ae_spec(ae), sort_keys=True)
-
-
-def method_schedule(method):
-    """The benchmark's two-stage schedule, with the method's own overrides (slow CPU methods run fewer steps)."""
-    return {**BENCH["schedule"], **BENCH.get("schedule_overrides", {}).get(method, {})}
 
 
 def latent_runs():

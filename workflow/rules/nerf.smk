@@ -17,7 +17,7 @@ rule fit_latent_nerf:
     output:
         run=directory("results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{seed}"),
     params:
-        schedule=lambda wc: method_schedule(wc.method),
+        schedule=lambda wc: method_schedule(config, wc.method),  # igae.workflow_config
         model=lambda wc: BENCH["model"].get(wc.method, {}),
         seed=lambda wc: int(wc.seed),
         **PARITY_PARAMS,  # official: the extension's post_quant_conv (frozen), unclamped decode, normaliser eps
@@ -42,7 +42,7 @@ rule fit_rgb_nerf:
     output:
         run=directory("results/runs/rgb/{method}/{dataset}/{scene}/seed{seed}"),
     params:
-        schedule=lambda wc: method_schedule(wc.method),
+        schedule=lambda wc: method_schedule(config, wc.method),  # igae.workflow_config
         model=lambda wc: BENCH["model"].get(wc.method, {}),
         seed=lambda wc: int(wc.seed),
     log:
