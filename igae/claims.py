@@ -245,11 +245,6 @@ class Evidence:
     """Why the verdict is ``inconclusive``, and whether the interval is degenerate; '' when there is nothing to say."""
 
 
-def _mean(sample: np.ndarray, axis: int = -1) -> np.ndarray:
-    """The statistic, vectorised as scipy's resampling calls it: the mean along ``axis``."""
-    return np.mean(sample, axis=axis)
-
-
 def bca_interval(sample: np.ndarray, n_boot: int = N_BOOT, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, str]:
     """(low, high, note): the :data:`CONFIDENCE` BCa bootstrap interval of the mean of ``sample`` (n,).
 
@@ -264,7 +259,7 @@ def bca_interval(sample: np.ndarray, n_boot: int = N_BOOT, seed: int = BOOTSTRAP
         return value, value, f"all {n} paired values are equal: BCa is undefined, the interval is that value"
     result = stats.bootstrap(
         (sample,),
-        _mean,
+        np.mean,  # vectorised: scipy passes axis=-1
         n_resamples=n_boot,
         confidence_level=CONFIDENCE,
         method="BCa",
@@ -292,7 +287,7 @@ def sign_flip_test(sample: np.ndarray, seed: int = BOOTSTRAP_SEED) -> tuple[floa
         alternative: float(
             stats.permutation_test(
                 (sample,),
-                _mean,
+                np.mean,  # vectorised: scipy passes axis=-1
                 permutation_type="samples",  # one sample: the null distribution flips each value's sign
                 vectorized=True,
                 n_resamples=resamples,

@@ -35,8 +35,17 @@ from igae.claims import interval_label, verdict_rule
 
 BLOCKS = ("results", "headline")
 """Generated blocks a Markdown file may hold: the whole results section (docs/results.md) and the README's headline."""
-BEGIN_MARKER = "<!-- results:begin -->"
-END_MARKER = "<!-- results:end -->"
+
+
+def block_markers(block: str) -> tuple[str, str]:
+    """The lines that open and close a generated ``block`` (:data:`BLOCKS`): ``<!-- results:begin -->``, ..."""
+    if block not in BLOCKS:
+        raise ValueError(f"block = {block!r} is not one of {', '.join(BLOCKS)}")
+    return f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+
+
+BEGIN_MARKER, END_MARKER = block_markers("results")
+"""The marker lines of the results section (docs/results.md)."""
 
 REQUIRED_COLUMNS = {  # the tables of igae.layout.OUTPUTS the summary reads, by name, and the columns it reads
     "ae_reconstruction": ["autoencoder", "data", "psnr", "ssim", "n_images"],
@@ -505,9 +514,7 @@ def update_readme(readme_path: str | os.PathLike, markdown: str, block: str = "r
     """
     from igae.provenance import atomic_write_text
 
-    if block not in BLOCKS:
-        raise ValueError(f"block = {block!r} is not one of {', '.join(BLOCKS)}")
-    begin_marker, end_marker = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+    begin_marker, end_marker = block_markers(block)
     path = Path(readme_path)
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)

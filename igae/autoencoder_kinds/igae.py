@@ -8,7 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from igae import layout
-from igae.autoencoder_kinds.registry import AutoencoderKind, autoencoder_kind, uses_shipped
+from igae.autoencoder_kinds.registry import (
+    SHIPPED_CHECKPOINT,
+    AutoencoderKind,
+    autoencoder_kind,
+    unless_shipped,
+    uses_shipped,
+)
 from igae.sources.registry import scene_source
 
 SCHEMA = {
@@ -19,10 +25,7 @@ SCHEMA = {
         "kind": {"const": "igae"},
         "base": {"type": "string", "description": "the autoencoder it is fine-tuned from"},
         "scenes": {"type": "string", "description": "the scene dataset of its Tri-Planes"},
-        "checkpoint": {
-            "type": ["string", "null"],
-            "description": "a shipped folder its rule produced earlier (used unless use_shipped_checkpoints: false)",
-        },
+        "checkpoint": SHIPPED_CHECKPOINT,
         "training": {"type": "object", "description": "igae.igae_training.IGAETrainingConfig (igae.igae_config)"},
     },
 }
@@ -39,11 +42,6 @@ def inputs(spec: dict, config: dict) -> dict[str, str]:
     if uses_shipped(spec, config):
         files["checkpoint"] = spec["checkpoint"]
     return files
-
-
-def trains(spec: dict, config: dict) -> bool:
-    """Unless it copies its shipped checkpoint."""
-    return not uses_shipped(spec, config)
 
 
 def training_config(training: dict, parity: str):
@@ -126,7 +124,7 @@ KIND = AutoencoderKind(
     rule="train_igae",
     inputs=inputs,
     build=build,
-    trains=trains,
+    trains=unless_shipped,
     training_config=training_config,
     check=check,
 )

@@ -44,6 +44,18 @@ def uses_shipped(spec: dict, config: dict) -> bool:
     return bool(spec.get("checkpoint")) and bool(config.get("use_shipped_checkpoints", True))
 
 
+def unless_shipped(spec: dict, config: dict) -> bool:
+    """``trains`` of a kind that trains unless it copies its shipped ``checkpoint`` (:func:`uses_shipped`)."""
+    return not uses_shipped(spec, config)
+
+
+SHIPPED_CHECKPOINT = {
+    "type": ["string", "null"],
+    "description": "a shipped folder its rule produced earlier (used unless use_shipped_checkpoints: false)",
+}
+"""The entry schema's ``checkpoint`` property of a kind that may copy a shipped checkpoint (:func:`uses_shipped`)."""
+
+
 def never(spec: dict, config: dict) -> bool:
     """``trains`` of a kind whose job never trains."""
     return False

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from igae import layout
-from igae.autoencoder_kinds.registry import AutoencoderKind, uses_shipped
+from igae.autoencoder_kinds.registry import SHIPPED_CHECKPOINT, AutoencoderKind, unless_shipped, uses_shipped
 
 SCHEMA = {
     "type": "object",
@@ -14,10 +14,7 @@ SCHEMA = {
     "required": ["kind"],
     "properties": {
         "kind": {"const": "trained"},
-        "checkpoint": {
-            "type": ["string", "null"],
-            "description": "a shipped folder its rule produced earlier (used unless use_shipped_checkpoints: false)",
-        },
+        "checkpoint": SHIPPED_CHECKPOINT,
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "training": {"type": "object", "description": "igae.ae_training.AETrainingConfig"},
     },
@@ -27,11 +24,6 @@ SCHEMA = {
 def inputs(spec: dict, config: dict) -> dict[str, str]:
     """The shipped checkpoint (replacing it re-runs the job), or the real images it trains on."""
     return {"checkpoint": spec["checkpoint"]} if uses_shipped(spec, config) else {"real": layout.real_images(config)}
-
-
-def trains(spec: dict, config: dict) -> bool:
-    """Unless it copies its shipped checkpoint."""
-    return not uses_shipped(spec, config)
 
 
 def training_config(training: dict, parity: str):
@@ -58,7 +50,7 @@ KIND = AutoencoderKind(
     rule="prepare_autoencoder",
     inputs=inputs,
     build=build,
-    trains=trains,
+    trains=unless_shipped,
     training_config=training_config,
     decodes_means=decodes_means,
 )
