@@ -92,7 +92,7 @@ def _fit(args):
             "scene": Path(args.scene).name,
             "autoencoder": Path(args.autoencoder).name if args.autoencoder else None,
         },
-        curve_points=args.curve_points,
+        curve=not args.no_curve,
     )
 
 
@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--model", default="{}", help="JSON of model config overrides")
     fit.add_argument("--seed", type=int, default=1234)
     fit.add_argument("--device", default="auto")
-    fit.add_argument("--curve-points", type=int, default=5, help="points of the convergence curve (0: none)")
+    fit.add_argument(
+        "--no-curve", action="store_true", help="measure no convergence curve (an adaptive schedule then runs its cap)"
+    )
     fit.set_defaults(run=_fit)
 
     score = commands.add_parser(
