@@ -41,12 +41,14 @@ def sweep(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
         scene_dir = Path("resources/scenes") / args.dataset / scene
         for spec in args.fits:
             space, _, ae = spec.partition(":")
+            label = f"{space}:{ae}" if ae else space
             with tempfile.TemporaryDirectory() as work:
+                keep = args.runs / args.method / label.replace(":", "_") / scene if args.runs else None
                 result = fit(
                     space,
                     args.method,
                     scene=scene_dir,
-                    out_dir=Path(work) / "run",
+                    out_dir=keep or Path(work) / "run",
                     schedule=schedule,
                     autoencoder=Path("results/autoencoders") / ae if ae else None,
                     latents=Path("results/latents") / ae / args.dataset / f"{scene}.safetensors" if ae else None,
@@ -55,7 +57,6 @@ def sweep(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
                     device=device,
                     log=lambda line: None,
                 )
-            label = f"{space}:{ae}" if ae else space
             start = schedule.final_stage_start(space)
             for index, point in enumerate(result["curve"]):
                 trend = tail_change_db(result["curve"][: index + 1], start) if point["step"] > start else None
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("convergence_sweep.csv"))
+    parser.add_argument("--runs", type=Path, help="keep each run folder under <runs>/<method>/<fit>/<scene>")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     points, fits = sweep(args)

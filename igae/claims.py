@@ -71,7 +71,9 @@ EXACT_MAX_UNITS = 16
 N_PERMUTATIONS = 9_999
 """Random sign flips of the Monte-Carlo test (p = (count + 1) / (9,999 + 1): never 0)."""
 UNIT_KEY = ["dataset", "scene", "seed"]
-UNIT_COLUMNS = ["claim", "method", *UNIT_KEY, "value", "excluded", "stopped", "config_hash", "ae_sha256", "versions"]
+UNIT_COLUMNS = [
+    "claim", "method", *UNIT_KEY, "value", "failed", "excluded", "stopped", "config_hash", "ae_sha256", "versions",
+]  # fmt: skip
 CLAIMS_COLUMNS = [
     "claim", "method", "statement", "statistic", "null", "estimate", "ci_low", "ci_high", "interval", "confidence",
     "p_value", "p_opposite", "test", "n", "n_excluded", "verdict", "n_boot", "bootstrap_seed", "datasets",
@@ -178,13 +180,15 @@ def _pairs(latent: pd.DataFrame, a: str, b: str, column: str) -> pd.DataFrame:
             "each run must appear once"
         ) from error
     merged["value"] = merged[f"{column}_a"] - merged[f"{column}_b"]
-    merged["excluded"] = _failed(merged["status_a"], f"latent {a}", merged["status_b"], f"latent {b}")
+    # both fits share every NeRF setting: a failed fit is its autoencoder's outcome, what the claim compares: kept
+    merged["failed"] = _failed(merged["status_a"], f"latent {a}", merged["status_b"], f"latent {b}")
+    merged["excluded"] = ""
     merged["stopped"] = merged["stop_reason_a"] + "/" + merged["stop_reason_b"]
     merged["ae_sha256"] = f"{a}:" + merged["ae_sha256_a"] + f";{b}:" + merged["ae_sha256_b"]
     for name in ("config_hash", "versions"):
         pairs = zip(merged[f"{name}_a"], merged[f"{name}_b"], strict=True)
         merged[name] = [";".join(dict.fromkeys([x, y])) for x, y in pairs]
-    return merged[[*key, "value", "excluded", "stopped", "config_hash", "ae_sha256", "versions"]]
+    return merged[[*key, "value", "failed", "excluded", "stopped", "config_hash", "ae_sha256", "versions"]]
 
 
 def _failed(status_a: pd.Series, label_a: str, status_b: pd.Series, label_b: str) -> list[str]:
@@ -200,10 +204,12 @@ def _ratios(timing: pd.DataFrame, igae: str, numerator: pd.Series, denominator: 
     rows = timing.assign(value=numerator / denominator)[timing["autoencoder"] == igae].copy()
     if rows.duplicated(["method", *UNIT_KEY]).any():
         raise ValueError(f"igae.claims: timing has several rows for one (method, dataset, scene, seed) of {igae}")
-    rows["excluded"] = _failed(rows["latent_status"], f"latent {igae}", rows["rgb_status"], "RGB")
+    rows["failed"] = _failed(rows["latent_status"], f"latent {igae}", rows["rgb_status"], "RGB")
+    # a failed RGB fit is no reference to time against: the unit is left out; a failed latent fit counts against
+    rows["excluded"] = ["RGB" if status == "failed" else "" for status in rows["rgb_status"]]
     rows["stopped"] = rows["latent_stop_reason"] + "/" + rows["rgb_stop_reason"]
     rows["ae_sha256"] = f"{igae}:" + rows["ae_sha256"]
-    return rows[["method", *UNIT_KEY, "value", "excluded", "stopped", "config_hash", "ae_sha256", "versions"]]
+    return rows[["method", *UNIT_KEY, "value", "failed", "excluded", "stopped", "config_hash", "ae_sha256", "versions"]]
 
 
 def paired_units(latent_nvs: pd.DataFrame, timing: pd.DataFrame, roles: Mapping[str, str | None]) -> pd.DataFrame:
@@ -211,9 +217,16 @@ def paired_units(latent_nvs: pd.DataFrame, timing: pd.DataFrame, roles: Mapping[
 
     ``roles``: {"standard", "igae", "control"} -> autoencoder name or None (:func:`igae.workflow_config.claim_roles`).
     Units whose value is missing or not finite (a metric the run did not record, a ratio without its RGB partner) are
-    dropped. ``excluded`` names the failed fit(s) of a unit (:func:`igae.scoring.fit_status`), which
-    :func:`claims_table` leaves out; ``stopped`` is the two fits' stop reasons (e.g. ``converged/cap``). Sorted by
-    claim (in :data:`CLAIMS` order), method (in table order), dataset, scene, seed.
+    dropped. ``failed`` names the failed fit(s) of a unit (below their scene's floor:
+    :func:`igae.scoring.fit_status`); ``excluded`` those that make :func:`claims_table` leave the unit out; ``stopped``
+    is the two fits' stop reasons (e.g. ``converged/cap``). Sorted by claim (in :data:`CLAIMS` order), method (in
+    table order), dataset, scene, seed.
+
+    Failed fits, claim by claim: in the claims that compare autoencoders (both latent fits share every NeRF setting)
+    a failed fit is its autoencoder's outcome, what the claim is about: the unit is kept, and the note counts it. In
+    the claims that compare a latent fit with its RGB baseline, a failed RGB fit is no reference (nerfacto without
+    its background prior collapsed on 2 of 5 scenes): the unit is left out and n reduced; a failed latent fit is
+    kept (it counts against the claim).
     """
     latent = _with_seed(latent_nvs)
     latent = latent[latent["space"] == "latent"]
@@ -437,15 +450,22 @@ def claims_table(
 
 
 def _exclusion_note(group: pd.DataFrame) -> str:
-    """Which units a claim row left out, and why (a failed fit: below its scene's floor), or ''."""
-    left_out = group[group["excluded"].fillna("").astype(str) != ""]
-    if left_out.empty:
-        return ""
-    units = ", ".join(f"{row.scene}/seed {row.seed} ({row.excluded})" for row in left_out.itertuples())
-    return (
-        f"{len(left_out)} of {len(group)} units left out, n reduced to {len(group) - len(left_out)}: a fit failed "
-        f"(eval PSNR below its scene's floor) in {units}"
-    )
+    """Which units a claim row left out (a failed RGB reference) and which it kept although a fit failed, or ''."""
+    excluded = group["excluded"].fillna("").astype(str) != ""
+    failed = group["failed"].fillna("").astype(str) != ""
+    notes = []
+    if excluded.any():
+        units = ", ".join(f"{row.scene}/seed {row.seed}" for row in group[excluded].itertuples())
+        notes.append(
+            f"{int(excluded.sum())} of {len(group)} units left out, n reduced to {int((~excluded).sum())}: the RGB "
+            f"fit failed (eval PSNR below its scene's floor) in {units}"
+        )
+    if (failed & ~excluded).any():
+        units = ", ".join(
+            f"{row.scene}/seed {row.seed} ({row.failed})" for row in group[failed & ~excluded].itertuples()
+        )
+        notes.append(f"kept, a fit below its scene's floor being what is compared: {units}")
+    return "; ".join(notes)
 
 
 def _stop_note(kept: pd.DataFrame) -> str:

@@ -177,7 +177,7 @@ def _scene_dir(run_dir: Path, metadata: dict[str, Any], scene: str | os.PathLike
 
 
 def compute_scene_floor(scene_dir: str | os.PathLike) -> dict[str, float]:
-    """The eval PSNR of the two predictors that learned nothing of a scene: its white background
+    """The eval PSNR of the two predictors that use nothing of a scene's 3D structure: its white background
     (``background_psnr``) and the mean of its train images, the best image that ignores the camera
     (``mean_image_psnr``); each the mean PSNR over the eval views, in float, as the fits' PSNR. ``floor_psnr`` is the
     larger: a fit below it is no better than a picture that does not depend on the view."""
@@ -215,7 +215,7 @@ def scene_floor(scene_dir: str | os.PathLike) -> dict[str, float]:
 
 
 def fit_status(psnr_value: float, floor: dict[str, float]) -> str:
-    """``failed`` when a fit's eval PSNR is below its scene's ``floor_psnr`` (it learned nothing of the scene), else
+    """``failed`` when a fit's eval PSNR is below its scene's ``floor_psnr`` (no better than ignoring the camera), else
     ``ok``."""
     return "failed" if psnr_value < floor["floor_psnr"] else "ok"
 

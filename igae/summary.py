@@ -299,7 +299,7 @@ def nvs_summary(nvs: pd.DataFrame, variants: Sequence[str] = ()) -> Section:
     if fits["failed"].any():
         lead += (
             "; **failed**: fits whose eval PSNR is below their scene's floor (what its mean train image or its white "
-            "background score: the fit learned nothing of the scene), left out of the means"
+            "background score: no better than ignoring the camera), left out of the means"
         )
     if "seed" in fits and _unique(fits["seed"]):
         lead += "; seeds " if seeds > 1 else "; seed "

@@ -28,7 +28,7 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{
      "converged": true | false | null, "curve_delta_db": 0.12 | null,  # igae.convergence: the tail's trend
      "stop_reason": "converged" | "cap" | "fixed", "steps": 260, "step_cap": 600,  # steps run, and the most allowed
      "floor": {"background_psnr", "mean_image_psnr", "floor_psnr"},  # the scene's failure floor (igae.scoring)
-     "status": "ok" | "failed",           # failed: the eval PSNR is below floor_psnr (learned nothing of the scene)
+     "status": "ok" | "failed",  # failed: the eval PSNR is below floor_psnr (no better than ignoring the camera)
      "lpips_reason": null | "...", "protocol": {...}, "provenance": {...},
      "scoring": {"renders": "renders/eval.safetensors", "renders_sha256": ..., "device": "cpu"}}
 

@@ -43,7 +43,7 @@ def build_scene_dataset(
         scene = load_scene(folder)  # names the file at fault
         if scene.image_size != image_size:
             raise ValueError(f"igae: {folder}: images are {scene.image_size} px, the config says {image_size}")
-        write_scene_floor(folder)  # what a fit that learned nothing scores: below it, a fit is failed
+        write_scene_floor(folder)  # what ignoring the camera scores: below it, a fit is failed
     return folders
 
 
