@@ -1,0 +1,253 @@
+"""nerfstudio's viewer on latent runs: decoded frames at the viewport's size from every latent method, a fixed latent
+view, the benchmark's renders untouched, ``igae view`` on moved runs, viser's client never rebuilt, and a real
+headless Chromium on a real viewer of a fitted run (slow)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from nerfstudio.cameras.cameras import CameraType
+from nerfstudio.viewer.utils import CameraState, get_camera
+from test_latent_methods import SMALL
+from test_latent_nerf import SMALL_TENSORF
+
+from igae.cli import main
+from igae.latent_nerf.method_configs import TwoStageSchedule
+from igae.latent_nerf.registry import METHODS
+from igae.latent_nerf.viewer import LATENT, LatentProjection, client_pose, latent_camera
+from igae.nerf_fit import eval_scene_dir, fit, render_eval_views
+from igae.scoring import load_eval_renders, save_eval_renders
+from igae.viewer import find_config, load_run, start_viewer
+
+REPO = Path(__file__).resolve().parents[1]
+CPU_METHODS = [name for name, entry in METHODS.items() if not entry.gpu_only]
+MODEL = {"tensorf": SMALL_TENSORF, **SMALL}
+"""Each method's model cut down to seconds a fit (tests/test_latent_methods.py)."""
+
+
+def fit_tiny(scene_and_ae, method: str, name: str | None = None) -> Path:
+    """A 1 + 1 step latent fit of ``method`` on the fixture's 32-px scene and 4-channel AE (f = 8): its run folder."""
+    scene, ae_dir, latents_file, root = scene_and_ae
+    run = root / (name or f"run_{method}")
+    if not run.exists():
+        fit(
+            "latent",
+            method,
+            scene,
+            run,
+            TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0),
+            autoencoder=ae_dir,
+            latents=latents_file,
+            model_overrides=MODEL.get(method),
+            curve_points=0,
+        )
+    return run
+
+
+@pytest.fixture(scope="module")
+def tensorf_run(scene_and_ae):
+    return fit_tiny(scene_and_ae, "tensorf")
+
+
+def viewer_camera(pipeline, height: int, width: int, dataset_camera=None):
+    """The camera nerfstudio's viewer renders at ``height`` x ``width`` for a client looking from ``dataset_camera``
+    (default: eval view 0, where the viewer starts), its vertical field of view kept."""
+    if dataset_camera is None:
+        dataset_camera = pipeline.datamanager.eval_dataset.cameras[0]
+    _, _, fov = client_pose(dataset_camera)
+    c2w = dataset_camera.camera_to_worlds.reshape(3, 4)
+    state = CameraState(fov=fov, aspect=width / height, c2w=c2w, camera_type=CameraType.PERSPECTIVE)
+    return get_camera(state, height, width).to(pipeline.device)
+
+
+def latent_render(pipeline, camera) -> torch.Tensor:
+    """The model's latent rendering of a camera, as the benchmark's eval renders it: (h, w, C)."""
+    with torch.no_grad(), pipeline.latent_renders_only():
+        return pipeline.model.get_outputs_for_camera(camera)["rgb"]
+
+
+@pytest.mark.parametrize("method", CPU_METHODS)
+def test_a_viewer_camera_gets_every_output_at_its_size_and_rgb_decoded(scene_and_ae, method):
+    """64 x 64 from every CPU latent method: the latent is rendered at 8 x 8 (f = 8), rgb is its decoded image."""
+    _, pipeline, _, _ = load_run(fit_tiny(scene_and_ae, method))
+    outputs = pipeline.latent_viewer.outputs(viewer_camera(pipeline, 64, 64))
+    assert {"rgb", "latent", "depth", "accumulation"} <= set(outputs)
+    assert {key: tuple(value.shape[:2]) for key, value in outputs.items()} == {key: (64, 64) for key in outputs}
+    assert outputs["rgb"].shape[-1] == 3 and outputs["latent"].shape[-1] == 3
+    # the same view rendered as the latent pipeline's eval does, with an 8 x 8 camera, then decoded
+    with torch.no_grad(), pipeline.latent_renders_only():
+        latent = pipeline.model.get_outputs_for_camera(viewer_camera(pipeline, 8, 8))["rgb"]  # (8, 8, C)
+    assert latent.shape == (8, 8, 4)
+    torch.testing.assert_close(outputs["rgb"], pipeline.decode_latent_image(latent), rtol=1e-5, atol=1e-5)
+
+
+def test_a_viewport_of_any_size_gets_outputs_of_its_size(tensorf_run):
+    """90 x 60 is no multiple of f = 8: the latent is 12 x 8 (ceil), its 96 x 64 decoding cropped to 90 x 60."""
+    _, pipeline, _, _ = load_run(tensorf_run)
+    camera = viewer_camera(pipeline, 60, 90)
+    small = latent_camera(camera, 8)
+    assert (int(small.height), int(small.width)) == (8, 12)
+    assert float(small.fx) == pytest.approx(float(camera.fx) / 8) and float(small.cx) == pytest.approx(90 / 16)
+    outputs = pipeline.latent_viewer.outputs(camera)
+    assert {tuple(value.shape[:2]) for value in outputs.values()} == {(60, 90)}
+
+
+def test_the_latent_view_is_one_fixed_projection_of_the_training_latents(tensorf_run):
+    """Computed once, applied pixel by pixel: the same camera gives the same image twice, and two views are coloured
+    by the same map (nerfstudio's own view of a C-channel output is a PCA of each frame: its colours flicker)."""
+    _, pipeline, _, _ = load_run(tensorf_run)
+    viewer = pipeline.latent_viewer
+    projection = viewer.projection
+    views = [pipeline.datamanager.eval_dataset.cameras[0], pipeline.datamanager.train_dataset.cameras[0]]
+    shown = []
+    for dataset_camera in views:
+        first = viewer.outputs(viewer_camera(pipeline, 64, 64, dataset_camera))["latent"]  # (64, 64, 3)
+        assert torch.equal(viewer.outputs(viewer_camera(pipeline, 64, 64, dataset_camera))["latent"], first)
+        latent = latent_render(pipeline, viewer_camera(pipeline, 8, 8, dataset_camera))  # (8, 8, C)
+        expected = projection(latent).repeat_interleave(8, 0).repeat_interleave(8, 1)  # a latent pixel: 8 x 8 pixels
+        torch.testing.assert_close(first, expected)
+        shown.append(first)
+    assert not torch.equal(shown[0], shown[1])
+    assert viewer.projection is projection
+    fresh = LatentProjection(pipeline.datamanager.train_dataset.latents)  # the map depends on the training latents
+    assert torch.equal(fresh.components, projection.components) and torch.equal(fresh.low, projection.low)
+
+
+def test_the_panel_switch_shows_the_latent_view_as_rgb_without_decoding(tensorf_run):
+    _, pipeline, _, _ = load_run(tensorf_run)
+    decoded = pipeline.latent_viewer.outputs(viewer_camera(pipeline, 64, 64))
+    pipeline.latent_display.value = LATENT
+    calls = []
+    decode = pipeline.decode_latent_image
+    pipeline.decode_latent_image = lambda *args, **kwargs: calls.append(1) or decode(*args, **kwargs)
+    latent = pipeline.latent_viewer.outputs(viewer_camera(pipeline, 64, 64))
+    assert torch.equal(latent["rgb"], decoded["latent"]) and not torch.equal(latent["rgb"], decoded["rgb"])
+    assert calls == []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def assert_same_renders(run: Path, fitted: Path) -> None:
+    """The eval renders of ``run`` are bit for bit those of ``fitted``: every tensor of renders/eval.safetensors (its
+    header's key order is not: safetensors writes the metadata from a hash map) and every 8-bit preview PNG."""
+    (metadata, renders), (fitted_metadata, fitted_renders) = load_eval_renders(run), load_eval_renders(fitted)
+    assert metadata == fitted_metadata
+    for render, fitted_render in zip(renders, fitted_renders, strict=True):
+        for kind in ("rgb", "latent", "encoded", "reconstruction"):
+            bits, fitted_bits = (getattr(r, kind).view(torch.int32) for r in (render, fitted_render))
+            assert torch.equal(bits, fitted_bits), f"{render.view}: {kind} changed"
+    previews = sorted(path.name for path in (fitted / "renders").glob("*.png"))
+    assert previews and previews == sorted(path.name for path in (run / "renders").glob("*.png"))
+    for name in previews:
+        assert (run / "renders" / name).read_bytes() == (fitted / "renders" / name).read_bytes()
+
+
+def test_a_viewer_leaves_the_benchmark_renders_ns_eval_and_ns_render_unchanged(tensorf_run, tmp_path):
+    """A real nerfstudio viewer (its viser server on 127.0.0.1) on a loaded run, rendering decoded frames: the eval
+    renders are byte for byte those the fit saved, and the model's whole-camera outputs, which ns-eval and ns-render
+    read, are the same tensors as before the viewer came."""
+    config, pipeline, step, _ = load_run(tensorf_run)
+    camera = pipeline.datamanager.eval_dataset.cameras[0:1].to(pipeline.device)
+    before = pipeline.model.get_outputs_for_camera(camera)
+    viewer = start_viewer(config, pipeline, step, port=free_port())
+    try:
+        assert viewer.get_model() is not pipeline.model
+        assert viewer.get_model().get_outputs_for_camera(viewer_camera(pipeline, 64, 64))["rgb"].shape == (64, 64, 3)
+        after = pipeline.model.get_outputs_for_camera(camera)
+        assert sorted(after) == sorted(before) and all(torch.equal(after[key], before[key]) for key in before)
+        assert after["rgb"].shape == (4, 4, 4) and after["rgb_decoded"].shape == (32, 32, 3)  # latent, ns-render's
+        renders, _ = render_eval_views(pipeline, "latent", pipeline.device)
+        save_eval_renders(tmp_path, "latent", eval_scene_dir(pipeline), renders, relative_to=tensorf_run)
+        assert_same_renders(tmp_path, tensorf_run)
+    finally:
+        viewer.viser_server.stop()
+
+
+def test_igae_view_names_a_folder_that_is_no_run(tmp_path, capsys):
+    assert main(["view", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert f"igae: {tmp_path} is no run folder: it holds no nerfstudio config.yml" in error
+    assert "results/runs/latent/igae/tensorf/heldout/photo_000/seed1234" in error
+
+
+def test_igae_view_finds_what_a_moved_run_recorded_beside_it(scene_and_ae, tensorf_run, tmp_path):
+    """The whole tree copied elsewhere: the run loads its checkpoint, scene, latents and autoencoder from the copy."""
+    root, moved = scene_and_ae[3], tmp_path / "archive"
+    moved.mkdir()
+    for name in ("scenes", "ae", "latents.safetensors", tensorf_run.name):
+        (shutil.copytree if (root / name).is_dir() else shutil.copy2)(root / name, moved / name)
+    config, pipeline, _, paths = load_run(moved / tensorf_run.name)
+    assert config.output_dir == (moved / tensorf_run.name).resolve()
+    assert pipeline.config.autoencoder == (moved / "ae").resolve()
+    assert pipeline.config.datamanager.latents == (moved / "latents.safetensors").resolve()
+    assert Path(pipeline.config.datamanager.dataparser.data).is_relative_to(moved.resolve())
+    assert {found for _, found in paths.moved.values()} >= {(moved / "ae").resolve()}
+
+
+def test_igae_view_says_which_recorded_input_is_missing(tensorf_run, tmp_path):
+    """The run copied alone, and its recorded scene gone: the error names the recorded path and the one tried."""
+    run = shutil.copytree(tensorf_run, tmp_path / "run")
+    config_path = find_config(run)
+    config = yaml.load(config_path.read_text(), Loader=yaml.Loader)
+    config.pipeline.datamanager.dataparser.data = tmp_path / "gone" / "photo_000"
+    config_path.write_text(yaml.dump(config))
+    with pytest.raises(FileNotFoundError) as error:
+        load_run(run)
+    assert f"the scene folder {tmp_path / 'gone' / 'photo_000'} does not exist, nor does " in str(error.value)
+
+
+def test_viser_never_rebuilds_its_client_even_when_its_sources_look_newer(monkeypatch):
+    """viser 0.2.7 rebuilds its web client (Node.js from the internet) when its sources look > 10 s newer than the
+    build. Made to look so: the stock check tries to install Node.js; the check the latent plugin installs does not,
+    and a real viser server serves the client shipped in the wheel."""
+    import viser
+    from viser import _client_autobuild as autobuild
+
+    import igae.latent_nerf.pipeline  # noqa: F401  (importing the plugin installs the check)
+
+    installs = []
+
+    def install_node():
+        installs.append("node")
+        raise RuntimeError("test: viser tried to install Node.js to build its client")
+
+    monkeypatch.setattr(autobuild, "_install_sandboxed_node", install_node)
+    monkeypatch.setattr(autobuild, "_check_viser_yarn_running", lambda: False)
+    built = autobuild._modified_time_recursive(autobuild.build_dir)
+    monkeypatch.setattr(autobuild, "_modified_time_recursive", lambda folder: built + 60 * (folder.name == "src"))
+    assert autobuild.ensure_client_is_built.shipped_client_only
+    with pytest.raises(RuntimeError, match="tried to install Node.js"):
+        autobuild.ensure_client_is_built.replaced()  # viser's own check
+    assert installs == ["node"]
+    port = free_port()
+    server = viser.ViserServer(host="127.0.0.1", port=port, verbose=False)
+    try:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read()
+        assert b"<title>Viser</title>" in page
+    finally:
+        server.stop()
+    assert installs == ["node"]
+
+
+def test_every_nerfstudio_command_gets_the_shipped_client_check():
+    """ns-viewer (any ns-* command) imports the plugin's entry points before it starts a viewer, latent run or not."""
+    code = (
+        "from nerfstudio.configs.method_configs import all_methods\n"
+        "from viser import _client_autobuild as autobuild\n"
+        "print('latent-tensorf' in all_methods, getattr(autobuild.ensure_client_is_built, 'shipped_client_only', 0))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-2:] == ["True", "True"]
