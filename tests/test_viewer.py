@@ -4,18 +4,24 @@ headless Chromium on a real viewer of a fitted run (slow)."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from nerfstudio.cameras.cameras import CameraType
 from nerfstudio.viewer.utils import CameraState, get_camera
+from PIL import Image
 from test_latent_methods import SMALL
 from test_latent_nerf import SMALL_TENSORF
 
@@ -251,3 +257,114 @@ def test_every_nerfstudio_command_gets_the_shipped_client_check():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split()[-2:] == ["True", "True"]
+
+
+SHIPPED_IGAE = REPO / "assets" / "autoencoders" / "igae"
+BROWSER_FITS = {
+    # 100 steps on a 64-px scene with the shipped IG-AE: the object shows, decoded (~1 min a fit on 2 idle cores)
+    "tensorf": {"init_resolution": 32, "num_uniform_samples": 48, "num_samples": 16},
+    "nerfacto": {"num_proposal_samples_per_ray": (32, 16), "num_nerf_samples_per_ray": 16, "max_res": 256,
+                 "log2_hashmap_size": 15},
+}  # fmt: skip
+AT_REST_RES = 128
+"""The viewer's Max res in the browser test: the longer side of the frame it renders at rest."""
+
+
+@pytest.fixture(scope="module")
+def shipped_ae_scene(tmp_path_factory):
+    """An 8-view 64-px procedural scene (1 eval view) encoded with the shipped IG-AE: (scene, latents, folder)."""
+    from igae.autoencoders import load_with_card
+    from igae.latents import encode_scene
+    from igae.scenes.procedural import build_procedural_dataset
+
+    root = tmp_path_factory.mktemp("viewer_browser")
+    (scene,) = build_procedural_dataset(root / "scenes", "photo", 1, 8, image_size=64, eval_fraction=0.125, seed=2)
+    autoencoder, card = load_with_card(SHIPPED_IGAE)
+    encode_scene(autoencoder, card, scene, root / "latents.safetensors")
+    return scene, root / "latents.safetensors", root
+
+
+def wait_for(condition, timeout: float, what: str, poll: float = 1.0):
+    """``condition()``'s first truthy value, polled until ``timeout`` seconds; an AssertionError saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def frame_at_rest(browser) -> tuple[int, int] | None:
+    """(width, height) of the frame the viewer sent last, from its panel's stats, once it is the frame at rest."""
+    text = browser.evaluate("document.body ? document.body.innerText : ''")  # null until the page has loaded
+    found = re.search(r"Resolution: (\d+)[x×](\d+)px", text or "")
+    size = tuple(map(int, found.groups())) if found else None
+    return size if size and max(size) == AT_REST_RES else None
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.astype(np.float64).ravel(), b.astype(np.float64).ravel())[0, 1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", list(BROWSER_FITS))
+def test_headless_chromium_shows_the_decoded_scene_igae_view_serves(shipped_ae_scene, method, tmp_path):
+    """`igae view` on a fitted run, opened by a real headless Chromium on 127.0.0.1 (no other host resolves): once the
+    viewer has sent its frame at rest, the viewport shows the decoded scene (its centre is not uniform) from the
+    first eval view, matching a decoded render of that camera and not the latent view; `igae view` ends on SIGINT,
+    sent to its process id, and never tried to rebuild viser's client."""
+    from headless_chromium import HeadlessChromium
+
+    scene, latents, root = shipped_ae_scene
+    run = root / f"run_{method}"
+    if not run.exists():
+        schedule = TwoStageSchedule(latent_steps=80, align_steps=20, lr_factor=1.0, scale_lr_schedulers=True)
+        fit("latent", method, scene, run, schedule, autoencoder=SHIPPED_IGAE, latents=latents,
+            model_overrides=BROWSER_FITS[method], curve_points=0)  # fmt: skip
+    port, log = free_port(), tmp_path / "igae_view.log"
+    command = [str(Path(sys.executable).parent / "igae"), "view", str(run), "--port", str(port)]
+    with open(log, "w") as out:
+        viewer = subprocess.Popen(
+            [*command, "--max-res", str(AT_REST_RES)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: f"at {url}" in log.read_text() or viewer.poll() is not None, 300, "igae view's URL")
+        assert viewer.poll() is None, log.read_text()[-3000:]
+        with HeadlessChromium(tmp_path / "chromium", width=1000, height=700) as browser:
+            browser.open(url)
+            # the panel's stats say which frame was sent last: at rest, Max res on the longer side
+            resolution = wait_for(lambda: frame_at_rest(browser), 240, "the viewer's frame at rest")
+            time.sleep(3.0)  # the frame reaches the canvas
+            shot = browser.screenshot()
+            canvases = browser.evaluate(
+                "[...document.querySelectorAll('canvas')].map(c => {const r = c.getBoundingClientRect();"
+                " return [r.left, r.top, r.width, r.height]})"
+            )
+            page_text = browser.evaluate("document.body.innerText")
+    finally:
+        if viewer.poll() is None:
+            os.killpg(viewer.pid, signal.SIGINT)  # igae view: Ctrl-C stops its server
+        try:
+            viewer.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(viewer.pid, signal.SIGKILL)
+            viewer.wait(timeout=30)
+    output = log.read_text()
+    assert viewer.returncode == 0, output[-3000:]
+    assert "Building now" not in output and "out of date" not in output  # viser's rebuild messages
+    assert "Latent view" in page_text  # the panel's switch (Custom Elements)
+    Image.fromarray(shot).save(tmp_path / "viewer.png")
+    width, height = resolution
+    # the viewport: the canvas with the frame's aspect ratio (the image fills it)
+    left, top, canvas_w, canvas_h = min(canvases, key=lambda r: abs(r[2] / max(r[3], 1) - width / height))
+    viewport = shot[round(top) : round(top + canvas_h), round(left) : round(left + canvas_w)]
+    shown = np.asarray(Image.fromarray(viewport).resize((width, height), Image.BILINEAR))  # (H, W, 3)
+    centre = shown[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4]
+    assert centre.std() > 10, "the viewport's centre is uniform: no scene"
+    _, pipeline, _, _ = load_run(run)
+    reference = pipeline.latent_viewer.outputs(viewer_camera(pipeline, height, width))
+    decoded, latent_view = ((reference[key].numpy() * 255).round() for key in ("rgb", "latent"))
+    assert correlation(shown, decoded) > 0.8, f"screenshot vs decoded render: {correlation(shown, decoded):.3f}"
+    assert correlation(shown, decoded) > correlation(shown, latent_view) + 0.2
