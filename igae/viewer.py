@@ -148,6 +148,8 @@ def start_viewer(config, pipeline, step: int, host: str = "127.0.0.1", port: int
         eval_dataset=pipeline.datamanager.eval_dataset,
     )
     viewer.update_scene(step=step)
+    viewer.update_step(step)  # the panel's "Step": the checkpoint's, not 0
+    viewer.pause_train.visible = viewer.resume_train.visible = False  # a finished run: nothing to pause
     return viewer
 
 

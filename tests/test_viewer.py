@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -28,7 +29,7 @@ from test_latent_nerf import SMALL_TENSORF
 from igae.cli import main
 from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.latent_nerf.registry import METHODS
-from igae.latent_nerf.viewer import LATENT, LatentProjection, client_pose, latent_camera
+from igae.latent_nerf.viewer import LATENT, MAX_RES, LatentProjection, client_pose, latent_camera
 from igae.nerf_fit import eval_scene_dir, fit, render_eval_views
 from igae.scoring import load_eval_renders, save_eval_renders
 from igae.viewer import find_config, load_run, start_viewer
@@ -160,15 +161,25 @@ def assert_same_renders(run: Path, fitted: Path) -> None:
         assert (run / "renders" / name).read_bytes() == (fitted / "renders" / name).read_bytes()
 
 
-def test_a_viewer_leaves_the_benchmark_renders_ns_eval_and_ns_render_unchanged(tensorf_run, tmp_path):
+def test_a_viewer_leaves_the_benchmark_renders_ns_eval_and_ns_render_unchanged(tensorf_run, tmp_path, monkeypatch):
     """A real nerfstudio viewer (its viser server on 127.0.0.1) on a loaded run, rendering decoded frames: the eval
-    renders are byte for byte those the fit saved, and the model's whole-camera outputs, which ns-eval and ns-render
-    read, are the same tensors as before the viewer came."""
+    renders are bit for bit those the fit saved, and the model's whole-camera outputs, which ns-eval and ns-render
+    read, are the same tensors as before the viewer came. The training cameras show their RGB photos."""
+    from viser._scene_api import SceneApi
+
     config, pipeline, step, _ = load_run(tensorf_run)
     camera = pipeline.datamanager.eval_dataset.cameras[0:1].to(pipeline.device)
     before = pipeline.model.get_outputs_for_camera(camera)
+    frustum_images = []
+    add_frustum = SceneApi.add_camera_frustum
+    monkeypatch.setattr(
+        SceneApi,
+        "add_camera_frustum",
+        lambda self, *args, **kwargs: frustum_images.append(kwargs["image"]) or add_frustum(self, *args, **kwargs),
+    )
     viewer = start_viewer(config, pipeline, step, port=free_port())
     try:
+        assert len(frustum_images) == 4 and {image.shape[-1] for image in frustum_images} == {3}  # not the 4 latents
         assert viewer.get_model() is not pipeline.model
         assert viewer.get_model().get_outputs_for_camera(viewer_camera(pipeline, 64, 64))["rgb"].shape == (64, 64, 3)
         after = pipeline.model.get_outputs_for_camera(camera)
@@ -179,6 +190,29 @@ def test_a_viewer_leaves_the_benchmark_renders_ns_eval_and_ns_render_unchanged(t
         assert_same_renders(tmp_path, tensorf_run)
     finally:
         viewer.viser_server.stop()
+
+
+def test_latents_only_is_switched_per_thread(tensorf_run):
+    """A viewer's render thread asks for latents only while the trainer's thread renders whole cameras: each thread
+    keeps its own (one switch for both would drop ns-render's rgb_decoded, or leave it off for good)."""
+    _, pipeline, _, _ = load_run(tensorf_run)
+    camera = pipeline.datamanager.eval_dataset.cameras[0:1].to(pipeline.device)
+    inside, done, keys = threading.Event(), threading.Event(), {}
+
+    def latents_only():
+        with pipeline.latent_renders_only():
+            inside.set()
+            done.wait(120)
+            keys["latents only"] = set(pipeline.model.get_outputs_for_camera(camera))
+
+    thread = threading.Thread(target=latents_only)
+    thread.start()
+    assert inside.wait(120)
+    keys["whole"] = set(pipeline.model.get_outputs_for_camera(camera))  # while the other thread is inside
+    done.set()
+    thread.join(120)
+    assert "rgb_decoded" in keys["whole"] and "rgb_decoded" not in keys["latents only"]
+    assert "rgb_decoded" in pipeline.model.get_outputs_for_camera(camera)
 
 
 def test_igae_view_names_a_folder_that_is_no_run(tmp_path, capsys):
@@ -261,13 +295,13 @@ def test_every_nerfstudio_command_gets_the_shipped_client_check():
 
 SHIPPED_IGAE = REPO / "assets" / "autoencoders" / "igae"
 BROWSER_FITS = {
-    # 100 steps on a 64-px scene with the shipped IG-AE: the object shows, decoded (~1 min a fit on 2 idle cores)
+    # 100 steps on a 64-px scene with the shipped IG-AE: the object shows, decoded
     "tensorf": {"init_resolution": 32, "num_uniform_samples": 48, "num_samples": 16},
     "nerfacto": {"num_proposal_samples_per_ray": (32, 16), "num_nerf_samples_per_ray": 16, "max_res": 256,
                  "log2_hashmap_size": 15},
 }  # fmt: skip
 AT_REST_RES = 128
-"""The viewer's Max res in the browser test: the longer side of the frame it renders at rest."""
+"""`igae view --max-res` in the browser test: the longer side of the frame it renders at rest."""
 
 
 @pytest.fixture(scope="module")
@@ -295,12 +329,13 @@ def wait_for(condition, timeout: float, what: str, poll: float = 1.0):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def frame_at_rest(browser) -> tuple[int, int] | None:
-    """(width, height) of the frame the viewer sent last, from its panel's stats, once it is the frame at rest."""
+def frame_at_rest(browser, max_res: int) -> tuple[int, int] | None:
+    """(width, height) of the frame the viewer sent last, from its panel's stats, once it is the frame at rest (Max
+    res ``max_res`` on its longer side)."""
     text = browser.evaluate("document.body ? document.body.innerText : ''")  # null until the page has loaded
     found = re.search(r"Resolution: (\d+)[x×](\d+)px", text or "")
     size = tuple(map(int, found.groups())) if found else None
-    return size if size and max(size) == AT_REST_RES else None
+    return size if size and max(size) == max_res else None
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -308,12 +343,12 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", list(BROWSER_FITS))
-def test_headless_chromium_shows_the_decoded_scene_igae_view_serves(shipped_ae_scene, method, tmp_path):
-    """`igae view` on a fitted run, opened by a real headless Chromium on 127.0.0.1 (no other host resolves): once the
-    viewer has sent its frame at rest, the viewport shows the decoded scene (its centre is not uniform) from the
-    first eval view, matching a decoded render of that camera and not the latent view; `igae view` ends on SIGINT,
-    sent to its process id, and never tried to rebuild viser's client."""
+@pytest.mark.parametrize(("method", "launcher"), [("tensorf", "igae"), ("nerfacto", "igae"), ("tensorf", "ns-viewer")])
+def test_headless_chromium_shows_the_decoded_scene(shipped_ae_scene, method, launcher, tmp_path):
+    """`igae view` (or stock `ns-viewer --load-config`) on a fitted run, opened by a real headless Chromium on
+    127.0.0.1 (no other host resolves): once the viewer has sent its frame at rest, the viewport shows the decoded
+    scene (its centre is not uniform) from the first eval view, matching a decoded render of that camera and not the
+    latent view; the viewer ends on SIGINT, sent to its process id, and never tried to rebuild viser's client."""
     from headless_chromium import HeadlessChromium
 
     scene, latents, root = shipped_ae_scene
@@ -322,20 +357,25 @@ def test_headless_chromium_shows_the_decoded_scene_igae_view_serves(shipped_ae_s
         schedule = TwoStageSchedule(latent_steps=80, align_steps=20, lr_factor=1.0, scale_lr_schedulers=True)
         fit("latent", method, scene, run, schedule, autoencoder=SHIPPED_IGAE, latents=latents,
             model_overrides=BROWSER_FITS[method], curve_points=0)  # fmt: skip
-    port, log = free_port(), tmp_path / "igae_view.log"
-    command = [str(Path(sys.executable).parent / "igae"), "view", str(run), "--port", str(port)]
+    port, log, bin_dir = free_port(), tmp_path / "viewer.log", Path(sys.executable).parent
+    url = f"http://127.0.0.1:{port}"
+    if launcher == "igae":
+        command = [bin_dir / "igae", "view", run, "--port", port, "--max-res", AT_REST_RES]
+        at_rest, ready = AT_REST_RES, f"at {url}"  # igae view's own line, once the viewer is up
+    else:  # nerfstudio's own command: the latent plugin's default Max res for the device
+        command = [bin_dir / "ns-viewer", "--load-config", find_config(run), "--viewer.websocket-port", port,
+                   "--viewer.websocket-host", "127.0.0.1"]  # fmt: skip
+        at_rest, ready = MAX_RES["cuda" if torch.cuda.is_available() else "cpu"], url  # viser's banner
     with open(log, "w") as out:
-        viewer = subprocess.Popen(
-            [*command, "--max-res", str(AT_REST_RES)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        command = [str(part) for part in command]
+        viewer = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: f"at {url}" in log.read_text() or viewer.poll() is not None, 300, "igae view's URL")
+        wait_for(lambda: ready in log.read_text() or viewer.poll() is not None, 300, "the viewer's URL")
         assert viewer.poll() is None, log.read_text()[-3000:]
         with HeadlessChromium(tmp_path / "chromium", width=1000, height=700) as browser:
             browser.open(url)
             # the panel's stats say which frame was sent last: at rest, Max res on the longer side
-            resolution = wait_for(lambda: frame_at_rest(browser), 240, "the viewer's frame at rest")
+            resolution = wait_for(lambda: frame_at_rest(browser, at_rest), 300, "the viewer's frame at rest")
             time.sleep(3.0)  # the frame reaches the canvas
             shot = browser.screenshot()
             canvases = browser.evaluate(
@@ -345,14 +385,14 @@ def test_headless_chromium_shows_the_decoded_scene_igae_view_serves(shipped_ae_s
             page_text = browser.evaluate("document.body.innerText")
     finally:
         if viewer.poll() is None:
-            os.killpg(viewer.pid, signal.SIGINT)  # igae view: Ctrl-C stops its server
+            os.killpg(viewer.pid, signal.SIGINT)  # Ctrl-C, to the viewer's process (group) id
         try:
             viewer.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(viewer.pid, signal.SIGKILL)
             viewer.wait(timeout=30)
     output = log.read_text()
-    assert viewer.returncode == 0, output[-3000:]
+    assert viewer.returncode == 0 or launcher == "ns-viewer", output[-3000:]  # ns-viewer: a KeyboardInterrupt
     assert "Building now" not in output and "out of date" not in output  # viser's rebuild messages
     assert "Latent view" in page_text  # the panel's switch (Custom Elements)
     Image.fromarray(shot).save(tmp_path / "viewer.png")
