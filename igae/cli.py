@@ -114,6 +114,10 @@ def _score(args):
 def _view(args):
     from igae.viewer import view
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     view(args.run_folder, host=args.host, port=args.port, max_res=args.max_res)
 
 
@@ -238,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         "--max-res",
         type=int,
         help="the viewer's Max res at start, pixels (default: latent runs 256 on a CPU, 512 on a GPU; RGB runs 512)",
+    )
+    view.add_argument(
+        "--threads", type=int, help="torch's CPU threads (default: torch's; 1 is faster on a CPU busy with other jobs)"
     )
     view.set_defaults(run=_view)
 

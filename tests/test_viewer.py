@@ -4,6 +4,7 @@ headless Chromium on a real viewer of a fitted run (slow)."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -29,7 +30,7 @@ from test_latent_nerf import SMALL_TENSORF
 from igae.cli import main
 from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.latent_nerf.registry import METHODS
-from igae.latent_nerf.viewer import LATENT, MAX_RES, LatentProjection, client_pose, latent_camera
+from igae.latent_nerf.viewer import LATENT, MAX_RES, MOVING_FPS, LatentProjection, client_pose, latent_camera
 from igae.nerf_fit import eval_scene_dir, fit, render_eval_views
 from igae.scoring import load_eval_renders, save_eval_renders
 from igae.viewer import find_config, load_run, start_viewer
@@ -192,6 +193,53 @@ def test_a_viewer_leaves_the_benchmark_renders_ns_eval_and_ns_render_unchanged(t
         viewer.viser_server.stop()
 
 
+def test_a_viser_client_starts_at_the_first_eval_view_and_gets_the_decoded_frame(tensorf_run):
+    """The real viewer and viser server, and a websocket client that sends viser's own camera message, as the
+    browser's client does: the viewer moves the client to eval view 0, sizes its moving frames for MOVING_FPS, and
+    once at rest sends the decoded frame of that camera at Max res (a JPEG)."""
+    import msgspec
+    from viser import _messages
+    from websockets.sync.client import connect
+
+    config, pipeline, step, _ = load_run(tensorf_run)
+    port, frame = free_port(), None
+    viewer = start_viewer(config, pipeline, step, port=port, max_res=64)
+    try:
+        with connect(f"ws://127.0.0.1:{port}", max_size=None, open_timeout=30) as client:
+            hello = _messages.ViewerCameraMessage(
+                wxyz=(1.0, 0.0, 0.0, 0.0), position=(0.0, 0.0, -30.0), fov=1.0, aspect=1.0,
+                look_at=(0.0, 0.0, 0.0), up_direction=(0.0, -1.0, 0.0),
+            )  # fmt: skip
+            client.send(msgspec.msgpack.encode(hello.as_serializable_dict()))
+            deadline, quiet = time.monotonic() + 300, None
+            while quiet is None or time.monotonic() < quiet:  # frames until none came for 5 s: the last is at rest
+                assert time.monotonic() < deadline, "no frame at rest within 300 s"
+                try:
+                    window = msgspec.msgpack.decode(client.recv(timeout=1.0))  # a window of server messages
+                except TimeoutError:
+                    continue
+                for message in window:
+                    if message["type"] == "BackgroundImageMessage":
+                        frame = np.asarray(Image.open(io.BytesIO(message["rgb_bytes"])).convert("RGB"))
+                        quiet = time.monotonic() + 5.0
+            (handle,) = viewer.viser_server.get_clients().values()
+            machine = viewer.render_statemachines[handle.client_id]
+            camera = (handle.camera.wxyz, handle.camera.position, handle.camera.fov)
+    finally:
+        viewer.viser_server.stop()
+    assert machine.target_fps == MOVING_FPS["cuda" if str(pipeline.device).startswith("cuda") else "cpu"]
+    wxyz, position, fov = client_pose(pipeline.datamanager.eval_dataset.cameras[0])
+    assert min(np.abs(camera[0] - wxyz).max(), np.abs(camera[0] + wxyz).max()) < 1e-6  # q and -q: one rotation
+    np.testing.assert_allclose(camera[1], position, atol=1e-6)
+    assert camera[2] == pytest.approx(fov)
+    assert frame.shape == (64, 64, 3)
+    # the decoded render of that camera (and of a training view), sent as nerfstudio sends it: 8 bits, JPEG 75
+    views = [None, pipeline.datamanager.train_dataset.cameras[0]]
+    sent = [as_sent(pipeline.latent_viewer.outputs(viewer_camera(pipeline, 64, 64, view))["rgb"]) for view in views]
+    errors = [np.abs(frame.astype(float) - image).mean() for image in sent]  # mean |difference|, 8-bit levels
+    assert errors[0] < 0.5 and errors[1] > 2, errors
+
+
 def test_latents_only_is_switched_per_thread(tensorf_run):
     """A viewer's render thread asks for latents only while the trainer's thread renders whole cameras: each thread
     keeps its own (one switch for both would drop ns-render's rgb_decoded, or leave it off for good)."""
@@ -336,6 +384,14 @@ def frame_at_rest(browser, max_res: int) -> tuple[int, int] | None:
     found = re.search(r"Resolution: (\d+)[x×](\d+)px", text or "")
     size = tuple(map(int, found.groups())) if found else None
     return size if size and max(size) == max_res else None
+
+
+def as_sent(image: torch.Tensor) -> np.ndarray:
+    """An (H, W, 3) frame in [0, 1] as nerfstudio's viewer sends it at rest (8 bits, viser's JPEG at quality 75)."""
+    from viser._scene_api import _encode_image_binary
+
+    _, jpeg = _encode_image_binary((image * 255).to(torch.uint8).numpy(), "jpeg", jpeg_quality=75)
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(float)
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

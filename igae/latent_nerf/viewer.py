@@ -38,9 +38,12 @@ the fastest view on a CPU)."""
 
 MAX_RES = {"cpu": 256, "cuda": 512}
 """The viewer's "Max res" (the longer side of a frame at rest, in pixels) a latent run starts with, per device.
-nerfstudio's default is 512: on a CPU one 512-px frame decodes in ~1 s (benchmarks/viewer_decode.py); the default
-scenes are 128 px. While the camera moves, nerfstudio lowers the resolution itself to keep 30 frames a second
-(from the measured pixels a second, render and decode together), down to 30 px."""
+nerfstudio's default is 512: on a 2-core CPU a 512-px frame (a 64 x 64 latent decoded) takes 5-7 s, a 256-px one
+0.7-1.8 s (docs/nerfstudio.md#the-viewer); 256 is twice the default scenes' 128 px."""
+MOVING_FPS = {"cpu": 10, "cuda": 30}
+"""Frames a second the viewer's resolution aims at while the camera moves, per device. nerfstudio sizes moving
+frames from the pixels a second it measured (render and decode together) to reach 30, down to 30 px; on a 2-core
+CPU that leaves 35-55-px frames (a 5 x 5 latent: nothing to judge), 10 gives 60-100 px."""
 
 
 def latent_display_control() -> ViewerDropdown:
@@ -140,8 +143,8 @@ class ViewerModel:
 class LatentViewer(ViewerControl):
     """The latent pipeline's side of nerfstudio's viewer. The viewer finds this ``ViewerControl`` on the pipeline and
     calls :meth:`_setup` while it builds its panel; from then on that viewer (and it alone) renders decoded images
-    through :class:`ViewerModel`, starts at the first eval view, shows RGB photos on the training cameras and
-    opens with "Max res" at :data:`MAX_RES` of the device."""
+    through :class:`ViewerModel`, starts at the first eval view, shows RGB photos on the training cameras, opens
+    with "Max res" at :data:`MAX_RES` of the device and sizes moving frames for :data:`MOVING_FPS`."""
 
     def __init__(self, pipeline):
         self.pipeline = pipeline
@@ -198,8 +201,14 @@ class LatentViewer(ViewerControl):
                 _RGBFrames(train_dataset) if train_dataset is dataset else train_dataset, *args, **kwargs
             )
         eval_dataset = getattr(pipeline.datamanager, "eval_dataset", None)
-        if eval_dataset is not None and len(eval_dataset):
-            viewer.viser_server.on_client_connect(lambda client: set_client_camera(client, eval_dataset.cameras[0]))
+        start = eval_dataset.cameras[0] if eval_dataset is not None and len(eval_dataset) else None
+
+        def on_connect(client) -> None:  # after the viewer's own: the client's render state machine exists
+            viewer.render_statemachines[client.client_id].target_fps = MOVING_FPS[device]
+            if start is not None:
+                set_client_camera(client, start)
+
+        viewer.viser_server.on_client_connect(on_connect)
 
 
 class _RGBFrames:
