@@ -347,6 +347,8 @@ BROWSER_FITS = {
     "tensorf": {"init_resolution": 32, "num_uniform_samples": 48, "num_samples": 16},
     "nerfacto": {"num_proposal_samples_per_ray": (32, 16), "num_nerf_samples_per_ray": 16, "max_res": 256,
                  "log2_hashmap_size": 15},
+    "kplanes": {"grid_base_resolution": (32, 32, 32), "grid_feature_dim": 16, "multiscale_res": (1, 2),
+                "proposal_resolutions": (32, 64), "num_proposal_samples": (32, 16), "num_samples": 16},
 }  # fmt: skip
 AT_REST_RES = 128
 """`igae view --max-res` in the browser test: the longer side of the frame it renders at rest."""
@@ -399,7 +401,9 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("method", "launcher"), [("tensorf", "igae"), ("nerfacto", "igae"), ("tensorf", "ns-viewer")])
+@pytest.mark.parametrize(
+    ("method", "launcher"), [("tensorf", "igae"), ("nerfacto", "igae"), ("kplanes", "igae"), ("tensorf", "ns-viewer")]
+)
 def test_headless_chromium_shows_the_decoded_scene(shipped_ae_scene, method, launcher, tmp_path):
     """`igae view` (or stock `ns-viewer --load-config`) on a fitted run, opened by a real headless Chromium on
     127.0.0.1 (no other host resolves): once the viewer has sent its frame at rest, the viewport shows the decoded
