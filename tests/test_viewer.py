@@ -41,10 +41,10 @@ MODEL = {"tensorf": SMALL_TENSORF, **SMALL}
 """Each method's model cut down to seconds a fit (tests/test_latent_methods.py)."""
 
 
-def fit_tiny(scene_and_ae, method: str, name: str | None = None) -> Path:
+def fit_tiny(scene_and_ae, method: str) -> Path:
     """A 1 + 1 step latent fit of ``method`` on the fixture's 32-px scene and 4-channel AE (f = 8): its run folder."""
     scene, ae_dir, latents_file, root = scene_and_ae
-    run = root / (name or f"run_{method}")
+    run = root / f"run_{method}"
     if not run.exists():
         fit(
             "latent",
@@ -91,8 +91,7 @@ def test_a_viewer_camera_gets_every_output_at_its_size_and_rgb_decoded(scene_and
     assert {key: tuple(value.shape[:2]) for key, value in outputs.items()} == {key: (64, 64) for key in outputs}
     assert outputs["rgb"].shape[-1] == 3 and outputs["latent"].shape[-1] == 3
     # the same view rendered as the latent pipeline's eval does, with an 8 x 8 camera, then decoded
-    with torch.no_grad(), pipeline.latent_renders_only():
-        latent = pipeline.model.get_outputs_for_camera(viewer_camera(pipeline, 8, 8))["rgb"]  # (8, 8, C)
+    latent = latent_render(pipeline, viewer_camera(pipeline, 8, 8))  # (8, 8, C)
     assert latent.shape == (8, 8, 4)
     torch.testing.assert_close(outputs["rgb"], pipeline.decode_latent_image(latent), rtol=1e-5, atol=1e-5)
 
