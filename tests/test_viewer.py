@@ -55,7 +55,7 @@ def fit_tiny(scene_and_ae, method: str) -> Path:
             autoencoder=ae_dir,
             latents=latents_file,
             model_overrides=MODEL.get(method),
-            curve_points=0,
+            curve=False,
         )
     return run
 
@@ -415,7 +415,7 @@ def test_headless_chromium_shows_the_decoded_scene(shipped_ae_scene, method, lau
     if not run.exists():
         schedule = TwoStageSchedule(latent_steps=80, align_steps=20, lr_factor=1.0, scale_lr_schedulers=True)
         fit("latent", method, scene, run, schedule, autoencoder=SHIPPED_IGAE, latents=latents,
-            model_overrides=BROWSER_FITS[method], curve_points=0)  # fmt: skip
+            model_overrides=BROWSER_FITS[method], curve=False)  # fmt: skip
     port, log, bin_dir = free_port(), tmp_path / "viewer.log", Path(sys.executable).parent
     url = f"http://127.0.0.1:{port}"
     if launcher == "igae":
