@@ -427,7 +427,10 @@ def test_headless_chromium_shows_the_decoded_scene(shipped_ae_scene, method, lau
         at_rest, ready = MAX_RES["cuda" if torch.cuda.is_available() else "cpu"], url  # viser's banner
     with open(log, "w") as out:
         command = [str(part) for part in command]
-        viewer = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # SIGINT as a terminal would deliver it: a test run started in the background (`pytest &`) leaves
+        # SIGINT ignored, which its children inherit, and Python then installs no KeyboardInterrupt handler
+        viewer = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         wait_for(lambda: ready in log.read_text() or viewer.poll() is not None, 300, "the viewer's URL")
         assert viewer.poll() is None, log.read_text()[-3000:]
