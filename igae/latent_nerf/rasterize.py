@@ -118,6 +118,7 @@ def _rasterize_gsplat(
         raise RuntimeError(
             f"the gsplat-cuda rasterizer needs CUDA tensors, got {means.device}: use the torch backend on a CPU"
         )
+    load_gsplat_cuda()
     from gsplat.rendering import rasterization
 
     return rasterization(
@@ -126,6 +127,30 @@ def _rasterize_gsplat(
         render_mode="RGB+ED" if expected_depth else "RGB", absgrad=absgrad,
         rasterize_mode="antialiased" if antialiased else "classic",
     )  # fmt: skip
+
+
+def load_gsplat_cuda():
+    """Import gsplat's CUDA extension, JIT-building it on first use (minutes), one process at a time; return it.
+
+    gsplat's first import deletes its build folder when that holds no built library yet, so processes importing it
+    at once (splatting jobs starting together on a fresh machine) can delete each other's half-done build: an
+    exclusive lock on a file beside torch's extension folder lets one build and the others then load it.
+    """
+    import fcntl
+    from pathlib import Path
+
+    from torch.utils.cpp_extension import _get_build_directory
+
+    lock = Path(_get_build_directory("gsplat_cuda", verbose=False)).parent / "gsplat_cuda.igae.lock"
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        from gsplat.cuda._backend import _C
+    if _C is None:
+        raise RuntimeError(
+            "gsplat found no CUDA toolkit (no nvcc on PATH), so it cannot build its CUDA extension: put the CUDA "
+            "toolkit's bin/ on PATH (e.g. /usr/local/cuda/bin), or render with the torch backend"
+        )
+    return _C
 
 
 def project(means, quats, scales, viewmat, K, width, height, near_plane, far_plane, eps2d, antialiased):
@@ -292,6 +317,8 @@ def composite(means2d, conics, opacities, colors, radii, depths, width, height, 
         image = image.index_add(0, active, torch.einsum("abp,abd->apd", weights, colour[rows]))
         log_t = log_t.index_copy(0, active, log_after[:, -1, :])
         done = done.index_copy(0, active, done[active] | stopped)
+    if not image.requires_grad and opacities.requires_grad:  # nothing drawn: zero gradients, as gsplat's backward
+        image, log_t = image + 0.0 * opacities.sum(), log_t + 0.0 * opacities.sum()
     # tiles -> image: (T, P, D) -> (H, W, D), pixels off the image dropped
     pixel = (pixel_y * width + pixel_x)[inside]
     out = colors.new_zeros(width * height, channels).index_copy(0, pixel, image[inside])
