@@ -7,11 +7,17 @@ plainly as possible: one Gaussian at a time in depth order, over all pixels of t
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
+from igae.autoencoders import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
+from igae.cli import main
+from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.latent_nerf.rasterize import (
     ALPHA_MAX,
     ALPHA_MIN,
@@ -22,6 +28,9 @@ from igae.latent_nerf.rasterize import (
     rasterize,
     viewmat_from_camera_to_world,
 )
+from igae.latent_nerf.splatfacto import GaussianCountError
+from igae.latents import encode_scene
+from igae.nerf_fit import fit
 
 NEAR, FAR = 0.2, 3.0
 
@@ -187,3 +196,116 @@ def test_a_gaussian_draws_nothing_beyond_its_tile_range_as_in_gsplat():
     assert beyond >= ALPHA_MIN
     render, alpha, _ = rasterize(*params, viewmat, K, width, height, NEAR, FAR, backend="torch")
     assert alpha[0, 8, 15, 0] > ALPHA_MIN and alpha[0, 8, 16, 0] == 0.0
+
+
+TINY_SPLAT = {"num_random": 300, "warmup_length": 0, "refine_every": 2, "reset_alpha_every": 100}
+"""300 Gaussians; with 4 training views (pause after an opacity reset: 4 + 2 steps) the strategy refines at step 6."""
+
+
+@pytest.fixture(scope="module")
+def ae16(scene_and_ae):
+    """A tiny 16-channel autoencoder (the paper's C) and the scene's latents: (AE folder, latents file)."""
+    scene, _, _, root = scene_and_ae
+    torch.manual_seed(0)
+    ae = small_autoencoder(latent_channels=16, block_out_channels=(8, 8, 8, 8), norm_num_groups=8, image_size=32)
+    card = AutoencoderCard("tiny16", "trained", "test", 16, 8, 0.5, [])
+    card.latent_background = latent_background(ae, card.normalizer, 32).tolist()
+    save_autoencoder(ae, root / "ae16", card)
+    ae, card = load_with_card(root / "ae16")
+    encode_scene(ae, card, scene, root / "latents16.safetensors")
+    return root / "ae16", root / "latents16.safetensors"
+
+
+def gsplat_build_dirs() -> list[Path]:
+    """torch's JIT build folders of gsplat's CUDA extension (what a CUDA import on this machine would create)."""
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR", Path.home() / ".cache" / "torch_extensions"))
+    return sorted(root.glob("*/gsplat_cuda"))
+
+
+@pytest.mark.parametrize("space, channels", [("latent", 4), ("latent", 16), ("rgb", 3)])
+def test_splatfacto_fits_two_plus_two_steps_through_igae_fit(scene_and_ae, ae16, space, channels):
+    """`igae fit --method splatfacto`: 2 + 2 steps latent (C = 4 and C = 16) or 4 RGB steps on the CPU, scored like
+    every method; the run records the PyTorch rasterizer, and gsplat's CUDA extension is neither imported nor built."""
+    scene, ae4, latents4, root = scene_and_ae
+    ae_dir, latents = {4: (ae4, latents4), 16: ae16}.get(channels, (None, None))
+    run = root / f"splat_{space}_{channels}"
+    builds = gsplat_build_dirs()
+    latent_args = ["--autoencoder", str(ae_dir), "--latents", str(latents)] if space == "latent" else []
+    assert main(["fit", "--space", space, "--method", "splatfacto", "--scene", str(scene), "--out", str(run),
+                 *latent_args, "--schedule", '{"latent_steps": 2, "align_steps": 2, "lr_factor": 1.0}',
+                 "--model", json.dumps(TINY_SPLAT), "--device", "cpu", "--curve-points", "2"]) == 0  # fmt: skip
+    metrics = json.loads((run / "metrics.json").read_text())
+    timing = json.loads((run / "timing.json").read_text())
+    assert metrics["method"] == "splatfacto" and metrics["rasterizer"] == {"backend": "torch", "gsplat": "1.4.0"}
+    assert set(timing["stage_seconds"]) == ({"fit", "align"} if space == "latent" else {"fit"})
+    assert timing["iterations"] == 4 and math.isfinite(metrics["mean"]["psnr"])
+    assert [p["stage"] for p in metrics["curve"]] == (["fit", "align"] if space == "latent" else ["fit", "fit"])
+    assert metrics["curve_pixel_stride"] == 1  # splatting renders whole images, RGB included
+    state = torch.load(next(run.rglob("*.ckpt")), map_location="cpu", weights_only=False)["pipeline"]
+    assert state["_model.gauss_params.features_dc"].shape == (300, channels)
+    background = state["_model.background_color"]
+    expected = load_with_card(ae_dir)[1].latent_background if space == "latent" else [1.0, 1.0, 1.0]
+    assert torch.allclose(background, torch.tensor(expected))  # latent of white / white: no random background
+    assert not gsplat_cuda_loaded() and gsplat_build_dirs() == builds
+
+
+def splat_fit(scene_and_ae, name, schedule, overrides):
+    scene, ae_dir, latents, root = scene_and_ae
+    return fit("latent", "splatfacto", scene, root / name, TwoStageSchedule(lr_factor=1.0, **schedule),
+               autoencoder=ae_dir, latents=latents, model_overrides={**TINY_SPLAT, **overrides},
+               labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"}, curve_points=0)  # fmt: skip
+
+
+def test_densification_changes_the_gaussians_in_stage_1_only(scene_and_ae):
+    """The strategy refines at step 6 of an 8-step stage 1 (pruning at least the Gaussians whose opacity fell below
+    splatfacto's 0.1), and never in stage 2."""
+    result = splat_fit(scene_and_ae, "densify", {"latent_steps": 8, "align_steps": 6}, {})
+    counts = result["gaussian_counts"]
+    assert [c["step"] for c in counts] == [0, 7, 14]
+    assert counts[1]["count"] != 300 and counts[2]["count"] == counts[1]["count"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"cull_alpha_thresh": 0.99}, r"photo_000: no Gaussian left after step 6 "),
+        ({"max_gaussians": 100}, r"photo_000: 300 Gaussians after step 0, more than max_gaussians = 100 "),
+    ],
+    ids=["collapse", "runaway"],
+)
+def test_a_gaussian_count_of_zero_or_over_the_cap_stops_the_fit_and_leaves_no_run(scene_and_ae, overrides, message):
+    root = scene_and_ae[3]
+    name = f"count_{len(overrides)}_{next(iter(overrides))}"
+    with pytest.raises(GaussianCountError, match=message):
+        splat_fit(scene_and_ae, name, {"latent_steps": 8, "align_steps": 2}, overrides)
+    assert not list(root.glob(f"*{name}*"))  # neither the run folder nor its temporary sibling
+
+
+def test_a_view_without_gaussians_renders_nothing_and_backpropagates_zeros():
+    """All Gaussians behind the camera: an empty image, alpha 0, and a backward pass (zero gradients), as gsplat's."""
+    params = random_gaussians(20, 4)
+    params["means"][:, 2] = -1.0
+    leaves = {name: value.requires_grad_(True) for name, value in params.items()}
+    viewmat, K = camera(16, 16)
+    render, alpha, _ = rasterize(leaves["means"], leaves["quats"], leaves["log_scales"].exp(),
+                                 leaves["opacity_logits"].sigmoid(), leaves["colors"], viewmat, K, 16, 16, NEAR, FAR,
+                                 backend="torch")  # fmt: skip
+    assert render.abs().sum() == 0 and alpha.abs().sum() == 0
+    (render.sum() + alpha.sum()).backward()
+    assert leaves["opacity_logits"].grad.abs().sum() == 0
+
+
+def test_latent_splatfacto_s_ns_train_config_parses_and_prints_its_help(capsys):
+    """What `ns-train latent-splatfacto --help` parses (tyro over the entry point's trainer config), short of the
+    installed entry point: every field of the latent splatfacto config, ours included, is a CLI option."""
+    import tyro
+
+    from igae.latent_nerf.method_configs import latent_splatfacto
+
+    assert latent_splatfacto.config.method_name == "latent-splatfacto"
+    with pytest.raises(SystemExit) as done:
+        tyro.cli(type(latent_splatfacto.config), default=latent_splatfacto.config, args=["--help"])
+    assert done.value.code == 0
+    help_text = capsys.readouterr().out
+    for option in ("--pipeline.model.max-gaussians", "--pipeline.model.rasterizer", "--pipeline.autoencoder"):
+        assert option in help_text
