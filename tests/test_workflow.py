@@ -81,12 +81,13 @@ def test_the_paper_configuration_plans_offline_with_no_data(tmp_path):
 
 
 def test_the_all_methods_cpu_configuration_plans_every_cpu_method(tmp_path):
-    """config/all_methods_cpu.yaml: the default run plus Nerfacto, K-Planes and vanilla-nerf on its 5 scenes."""
+    """config/all_methods_cpu.yaml: the default run plus Nerfacto, K-Planes, vanilla-nerf and splatfacto on its 5
+    scenes."""
     config = yaml.safe_load((REPO / "config" / "all_methods_cpu.yaml").read_text())
     (tmp_path / "assets").symlink_to(REPO / "assets")  # the shipped standard AE, as benchmarks/default_run.sh links it
     dry = snakemake(tmp_path, config, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    methods = 4 + torch.cuda.is_available()  # instant-ngp runs on a GPU only
+    methods = 5 + torch.cuda.is_available()  # instant-ngp runs on a GPU only
     counts = job_counts(dry.stdout + dry.stderr)
     assert counts["fit_latent_nerf"] == 5 * (2 * methods + 1) and counts["fit_rgb_nerf"] == 5 * methods
 
