@@ -1,22 +1,22 @@
-"""Where a NeRF fit stops gaining: the eval PSNR along one long fit, to choose a method's schedule from.
+"""Where NeRF fits stop gaining: the eval PSNR along fits run until converged (or to a cap), to choose schedules from.
 
-    .venv/bin/python benchmarks/convergence_sweep.py --scene resources/scenes/heldout/photo_001 \\
-        --latents results/latents/igae/heldout/photo_001.safetensors --autoencoder results/autoencoders/igae \\
-        --method tensorf --latent-steps 600 --align-steps 300 --rgb-steps 1500 --points 8 --out sweep_tensorf.csv
+    .venv/bin/python benchmarks/convergence_sweep.py --method tensorf --scenes photo_000 photo_002 \\
+        --fits latent:igae latent:standard rgb --schedule '{"align_steps": 600, "rgb_steps": 3000}' \\
+        --out sweep_tensorf.csv
 
-Each space is fitted once with igae.nerf_fit.fit (the workflow's harness and the run's own probe, ConvergenceProbe),
-the schedule and model sizes of ``--config`` (the method's overrides included) except the step counts given here,
-and the probe measured at ``--points`` evenly spaced steps of each stage. The CSV has one row per point: space,
-stage, step, train seconds, eval PSNR, and the gain over the previous point of the same stage. A fit is `converged` in
-the workflow when the least-squares trend of its curve over the second half of its last stage changes by < 0.3 dB
-(igae.convergence): read the stage's second half here. With ``scale_lr_schedulers`` the lr schedules stretch over the
-fit's steps, so a point of a long fit approximates, not equals, the end of a shorter one: check the choice in the run
-itself.
+Each fit runs through igae.nerf_fit.fit (the workflow's harness, its probe and its stopping rule) with the schedule and
+model sizes of ``--config`` for the method (its overrides included), updated by ``--schedule`` (JSON of
+TwoStageSchedule fields, e.g. larger caps, ``until_converged``, ``check_every``). Scenes are read from
+``resources/scenes/<dataset>/<scene>``, latents from ``results/latents/<ae>/<dataset>/<scene>.safetensors`` and AEs
+from ``results/autoencoders/<ae>`` (what the workflow writes; make them with ``snakemake <those files>``). The CSV has
+one row per curve point (fit, stage, step, train seconds, eval PSNR, the tail's trend at that point) and the summary
+printed at the end one line per fit: steps run, why it stopped, final PSNR, the scene's failure floor and status.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -24,81 +24,83 @@ import pandas as pd
 import torch
 import yaml
 
+from igae.convergence import tail_change_db
 from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.nerf_fit import fit
 from igae.runtime import resolve_device
+from igae.workflow_config import method_schedule
 
 
-def stage_points(start: int, steps: int, points: int) -> list[int]:
-    """``points`` iteration counts evenly spaced over the stage (start, start + steps], the last at its end."""
-    return sorted({start + max(1, round(steps * k / points)) for k in range(1, points + 1)})
-
-
-def sweep(args: argparse.Namespace) -> pd.DataFrame:
-    config = yaml.safe_load(args.config.read_text())["benchmark"]
-    schedule = {**config["schedule"], **config.get("schedule_overrides", {}).get(args.method, {})}
-    model = config.get("model", {}).get(args.method, {})
+def sweep(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    config = yaml.safe_load(args.config.read_text())
+    schedule = TwoStageSchedule(**{**method_schedule(config, args.method), **json.loads(args.schedule)})
+    model = {**config["benchmark"].get("model", {}).get(args.method, {}), **json.loads(args.model)}
     device = resolve_device(args.device)
-    rows = []
-    for space in args.spaces:
-        if space == "latent":
-            steps = {"latent_steps": args.latent_steps, "align_steps": args.align_steps}
-            curve_at = stage_points(0, args.latent_steps, args.points)
-            curve_at += stage_points(args.latent_steps, args.align_steps, args.points)
-        else:
-            steps = {"latent_steps": args.rgb_steps, "align_steps": 0}
-            curve_at = stage_points(0, args.rgb_steps, args.points)
-        with tempfile.TemporaryDirectory() as work:
-            result = fit(
-                space,
-                args.method,
-                scene=args.scene,
-                out_dir=Path(work) / space,
-                schedule=TwoStageSchedule(**{**schedule, **steps}),
-                autoencoder=args.autoencoder if space == "latent" else None,
-                latents=args.latents if space == "latent" else None,
-                model_overrides=model,
-                seed=args.seed,
-                device=device,
-                curve_at=curve_at,
+    points, fits = [], []
+    for scene in args.scenes:
+        scene_dir = Path("resources/scenes") / args.dataset / scene
+        for spec in args.fits:
+            space, _, ae = spec.partition(":")
+            label = f"{space}:{ae}" if ae else space
+            with tempfile.TemporaryDirectory() as work:
+                keep = args.runs / args.method / label.replace(":", "_") / scene if args.runs else None
+                result = fit(
+                    space,
+                    args.method,
+                    scene=scene_dir,
+                    out_dir=keep or Path(work) / "run",
+                    schedule=schedule,
+                    autoencoder=Path("results/autoencoders") / ae if ae else None,
+                    latents=Path("results/latents") / ae / args.dataset / f"{scene}.safetensors" if ae else None,
+                    model_overrides=model,
+                    seed=args.seed,
+                    device=device,
+                    log=lambda line: None,
+                )
+            start = schedule.final_stage_start(space)
+            for index, point in enumerate(result["curve"]):
+                trend = tail_change_db(result["curve"][: index + 1], start) if point["step"] > start else None
+                points.append({"method": args.method, "scene": scene, "fit": label, **point, "trend_db": trend})
+            fits.append(
+                {
+                    "method": args.method,
+                    "scene": scene,
+                    "fit": label,
+                    "steps": result["steps"],
+                    "cap": result["step_cap"],
+                    "stop_reason": result["stop_reason"],
+                    "train_s": result["curve"][-1]["train_seconds"] if result["curve"] else float("nan"),
+                    "psnr": result["mean"]["psnr"],
+                    "trend_db": result["curve_delta_db"],
+                    "floor_psnr": result["floor"]["floor_psnr"],
+                    "status": result["status"],
+                }
             )
-        previous: dict[str, float] = {}
-        for point in result["curve"]:
-            stage = point["stage"]
-            gain = point["psnr"] - previous[stage] if stage in previous else float("nan")
-            previous[stage] = point["psnr"]
-            rows.append({"method": args.method, "space": space, **point, "gain_db": gain})
-            print(
-                f"{args.method} {space:6s} {stage:5s} step {point['step']:5d} {point['train_seconds']:7.1f} s "
-                f"{point['psnr']:6.2f} dB ({gain:+.2f})",
-                flush=True,
-            )
-        print(f"{args.method} {space}: final eval PSNR {result['mean']['psnr']:.2f} dB", flush=True)
-    return pd.DataFrame(rows)
+            print(json.dumps(fits[-1]), flush=True)
+    return pd.DataFrame(points), pd.DataFrame(fits)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scene", required=True, type=Path, help="a scene folder (transforms.json + images/)")
-    parser.add_argument("--latents", type=Path, help="the scene's latents file (latent space)")
-    parser.add_argument("--autoencoder", type=Path, help="the AE folder the latents were made with (latent space)")
     parser.add_argument("--method", default="tensorf")
-    parser.add_argument("--spaces", nargs="+", choices=["latent", "rgb"], default=["latent", "rgb"])
+    parser.add_argument("--dataset", default="heldout")
+    parser.add_argument("--scenes", nargs="+", required=True)
+    parser.add_argument("--fits", nargs="+", default=["latent:igae", "rgb"], help="rgb or latent:<ae>")
     parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="schedule and model sizes from here")
-    parser.add_argument("--latent-steps", type=int, default=600)
-    parser.add_argument("--align-steps", type=int, default=300)
-    parser.add_argument("--rgb-steps", type=int, default=1500)
-    parser.add_argument("--points", type=int, default=8, help="curve points per stage")
+    parser.add_argument("--schedule", default="{}", help="JSON of TwoStageSchedule fields over the config's")
+    parser.add_argument("--model", default="{}", help="JSON of model config overrides over the config's")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("convergence_sweep.csv"))
+    parser.add_argument("--runs", type=Path, help="keep each run folder under <runs>/<method>/<fit>/<scene>")
     args = parser.parse_args()
-    if "latent" in args.spaces and not (args.latents and args.autoencoder):
-        parser.error("the latent space needs --latents and --autoencoder")
     torch.set_num_threads(args.threads)
-    sweep(args).to_csv(args.out, index=False)
-    print(f"wrote {args.out}")
+    points, fits = sweep(args)
+    points.to_csv(args.out, index=False)
+    fits.to_csv(args.out.with_suffix(".fits.csv"), index=False)
+    print(fits.to_string(index=False))
+    print(f"wrote {args.out} and {args.out.with_suffix('.fits.csv')}")
 
 
 if __name__ == "__main__":

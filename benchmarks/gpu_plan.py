@@ -145,7 +145,8 @@ def build_jobs(config: dict, timing: pd.DataFrame, igae_step_s: float, args) -> 
             missing.append(f"{method} rgb")
             continue
         row = timing.loc[(method, "rgb")]
-        steps = schedule["latent_steps"] + schedule["align_steps"]
+        # the RGB cap (an upper bound of an adaptive fit's steps, as align_steps is of a latent fit's stage 2)
+        steps = schedule.get("rgb_steps") or schedule["latent_steps"] + schedule["align_steps"]
         per_step = row.s_per_step * (schedule.get("rgb_rays_per_batch", 4096) / 4096 if args.scale_rays else 1.0)
         for dataset, i in scenes:
             evals = (eval_views[dataset] + EVAL_CURVE_VIEWS / 16) * row.render_ms_per_view / 1e3

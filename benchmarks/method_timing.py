@@ -79,10 +79,9 @@ def _fit_timing(space: str, method: str, bench: Bench, device: str, out_dir: Pat
     from igae.latent_nerf.method_configs import TwoStageSchedule
     from igae.nerf_fit import fit
 
-    if space == "latent":
-        schedule = TwoStageSchedule(bench.latent_steps, bench.align_steps, rgb_rays_per_batch=bench.rgb_rays)
-    else:  # an RGB fit runs latent_steps + align_steps steps
-        schedule = TwoStageSchedule(bench.rgb_steps, 0, rgb_rays_per_batch=bench.rgb_rays)
+    schedule = TwoStageSchedule(
+        bench.latent_steps, bench.align_steps, rgb_steps=bench.rgb_steps, rgb_rays_per_batch=bench.rgb_rays
+    )
     latent = space == "latent"
     fit(
         space,
@@ -96,7 +95,7 @@ def _fit_timing(space: str, method: str, bench: Bench, device: str, out_dir: Pat
         seed=bench.seed,
         device=device,
         labels={"dataset": bench.scene.parent.name, "scene": bench.scene.name},
-        curve_points=0,  # no convergence probes: nothing but the fit itself
+        curve=False,  # no convergence probes: nothing but the fit itself
         log=lambda message: print(f"  [{space} {method}] {message}", flush=True),
     )
     return json.loads((out_dir / "timing.json").read_text())

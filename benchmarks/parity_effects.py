@@ -133,7 +133,7 @@ def main() -> None:
         method_configs.OFFICIAL_PIPELINE = pipeline or {}  # one switch at a time (the module's table)
         result = fit(
             "latent", "tensorf", scene, out / "runs" / name, schedule, autoencoder=ae_dir, latents=latents,
-            model_overrides=model, seed=config["benchmark"]["seeds"][0], log=lambda _: None, curve_points=0,
+            model_overrides=model, seed=config["benchmark"]["seeds"][0], log=lambda _: None, curve=False,
             parity="official" if pipeline else "paper",
         )  # fmt: skip
         method_configs.OFFICIAL_PIPELINE = official_pipeline

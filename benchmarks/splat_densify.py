@@ -27,10 +27,9 @@ from igae.provenance import atomic_write_json
 
 
 def run_variant(args: argparse.Namespace, name: str, overrides: dict) -> dict:
-    schedule = TwoStageSchedule(**json.loads(args.schedule))
+    schedule = TwoStageSchedule(**{"check_every": args.every, "rgb_check_every": args.every,
+                                   **json.loads(args.schedule)})  # fmt: skip
     latent = args.space == "latent"
-    total = schedule.total_steps
-    curve_at = list(range(args.every, total + 1, args.every))
     record = {"variant": name, "overrides": overrides}
     with tempfile.TemporaryDirectory() as work:
         try:
@@ -43,7 +42,6 @@ def run_variant(args: argparse.Namespace, name: str, overrides: dict) -> dict:
                 autoencoder=args.autoencoder if latent else None,
                 latents=args.latents if latent else None,
                 model_overrides=overrides,
-                curve_at=curve_at,
                 labels={
                     "dataset": "sweep",
                     "scene": args.scene.name,
@@ -75,7 +73,7 @@ def main() -> None:
     parser.add_argument("--schedule", default='{"latent_steps": 300, "align_steps": 120, "lr_factor": 1.0}')
     parser.add_argument("--base", default="{}", help="model overrides of every variant (JSON)")
     parser.add_argument("--variants", required=True, help='{"name": {field: value}} (JSON)')
-    parser.add_argument("--every", type=int, default=50, help="eval PSNR every this many steps")
+    parser.add_argument("--every", type=int, default=50, help="eval PSNR every this many steps (stage 1: at most 5)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's fits use 1)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

@@ -12,7 +12,7 @@ if [ -n "$missing" ]; then
     apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing > /tmp/igae-apt.log 2>&1; }
     apt_install || { apt-get update -q > /dev/null 2>&1 && apt_install; } || { cat /tmp/igae-apt.log >&2; exit 1; }
   else
-    echo "envs/setup.sh: WARNING: Debian packages missing (the mesh source needs them): $missing; run as root: apt-get install $missing" >&2
+    echo "envs/setup.sh: WARNING: Debian packages missing (the mesh source and the tests need them): $missing; run as root: apt-get install $missing" >&2
   fi
 fi
 PYTHON=${PYTHON:-python3.11}

@@ -71,11 +71,13 @@ EXACT_MAX_UNITS = 16
 N_PERMUTATIONS = 9_999
 """Random sign flips of the Monte-Carlo test (p = (count + 1) / (9,999 + 1): never 0)."""
 UNIT_KEY = ["dataset", "scene", "seed"]
-UNIT_COLUMNS = ["claim", "method", *UNIT_KEY, "value", "config_hash", "ae_sha256", "versions"]
+UNIT_COLUMNS = [
+    "claim", "method", *UNIT_KEY, "value", "failed", "excluded", "stopped", "config_hash", "ae_sha256", "versions",
+]  # fmt: skip
 CLAIMS_COLUMNS = [
     "claim", "method", "statement", "statistic", "null", "estimate", "ci_low", "ci_high", "interval", "confidence",
-    "p_value", "p_opposite", "test", "n", "verdict", "n_boot", "bootstrap_seed", "datasets", "config_hash", "ae_sha256",
-    "versions", "note",
+    "p_value", "p_opposite", "test", "n", "n_excluded", "verdict", "n_boot", "bootstrap_seed", "datasets",
+    "config_hash", "ae_sha256", "versions", "note",
 ]  # fmt: skip
 
 
@@ -125,7 +127,8 @@ CLAIMS: dict[str, Claim] = {
             ("igae",),
             True,
             "A latent NeRF ({igae}) trains faster than the same method in RGB.",
-            "geometric mean of RGB train seconds / latent train seconds, same scene and seed (x)",
+            "geometric mean of RGB / latent training seconds to reach the PSNR both reach (the lower final PSNR of "
+            "the two), same scene and seed (x)",
         ),
         Claim(
             "latent_renders_faster",
@@ -149,11 +152,16 @@ CLAIMS: dict[str, Claim] = {
 
 
 def _with_seed(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy with an integer ``seed`` column (0 where the table has none), without the rows that carry a note."""
+    """A copy with an integer ``seed`` column (0 where the table has none), without the rows that carry a note, and
+    every status column (``status``, ``latent_status``, ``rgb_status``) filled (``ok`` where the table has none)."""
     table = table.copy()
     if "note" in table.columns:
         table = table[table["note"].fillna("").astype(str).str.strip() == ""]
     table["seed"] = table["seed"].fillna(0).astype(int) if "seed" in table.columns else 0
+    for column in ("status", "latent_status", "rgb_status"):
+        table[column] = table[column].fillna("ok").astype(str) if column in table.columns else "ok"
+    for column in ("stop_reason", "latent_stop_reason", "rgb_stop_reason"):
+        table[column] = table[column].fillna("").astype(str) if column in table.columns else ""
     for column in ("config_hash", "ae_sha256", "versions"):
         table[column] = table[column].fillna("").astype(str) if column in table.columns else ""
     return table
@@ -172,11 +180,23 @@ def _pairs(latent: pd.DataFrame, a: str, b: str, column: str) -> pd.DataFrame:
             "each run must appear once"
         ) from error
     merged["value"] = merged[f"{column}_a"] - merged[f"{column}_b"]
+    # both fits share every NeRF setting: a failed fit is its autoencoder's outcome, what the claim compares: kept
+    merged["failed"] = _failed(merged["status_a"], f"latent {a}", merged["status_b"], f"latent {b}")
+    merged["excluded"] = ""
+    merged["stopped"] = merged["stop_reason_a"] + "/" + merged["stop_reason_b"]
     merged["ae_sha256"] = f"{a}:" + merged["ae_sha256_a"] + f";{b}:" + merged["ae_sha256_b"]
     for name in ("config_hash", "versions"):
         pairs = zip(merged[f"{name}_a"], merged[f"{name}_b"], strict=True)
         merged[name] = [";".join(dict.fromkeys([x, y])) for x, y in pairs]
-    return merged[[*key, "value", "config_hash", "ae_sha256", "versions"]]
+    return merged[[*key, "value", "failed", "excluded", "stopped", "config_hash", "ae_sha256", "versions"]]
+
+
+def _failed(status_a: pd.Series, label_a: str, status_b: pd.Series, label_b: str) -> list[str]:
+    """Per unit, which of its two fits failed (below its scene's floor: no result to compare), '' when neither."""
+    return [
+        " and ".join(label for label, status in ((label_a, a), (label_b, b)) if status == "failed")
+        for a, b in zip(status_a, status_b, strict=True)
+    ]
 
 
 def _ratios(timing: pd.DataFrame, igae: str, numerator: pd.Series, denominator: pd.Series) -> pd.DataFrame:
@@ -184,8 +204,12 @@ def _ratios(timing: pd.DataFrame, igae: str, numerator: pd.Series, denominator: 
     rows = timing.assign(value=numerator / denominator)[timing["autoencoder"] == igae].copy()
     if rows.duplicated(["method", *UNIT_KEY]).any():
         raise ValueError(f"igae.claims: timing has several rows for one (method, dataset, scene, seed) of {igae}")
+    rows["failed"] = _failed(rows["latent_status"], f"latent {igae}", rows["rgb_status"], "RGB")
+    # a failed RGB fit is no reference to time against: the unit is left out; a failed latent fit counts against
+    rows["excluded"] = ["RGB" if status == "failed" else "" for status in rows["rgb_status"]]
+    rows["stopped"] = rows["latent_stop_reason"] + "/" + rows["rgb_stop_reason"]
     rows["ae_sha256"] = f"{igae}:" + rows["ae_sha256"]
-    return rows[["method", *UNIT_KEY, "value", "config_hash", "ae_sha256", "versions"]]
+    return rows[["method", *UNIT_KEY, "value", "failed", "excluded", "stopped", "config_hash", "ae_sha256", "versions"]]
 
 
 def paired_units(latent_nvs: pd.DataFrame, timing: pd.DataFrame, roles: Mapping[str, str | None]) -> pd.DataFrame:
@@ -193,7 +217,16 @@ def paired_units(latent_nvs: pd.DataFrame, timing: pd.DataFrame, roles: Mapping[
 
     ``roles``: {"standard", "igae", "control"} -> autoencoder name or None (:func:`igae.workflow_config.claim_roles`).
     Units whose value is missing or not finite (a metric the run did not record, a ratio without its RGB partner) are
-    dropped. Sorted by claim (in :data:`CLAIMS` order), method (in table order), dataset, scene, seed.
+    dropped. ``failed`` names the failed fit(s) of a unit (below their scene's floor:
+    :func:`igae.scoring.fit_status`); ``excluded`` those that make :func:`claims_table` leave the unit out; ``stopped``
+    is the two fits' stop reasons (e.g. ``converged/cap``). Sorted by claim (in :data:`CLAIMS` order), method (in
+    table order), dataset, scene, seed.
+
+    Failed fits, claim by claim: in the claims that compare autoencoders (both latent fits share every NeRF setting)
+    a failed fit is its autoencoder's outcome, what the claim is about: the unit is kept, and the note counts it. In
+    the claims that compare a latent fit with its RGB baseline, a failed RGB fit is no reference (nerfacto without
+    its background prior collapsed on 2 of 5 scenes): the unit is left out and n reduced; a failed latent fit is
+    kept (it counts against the claim).
     """
     latent = _with_seed(latent_nvs)
     latent = latent[latent["space"] == "latent"]
@@ -207,7 +240,9 @@ def paired_units(latent_nvs: pd.DataFrame, timing: pd.DataFrame, roles: Mapping[
         parts["gain_from_3d_terms"] = _pairs(latent, igae, control, "psnr")
     if igae:
         latent_ms = timing["latent_render_ms"] + timing["latent_decode_ms"].fillna(0.0)
-        parts["latent_trains_faster"] = _ratios(timing, igae, timing["rgb_train_s"], timing["latent_train_s"])
+        parts["latent_trains_faster"] = _ratios(
+            timing, igae, _column(timing, "rgb_s_to_target"), _column(timing, "latent_s_to_target")
+        )
         parts["latent_renders_faster"] = _ratios(timing, igae, timing["rgb_render_ms"], latent_ms)
     method_order = list(dict.fromkeys([*latent_nvs["method"].dropna(), *timing["method"].dropna()]))
     frames = [part.assign(claim=claim) for claim, part in parts.items() if not part.empty]
@@ -221,6 +256,11 @@ def paired_units(latent_nvs: pd.DataFrame, timing: pd.DataFrame, roles: Mapping[
         _claim=units["claim"].map(list(CLAIMS).index), _method=units["method"].map(method_order.index)
     ).sort_values(["_claim", "_method", *UNIT_KEY])
     return units[UNIT_COLUMNS].reset_index(drop=True)
+
+
+def _column(table: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric column of a table, all NaN when the table (written by older code) has none."""
+    return table[name].astype(float) if name in table.columns else pd.Series(np.nan, index=table.index)
 
 
 @dataclass(frozen=True)
@@ -340,7 +380,8 @@ def evidence(values: np.ndarray, ratio: bool = False, n_boot: int = N_BOOT, seed
     ci_low, ci_high = back(low), back(high)  # exp(NaN) is NaN
     outcome, verdict_note = verdict(len(values), ci_low, ci_high, 1.0 if ratio else 0.0, p_value, p_opposite)
     note = "; ".join(part for part in (interval_note, verdict_note) if part)
-    return Evidence(back(sample.mean()), ci_low, ci_high, p_value, p_opposite, test, outcome, note)
+    estimate = back(sample.mean()) if len(sample) else math.nan  # every unit left out: no estimate
+    return Evidence(estimate, ci_low, ci_high, p_value, p_opposite, test, outcome, note)
 
 
 def interval_label(claims: pd.DataFrame) -> str:
@@ -376,7 +417,8 @@ def claims_table(
     rows = []
     for (claim_id, method), group in units.groupby(["claim", "method"], sort=False):
         claim = CLAIMS[claim_id]
-        result = evidence(group["value"].to_numpy(float), claim.ratio, n_boot, seed)
+        kept = group[group["excluded"].fillna("").astype(str) == ""]
+        result = evidence(kept["value"].to_numpy(float), claim.ratio, n_boot, seed)
         rows.append(
             {
                 "claim": claim_id,
@@ -392,7 +434,8 @@ def claims_table(
                 "p_value": result.p_value,
                 "p_opposite": result.p_opposite,
                 "test": result.test,
-                "n": len(group),
+                "n": len(kept),
+                "n_excluded": len(group) - len(kept),
                 "verdict": result.verdict,
                 "n_boot": n_boot,
                 "bootstrap_seed": seed,
@@ -400,10 +443,36 @@ def claims_table(
                 "config_hash": _joined(group["config_hash"]),
                 "ae_sha256": _joined(group["ae_sha256"]),
                 "versions": _joined(group["versions"]),
-                "note": result.note,
+                "note": "; ".join(part for part in (_exclusion_note(group), _stop_note(kept), result.note) if part),
             }
         )
     return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
+
+
+def _exclusion_note(group: pd.DataFrame) -> str:
+    """Which units a claim row left out (a failed RGB reference) and which it kept although a fit failed, or ''."""
+    excluded = group["excluded"].fillna("").astype(str) != ""
+    failed = group["failed"].fillna("").astype(str) != ""
+    notes = []
+    if excluded.any():
+        units = ", ".join(f"{row.scene}/seed {row.seed}" for row in group[excluded].itertuples())
+        notes.append(
+            f"{int(excluded.sum())} of {len(group)} units left out, n reduced to {int((~excluded).sum())}: the RGB "
+            f"fit failed (eval PSNR below its scene's floor) in {units}"
+        )
+    if (failed & ~excluded).any():
+        units = ", ".join(
+            f"{row.scene}/seed {row.seed} ({row.failed})" for row in group[failed & ~excluded].itertuples()
+        )
+        notes.append(f"kept, a fit below its scene's floor being what is compared: {units}")
+    return "; ".join(notes)
+
+
+def _stop_note(kept: pd.DataFrame) -> str:
+    """How many of a claim row's units paired two fits that stopped for different reasons (converged / cap), or ''."""
+    stops = kept["stopped"].fillna("").astype(str).str.split("/")
+    differ = int(sum(len(set(pair)) > 1 for pair in stops if len(pair) == 2 and all(pair)))
+    return f"{differ} of {len(kept)} units pair fits that stopped for different reasons" if differ else ""
 
 
 def write_claims(

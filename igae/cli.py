@@ -5,6 +5,7 @@ igae real-images --out resources/real/skimage
 igae encode --autoencoder results/autoencoders/igae --scene resources/scenes/heldout/photo_000 --out z.safetensors
 igae fit --space latent --method tensorf --scene <scene> --autoencoder <ae> --latents <z> --out <run>
 igae score results/runs/latent/igae/tensorf/heldout/photo_000/seed1234
+igae view results/runs/latent/igae/tensorf/heldout/photo_000/seed1234
 igae tables --config config.yaml
 igae summary --tables results/tables --out results/summary.md --readme docs/results.md --headline README.md
 igae check-config config.yaml
@@ -92,7 +93,7 @@ def _fit(args):
             "scene": Path(args.scene).name,
             "autoencoder": Path(args.autoencoder).name if args.autoencoder else None,
         },
-        curve_points=args.curve_points,
+        curve=not args.no_curve,
     )
 
 
@@ -108,6 +109,16 @@ def _score(args):
             old = None  # score_run says what is wrong with the file
         new = score_run(run, scene=args.scene)["mean"]["psnr"]
         print(f"{run}: PSNR {new:.4f} dB" + (f" (was {old:.4f})" if isinstance(old, float) else ""))
+
+
+def _view(args):
+    from igae.viewer import view
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    view(args.run_folder, host=args.host, port=args.port, max_res=args.max_res)
 
 
 def _tables(args):
@@ -207,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--model", default="{}", help="JSON of model config overrides")
     fit.add_argument("--seed", type=int, default=1234)
     fit.add_argument("--device", default="auto")
-    fit.add_argument("--curve-points", type=int, default=5, help="points of the convergence curve (0: none)")
+    fit.add_argument(
+        "--no-curve", action="store_true", help="measure no convergence curve (an adaptive schedule then runs its cap)"
+    )
     fit.set_defaults(run=_fit)
 
     score = commands.add_parser(
@@ -216,6 +229,26 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("runs", nargs="+", help="run folders written by igae fit (results/runs/...)")
     score.add_argument("--scene", help="the scene folder, when it is no longer where the run recorded it")
     score.set_defaults(run=_score)
+
+    view = commands.add_parser(
+        "view", help="open nerfstudio's viewer on a run folder (latent runs decoded); prints its URL"
+    )
+    view.add_argument(
+        "run_folder",
+        metavar="run",
+        help="a run folder written by igae fit (results/runs/...), or its nerfstudio config.yml",
+    )
+    view.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s; 0.0.0.0: all)")
+    view.add_argument("--port", type=int, help="port to serve on (default: the first free one from 7007)")
+    view.add_argument(
+        "--max-res",
+        type=int,
+        help="the viewer's Max res at start, pixels (default: latent runs 256 on a CPU, 512 on a GPU; RGB runs 512)",
+    )
+    view.add_argument(
+        "--threads", type=int, help="torch's CPU threads (default: torch's; 1 is faster on a CPU busy with other jobs)"
+    )
+    view.set_defaults(run=_view)
 
     tables = commands.add_parser(
         "tables", help="write results/tables/*.csv from the result files a config names, as the workflow's rule does"

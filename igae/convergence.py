@@ -1,59 +1,77 @@
-"""When a NeRF fit has stopped gaining: where its convergence curve is probed, and the criterion (pure Python).
+"""When a NeRF fit has stopped gaining: where its convergence curve is probed, the criterion, and the stopping rule
+(pure Python: the tables read the same functions without nerfstudio).
 
-A fit's curve (:class:`igae.nerf_fit.ConvergenceProbe`) is its eval PSNR at :data:`CURVE_POINTS` iteration counts
-(:func:`curve_steps`); the last :data:`TAIL_POINTS` span the second half of its last stage, and :func:`is_converged`
-reads their trend (:func:`tail_change_db`). The tables (igae.tables) read the same functions, without nerfstudio.
+A fit's curve (:class:`igae.nerf_fit.ConvergenceProbe`) is its eval PSNR every ``check_every`` steps of each stage
+(:func:`probe_steps`). Its *tail* is the points of the last stage that lie in that stage's second half, as far as the
+fit has gone (:func:`curve_tail`); :func:`tail_change_db` is the change of their least-squares line from the first of
+them to the last. A fit is **converged** when that change is smaller than :data:`CONVERGED_DB` (rising or falling)
+and the tail has at least :data:`TAIL_POINTS` points.
+
+Adaptive fits (``until_converged``) test the criterion at every probe of their last stage and stop at the first probe
+where it holds (``stop_reason: converged``), or at their step cap (``cap``); fixed schedules run their steps and are
+judged at the end (``fixed``). The tail is half of what the fit has run, so the test is scale-free: a fit stops when
+doubling its last stage's length so far gained less than 0.3 dB along the trend, and the earliest stop comes after
+``(2 * TAIL_POINTS - 2) * check_every`` steps of the last stage.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-CURVE_POINTS = 8
-"""Points of the convergence curve (:func:`curve_steps`); the last is the final step."""
-TAIL_POINTS = 5
-"""The last points of the curve, evenly spaced over the second half of the final stage (its middle to its end): what
-:func:`is_converged` reads. One point per eighth of the stage: a latent alignment stage's PSNR moves by up to ±0.6 dB
-between neighbouring points (one decoder step per image), so two points alone would call a flat stage unconverged."""
 CONVERGED_DB = 0.3
-"""A fit is converged when the trend of its tail points changes by less than this (dB) over them."""
+"""A fit is converged when the trend of its tail changes by less than this (dB) over the tail."""
+TAIL_POINTS = 5
+"""The fewest tail points the criterion decides from. A latent alignment stage's PSNR moves by up to ±0.6 dB between
+neighbouring points (one decoder step per image), so a line through a handful of points, not two, is read."""
+STOP_REASONS = ("converged", "cap", "fixed")
+"""Why a fit stopped: its criterion held (adaptive), it reached its step cap (adaptive), or it ran a fixed schedule."""
 
 
-def curve_steps(total_steps: int, points: int = CURVE_POINTS, final_stage_start: int = 0) -> list[int]:
-    """Iterations completed at each curve point, the last one ``total_steps`` (deduplicated).
-
-    The last :data:`TAIL_POINTS` are evenly spaced from the middle to the end of the final stage (the whole fit, or a
-    latent fit's RGB alignment, which starts at ``final_stage_start``), so that ``converged`` reads points of one
-    stage. The others: one stage, evenly spaced over its first half at the tail's spacing; two stages, evenly spaced
-    over the first stage, ending with it. Fewer than ``TAIL_POINTS + 1`` points: all in the tail.
-    """
-    start = final_stage_start if 0 < final_stage_start < total_steps else 0
-    final_steps, tail = total_steps - start, min(points, TAIL_POINTS)
-    spacing = final_steps / (2 * (tail - 1)) if tail > 1 else final_steps
-    steps = {start + round(final_steps - spacing * k) for k in range(tail)}
-    head = points - tail
-    if start:  # the first stage, ending with it
-        steps |= {round(start * k / head) for k in range(1, head + 1)}
-    else:  # the first half, at the tail's spacing
-        steps |= {round(final_steps / 2 - spacing * k) for k in range(1, head + 1)}
-    return sorted(step for step in steps if 0 < step <= total_steps) or [total_steps]
+def probe_steps(stage_start: int, stage_end: int, every: int) -> list[int]:
+    """Iterations completed at each probe of the stage ``(stage_start, stage_end]``: every ``every`` steps from its
+    start, and its last step."""
+    if stage_end <= stage_start:
+        return []
+    return sorted({*range(stage_start + every, stage_end, every), stage_end})
 
 
-def is_converged(curve: list[dict], tolerance_db: float = CONVERGED_DB, tail_points: int = TAIL_POINTS) -> bool | None:
-    """True when the least-squares line through the last ``tail_points`` points (``step``, ``psnr``) of the last stage
-    changes by less than ``tolerance_db`` from the first of them to the last (rising or falling); None with fewer than
-    two such points. With two points this is their difference."""
-    change = tail_change_db(curve, tail_points)
-    return None if change is None else bool(abs(change) < tolerance_db)
+def curve_tail(curve: list[dict], final_stage_start: int) -> list[dict]:
+    """The points of the curve's last stage (``stage`` of its last point) whose ``step`` lies in the second half of
+    that stage so far, ``[start + (last - start) / 2, last]``."""
+    if not curve:
+        return []
+    stage, last = curve[-1].get("stage"), curve[-1]["step"]
+    middle = final_stage_start + (last - final_stage_start) / 2
+    return [point for point in curve if point.get("stage") == stage and point["step"] >= middle]
 
 
-def tail_change_db(curve: list[dict], tail_points: int = TAIL_POINTS) -> float | None:
-    """The PSNR change (dB) of the least-squares line through the last ``tail_points`` points (``step``, ``psnr``) of
-    the last stage, from the first of them to the last; None with fewer than two such points."""
-    stage = curve[-1].get("stage") if curve else None
-    tail = [point for point in curve[-tail_points:] if point.get("stage") == stage]
-    if len(tail) < 2:
+def tail_change_db(curve: list[dict], final_stage_start: int, min_points: int = TAIL_POINTS) -> float | None:
+    """The PSNR change (dB) of the least-squares line through :func:`curve_tail` (``step``, ``psnr``), from its first
+    point to its last; None with fewer than ``min_points`` tail points."""
+    tail = curve_tail(curve, final_stage_start)
+    if len(tail) < max(2, min_points):
         return None
     steps = np.array([point["step"] for point in tail], dtype=float)
     psnrs = np.array([point["psnr"] for point in tail], dtype=float)
     return float(np.polyfit(steps, psnrs, 1)[0] * (steps[-1] - steps[0]))
+
+
+def is_converged(change_db: float | None, tolerance_db: float = CONVERGED_DB) -> bool | None:
+    """True when the tail's change (:func:`tail_change_db`) is below ``tolerance_db`` in size; None when undecided."""
+    return None if change_db is None else bool(abs(change_db) < tolerance_db)
+
+
+def stops_here(curve: list[dict], final_stage_start: int) -> bool:
+    """Whether an adaptive fit stops at the curve's last point: it lies in the last stage and the fit is converged
+    there (:func:`tail_change_db`, :func:`is_converged`)."""
+    return (
+        bool(curve)
+        and curve[-1]["step"] > final_stage_start
+        and bool(is_converged(tail_change_db(curve, final_stage_start)))
+    )
+
+
+def converged_at(curve: list[dict], final_stage_start: int) -> int | None:
+    """Index of the point of a whole curve where an adaptive fit would have stopped (the first :func:`stops_here`),
+    or None when it would have run to its cap: the stopping rule replayed, e.g. on a fixed schedule's curve."""
+    return next((i for i in range(len(curve)) if stops_here(curve[: i + 1], final_stage_start)), None)

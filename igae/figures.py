@@ -5,7 +5,8 @@
 - :func:`claims_figure`: a forest plot of claims.csv (:mod:`igae.claims`): per claim and method, the estimate, its
   interval (the kind and confidence the table names: 90 % BCa), the null, the per-unit paired values, the verdict, n
   and the one-sided sign-flip p.
-- :func:`convergence_figure`: eval PSNR against training seconds, latent runs (one colour per AE) beside RGB runs.
+- :func:`convergence_figure`: eval PSNR against training seconds, latent runs (one colour per AE) beside RGB runs, each
+  run ending where it stopped (converged or not), failed runs marked.
 - :func:`ae_reconstruction_figure` is the paper's Fig. 9: images and each autoencoder's reconstruction D(E(x)).
 - :func:`igae_training_figure`: the IG-AE training curves (the official evaluator's ``metrics_e``, ``metrics_d``,
   ``metrics_ae``) of each IG-AE kind autoencoder, from its card.
@@ -53,16 +54,18 @@ def _ground_truth_path(scene_dir: Path, view: str) -> Path:
     return path
 
 
-def _recorded_psnr(run_dir: Path) -> dict[str, float]:
-    """{view stem: PSNR} from the run's metrics.json (the protocol's number, on the unrounded render)."""
+def _recorded_psnr(run_dir: Path) -> tuple[dict[str, float], bool]:
+    """{view stem: PSNR} from the run's metrics.json (the protocol's number, on the unrounded render), and whether the
+    run failed (its eval PSNR is below its scene's floor: ``status``)."""
     path = run_dir / "metrics.json"
     if not path.is_file():
-        return {}
+        return {}, False
     metrics = read_result_json(path, ["per_image"])
     try:
-        return {_view_stem(row["view"]): float(row["psnr"]) for row in metrics["per_image"]}
+        psnrs = {_view_stem(row["view"]): float(row["psnr"]) for row in metrics["per_image"]}
     except (KeyError, TypeError, ValueError) as error:
         raise ResultFileError(f"igae: {path}: per_image rows need a view and a psnr ({error})") from error
+    return psnrs, metrics.get("status") == "failed"
 
 
 def qualitative_figure(
@@ -77,7 +80,8 @@ def qualitative_figure(
     columns: (label, run folder) pairs, e.g. [("RGB TensoRF", "results/runs/rgb/tensorf/procedural/vase_03"), ...].
     views: frame file paths ("images/r_000.png") or stems ("r_000"); the render is ``{run}/renders/{stem}.png``.
     The PSNR under a panel is the one recorded in the run's metrics.json (computed on the unrounded render); when the
-    run has no entry for the view, it is computed from the PNG files and marked "(png)".
+    run has no entry for the view, it is computed from the PNG files and marked "(png)". A failed run (eval PSNR below
+    its scene's floor: no result) is drawn faded under a red "failed" and framed in red, never as a result.
     """
     scene_dir, out_png = Path(scene_dir), Path(out_png)
     if not views or not columns:
@@ -87,35 +91,42 @@ def qualitative_figure(
     for view in views:
         stem = _view_stem(view)
         ground_truth = read_rgb(_ground_truth_path(scene_dir, view))  # (H, W, 3) in [0, 1]
-        panels = [("ground truth", ground_truth, "")]
+        panels = [("ground truth", ground_truth, "", False)]
         for label, run_dir in columns:
             render_path = Path(run_dir) / "renders" / f"{stem}.png"
             if not render_path.is_file():
                 raise FileNotFoundError(f"igae: {run_dir}: no render of view {view!r} (expected {render_path})")
             render = read_rgb(render_path)
-            if stem in recorded[label]:
-                caption = f"PSNR {recorded[label][stem]:.2f} dB"
+            psnrs, failed = recorded[label]
+            if stem in psnrs:
+                caption = f"PSNR {psnrs[stem]:.2f} dB" + (" · FAILED fit" if failed else "")
             elif render.shape == ground_truth.shape:
                 caption = f"PSNR {psnr(render, ground_truth, DEFAULT_PROTOCOL).item():.2f} dB (png)"
             else:
                 caption = f"{render.shape[1]}x{render.shape[0]} vs GT {ground_truth.shape[1]}x{ground_truth.shape[0]}"
-            panels.append((label, render, caption))
+            panels.append((label, render, caption, failed))
         rows.append((stem, panels))
     return _image_grid(rows, out_png, panel_inches)
 
 
 def _image_grid(
-    rows: Sequence[tuple[str, Sequence[tuple[str, Any, str]]]], out_png: str | os.PathLike, panel_inches: float
+    rows: Sequence[tuple[str, Sequence[tuple[str, Any, str, bool]]]], out_png: str | os.PathLike, panel_inches: float
 ) -> Path:
-    """Draw ``[(row label, [(column title, (H, W, 3) image tensor, caption), ...]), ...]`` as a grid and save it."""
+    """Draw ``[(row label, [(column title, (H, W, 3) image tensor, caption, failed), ...]), ...]`` as a grid and save
+    it; a ``failed`` panel is faded, crossed by "failed" in red and framed in red."""
     columns = len(rows[0][1])
     figure, axes = plt.subplots(
         len(rows), columns, figsize=(panel_inches * columns, panel_inches * 1.15 * len(rows)), squeeze=False
     )  # axes: (rows, columns)
     for row, (row_label, panels) in enumerate(rows):
-        for column, (title, image, caption) in enumerate(panels):
+        for column, (title, image, caption, failed) in enumerate(panels):
             axis = axes[row, column]
-            axis.imshow(image.numpy(), interpolation="nearest")
+            axis.imshow((0.3 * image + 0.7 if failed else image).numpy(), interpolation="nearest")
+            if failed:
+                axis.text(0.5, 0.5, "failed", transform=axis.transAxes, ha="center", va="center", color="tab:red",
+                          fontsize=11, fontweight="bold", rotation=30)  # fmt: skip
+                for spine in axis.spines.values():
+                    spine.set(color="tab:red", linewidth=2)
             axis.set_xticks([])
             axis.set_yticks([])
             axis.set_xlabel(caption, fontsize=7)
@@ -214,7 +225,7 @@ def claims_figure(
 
 
 def _read_curve(run_dir: Path) -> dict | None:
-    """A run's training curve with its labels, or None (logged) when its metrics.json has no ``curve``."""
+    """A run's training curve with its labels and how it ended, or None (logged) when its metrics.json has none."""
     path = run_dir / "metrics.json"
     metrics = read_result_json(path, ["space", "method"])
     curve = metrics.get("curve")
@@ -232,7 +243,8 @@ def _read_curve(run_dir: Path) -> dict | None:
         "series": f"latent, AE {metrics.get('autoencoder')}" if latent else "RGB",
         "seconds": np.asarray(seconds),  # (P,) cumulative training seconds at each evaluation
         "psnr": np.asarray(psnrs),  # (P,)
-        "converged": bool(metrics.get("converged", True)),
+        "converged": metrics.get("converged") is True,
+        "failed": metrics.get("status") == "failed",
     }
 
 
@@ -241,9 +253,11 @@ def convergence_figure(
 ) -> Path:
     """Eval PSNR against training seconds, one panel per method, written atomically to out_png.
 
-    Each latent AE has a colour, RGB is black; thin lines are single runs (scenes, seeds), the bold line their mean at
-    each curve point index (x: mean seconds), over the points every run has. The legend gives the number of runs and
-    how many did not converge. Runs whose metrics.json has no ``curve`` are skipped with a logged warning.
+    Each latent AE has a colour, RGB is black; every run (scene, seed) is one line ending in a dot where it converged
+    and a cross where it did not (adaptive fits stop at different steps, so no mean is drawn across them). A failed
+    run (eval PSNR below its scene's floor) is dashed and red-ended. The legend gives per series the number of runs,
+    how many did not converge and how many failed. Runs whose metrics.json has no ``curve`` are skipped with a logged
+    warning.
     """
     curves = [curve for curve in map(_read_curve, map(Path, run_dirs)) if curve is not None]
     if not curves:
@@ -265,14 +279,19 @@ def convergence_figure(
             if not runs:
                 continue
             for run in runs:
-                axis.plot(run["seconds"], run["psnr"], color=colours[series], linewidth=0.7, alpha=0.35)
-            points = min(len(run["psnr"]) for run in runs)
-            seconds = np.mean([run["seconds"][:points] for run in runs], axis=0)  # (points,)
-            mean_psnr = np.mean([run["psnr"][:points] for run in runs], axis=0)  # (points,)
+                style = "--" if run["failed"] else "-"
+                axis.plot(run["seconds"], run["psnr"], style, color=colours[series], linewidth=0.9, alpha=0.6)
+                marker = "o" if run["converged"] else "x"
+                axis.plot(
+                    run["seconds"][-1:], run["psnr"][-1:], marker, markersize=4,
+                    color="tab:red" if run["failed"] else colours[series],
+                )  # fmt: skip
             unconverged = sum(not run["converged"] for run in runs)
-            label = f"{series} (n={len(runs)}" + (f", {unconverged} not converged)" if unconverged else ")")
-            axis.plot(seconds, mean_psnr, color=colours[series], linewidth=2.0, marker="o", markersize=3, label=label)
-        axis.set_title(method, fontsize=9)
+            failed = sum(run["failed"] for run in runs)
+            extra = [f"{unconverged} not converged"] * bool(unconverged) + [f"{failed} failed"] * bool(failed)
+            label = f"{series} (n={len(runs)}" + "".join(f", {part}" for part in extra) + ")"
+            axis.plot([], [], "-", color=colours[series], label=label)
+        axis.set_title(f"{method} (o converged, x not)", fontsize=9)
         axis.set_xlabel("training seconds", fontsize=8)
         axis.set_ylabel("eval PSNR (dB, decoded)", fontsize=8)
         axis.tick_params(labelsize=7)
@@ -298,13 +317,13 @@ def ae_reconstruction_figure(
     if not autoencoders or not images:
         raise ValueError("igae: ae_reconstruction_figure needs at least one autoencoder and one image")
     targets = [read_rgb(path) for _, path in images]  # each (H, W, 3) in [0, 1]
-    panels = [[("ground truth", target, "")] for target in targets]
+    panels = [[("ground truth", target, "", False)] for target in targets]
     for label, folder in autoencoders:
         ae, _ = load_with_card(folder, device)
         for row, target in enumerate(targets):
             x = target.permute(2, 0, 1)[None].to(device) * 2 - 1  # (1, 3, H, W) in [-1, 1]
             output = to_unit_hwc(reconstruct(ae, x))[0].cpu()  # (H, W, 3) in [0, 1]
-            panels[row].append((label, output, f"PSNR {psnr(output, target, DEFAULT_PROTOCOL).item():.2f} dB"))
+            panels[row].append((label, output, f"PSNR {psnr(output, target, DEFAULT_PROTOCOL).item():.2f} dB", False))
         del ae
     return _image_grid([(label, row) for (label, _), row in zip(images, panels, strict=True)], out_png, panel_inches)
 

@@ -7,15 +7,16 @@ previews for the figures. The metrics are not computed here: :func:`fit` saves t
 :func:`igae.scoring.score_run`, which reads them back with the scene's ground truth and writes ``metrics.json``, exactly
 as ``igae score <run>`` does later (e.g. under a new metric protocol) without re-training.
 
-Every fit also records a short convergence curve (:class:`ConvergenceProbe`): the eval PSNR (decoded, for latent fits)
-at the points of its schedule :func:`igae.convergence.curve_steps` places (the last five span the second half of its
-last stage: a latent fit's alignment stage), on the first :data:`CURVE_VIEWS` eval views. A latent probe renders the
-whole 16x16 latent image and decodes it; an RGB probe renders every :data:`CURVE_PIXEL_STRIDE`-th pixel of each axis
-(a 128-px vanilla-nerf view costs ~36 s on a CPU, its 32x32 sample ~2 s). The probe runs outside the timed iterations
-and under a forked RNG, so the fit's numbers are the same with or without it. The curve is measured on the model while
-it trains, so it is not re-scorable: ``igae score`` keeps it as the fit recorded it. A fit is ``converged`` when the
-least-squares line through those tail points changes by less than 0.3 dB over them
-(:func:`igae.convergence.is_converged`). A run is written into a temporary sibling and renamed at the end, so an
+Every fit also records its convergence curve (:class:`ConvergenceProbe`): the eval PSNR (decoded, for latent fits)
+every ``check_every`` steps of each stage (:meth:`TwoStageSchedule.probe_steps`), on the first :data:`CURVE_VIEWS`
+eval views. A latent probe renders the whole 16x16 latent image and decodes it; an RGB probe renders every
+:data:`CURVE_PIXEL_STRIDE`-th pixel of each axis (a 128-px vanilla-nerf view costs ~36 s on a CPU, its 32x32 sample
+~2 s). The probe runs outside the timed iterations and under a forked RNG, so the fit's numbers are the same with or
+without it. The curve is measured on the model while it trains, so it is not re-scorable: ``igae score`` keeps it as
+the fit recorded it. A fit is ``converged`` when the least-squares line through the points of the second half of its
+last stage changes by less than 0.3 dB over them (:mod:`igae.convergence`). With ``until_converged`` a fit stops at
+the first probe of its last stage where that holds (``stop_reason: converged``), else at its step cap (``cap``);
+``steps`` says how many it ran. A run is written into a temporary sibling and renamed at the end, so an
 interrupted run never leaves a folder that looks like a result.
 """
 
@@ -32,7 +33,7 @@ import torch
 import yaml
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
-from igae.convergence import CURVE_POINTS, curve_steps, is_converged
+from igae.convergence import is_converged, stops_here, tail_change_db
 from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
 from igae.metrics import psnr, read_rgb
 from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
@@ -46,8 +47,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-CURVE_VIEWS = 2
-"""Eval views the convergence curve is scored on (the first ones of the split)."""
+CURVE_VIEWS = 3
+"""Eval views the convergence curve is scored on (the first ones of the split: all of the default's 3)."""
 CURVE_PIXEL_STRIDE = 4
 """RGB probes render every 4th pixel of each axis (1/16 of the rays); latent probes render the whole latent image."""
 
@@ -99,23 +100,28 @@ class ConvergenceProbe:
 
 def train(
     trainer,
-    total_steps: int,
+    steps: int,
     device,
     log=print,
     log_every: int = 50,
     probe: ConvergenceProbe | None = None,
     curve_at: Sequence[int] = (),
-):
-    """nerfstudio's training loop (callbacks before and after each iteration), timing each iteration alone.
+    stop_when_converged: bool = False,
+    final_stage_start: int = 0,
+) -> tuple[dict, list[dict], str]:
+    """nerfstudio's training loop (callbacks before and after each iteration) for at most ``steps`` iterations, timing
+    each iteration alone.
 
-    With a ``probe``, the eval PSNR is measured after each iteration count of ``curve_at`` (:func:`curve_steps`;
-    outside the timed iterations) and returned as ``curve``: ``[{"step", "train_seconds", "stage", "psnr"}, ...]``.
+    With a ``probe``, the eval PSNR is measured after each iteration count of ``curve_at`` (outside the timed
+    iterations) into ``curve``: ``[{"step", "train_seconds", "stage", "psnr"}, ...]``. ``stop_when_converged``: stop
+    at the first probe of the last stage (from ``final_stage_start``) where the convergence criterion holds
+    (:mod:`igae.convergence`). Returns the timing, the curve and why training stopped (:data:`STOP_REASONS`).
     """
     timer = IterationTimer(device)
     probe_after = set(curve_at) if probe is not None else set()
-    curve = []
+    curve, stop_reason, done = [], "cap" if stop_when_converged else "fixed", 0
     pipeline = trainer.pipeline
-    for step in range(total_steps):
+    for step in range(steps):
         stage = "align" if getattr(pipeline, "in_stage_2", lambda s: False)(step) else "fit"
         for callback in trainer.callbacks:
             callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
@@ -123,17 +129,25 @@ def train(
             loss, loss_dict, _ = trainer.train_iteration(step)
         for callback in trainer.callbacks:
             callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+        done = step + 1
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}: {loss_dict}")
-        if step % log_every == 0 or step == total_steps - 1:
+        if step % log_every == 0 or done == steps:
             losses = ", ".join(f"{k}={v.item():.5f}" for k, v in loss_dict.items())
-            log(f"step {step:5d}/{total_steps} [{stage}] {losses}")
-        if step + 1 in probe_after:
-            point = {"step": step + 1, "train_seconds": timer.total_seconds, "stage": stage, "psnr": probe()}
-            curve.append(point)
-            log(f"curve: step {step + 1} ({point['train_seconds']:.1f} s) eval PSNR {point['psnr']:.2f} dB")
-    timing = {"train_seconds": timer.total_seconds, "iterations": total_steps, "stage_seconds": timer.stage_seconds}
-    return timing, curve
+            log(f"step {step:5d}/{steps} [{stage}] {losses}")
+        if done not in probe_after:
+            continue
+        point = {"step": done, "train_seconds": timer.total_seconds, "stage": stage, "psnr": probe()}
+        curve.append(point)
+        change = tail_change_db(curve, final_stage_start) if done > final_stage_start else None
+        trend = "" if change is None else f", trend over the second half of the stage {change:+.2f} dB"
+        log(f"curve: step {done} ({point['train_seconds']:.1f} s) eval PSNR {point['psnr']:.2f} dB{trend}")
+        if stop_when_converged and stops_here(curve, final_stage_start):
+            stop_reason = "converged"
+            log(f"converged at step {done} of at most {steps}: stopping")
+            break
+    timing = {"train_seconds": timer.total_seconds, "iterations": done, "stage_seconds": timer.stage_seconds}
+    return timing, curve, stop_reason
 
 
 @torch.no_grad()
@@ -204,15 +218,15 @@ def fit(
     labels: dict | None = None,
     config_for_provenance: dict | None = None,
     log=print,
-    curve_points: int = CURVE_POINTS,
-    curve_at: Sequence[int] | None = None,
+    curve: bool = True,
     parity: str = "paper",
 ) -> dict:
     """Train, render, score and write one run folder. ``labels``: dataset/scene/autoencoder names for the tables.
 
-    ``curve_points``: points of the convergence curve (0: none; the fit's numbers are the same either way), placed by
-    :func:`curve_steps`; ``curve_at``: the iteration counts instead (benchmarks/convergence_sweep.py). ``parity``:
-    ``official`` fits with the official extension's behaviours (:func:`trainer_config`).
+    ``curve``: measure the convergence curve at the schedule's probe steps (:meth:`TwoStageSchedule.probe_steps`);
+    False (timing benchmarks) measures none, which an adaptive schedule needs, so it then runs every step. The fit's
+    numbers are the same with or without it. ``parity``: ``official`` fits with the official extension's behaviours
+    (:func:`trainer_config`).
     """
     out_dir = Path(out_dir).resolve()
     reset_peak_memory(device)  # on a GPU, the peak of this fit alone (the CPU's max RSS is the process')
@@ -237,16 +251,24 @@ def fit(
         trainer = config.setup(local_rank=0, world_size=1)
         trainer.setup()
         datamanager = trainer.pipeline.datamanager
+        steps, final_stage_start = schedule.steps(space), schedule.final_stage_start(space)
+        adaptive = schedule.until_converged and curve
         log(
-            f"{space} {method} on {scene}: {schedule.total_steps} steps ({len(datamanager.train_dataset)} train "
-            f"views, {len(datamanager.eval_dataset)} eval views)"
+            f"{space} {method} on {scene}: {'at most ' if adaptive else ''}{steps} steps "
+            f"({len(datamanager.train_dataset)} train views, {len(datamanager.eval_dataset)} eval views)"
         )
         probe = ConvergenceProbe(trainer.pipeline, space, device)
-        final_stage_start = schedule.latent_steps if space == "latent" else 0
-        if curve_at is None:
-            curve_at = curve_steps(schedule.total_steps, curve_points, final_stage_start) if curve_points else []
-        timing, curve = train(trainer, schedule.total_steps, device, log=log, probe=probe, curve_at=curve_at)
-        trainer.save_checkpoint(schedule.total_steps - 1)
+        timing, curve_points, stop_reason = train(
+            trainer,
+            steps,
+            device,
+            log=log,
+            probe=probe,
+            curve_at=schedule.probe_steps(space) if curve else (),
+            stop_when_converged=adaptive,
+            final_stage_start=final_stage_start,
+        )
+        trainer.save_checkpoint(timing["iterations"] - 1)
         # nerfstudio's config.yml, written for where the run folder will be, so ns-eval / ns-render load it from there
         config.output_dir = out_dir
         (tmp / config.get_base_dir().relative_to(out_dir) / "config.yml").write_text(yaml.dump(config), "utf8")
@@ -254,14 +276,19 @@ def fit(
         save_eval_renders(tmp, space, eval_scene_dir(trainer.pipeline), renders, relative_to=out_dir)
         timing.update(eval_timing, peak_memory_mb=peak_memory_mb(device), device=device_label(device))
         ae_sha = trainer.pipeline.card.sha256 if space == "latent" else None
+        change = tail_change_db(curve_points, final_stage_start)
         fit_record = {
             "space": space,
             "method": method,
             **(labels or {}),
-            "curve": curve,
+            "curve": curve_points,
             "curve_views": probe.views,
             "curve_pixel_stride": 1 if space == "latent" else probe.stride,
-            "converged": is_converged(curve),
+            "converged": is_converged(change),
+            "curve_delta_db": change,
+            "stop_reason": stop_reason,
+            "steps": timing["iterations"],
+            "step_cap": steps,
             "schedule": vars(schedule),
             "seed": seed,
             **({"parity": parity} if parity != "paper" else {}),
@@ -273,7 +300,9 @@ def fit(
         result = score_run(tmp, fit_record=fit_record)
         atomic_write_json(tmp / "timing.json", timing)
     log(
-        f"done: PSNR {result['mean']['psnr']:.2f} dB ({'' if result['converged'] else 'not '}converged), "
+        f"done: PSNR {result['mean']['psnr']:.2f} dB ({'' if result['converged'] else 'not '}converged; "
+        f"{result['steps']} of {result['step_cap']} steps, stopped: {result['stop_reason']}"
+        f"{', FAILED: below the scene floor' if result['status'] == 'failed' else ''}), "
         f"train {timing['train_seconds']:.1f} s, "
         f"render {timing['render_ms_per_view']:.1f} ms + decode {timing['decode_ms_per_view']:.1f} ms per view"
     )

@@ -5,15 +5,17 @@ The page opens with what a reader asks first, "does the IG-AE help, and by how m
 1. the claims' verdicts, compact (claim, method, estimate [90 % BCa CI], p, n, verdict) with the rule that decides
    them, from ``claims.csv``;
 2. their forest plot, ``claims.png``;
-3. decoded-RGB PSNR per method, mean ± std per autoencoder and RGB, from ``latent_nvs.csv``;
+3. decoded-RGB PSNR per method, mean ± std per autoencoder and RGB (failed fits left out and counted), from
+   ``latent_nvs.csv``, and how far the fits trained: converged, stopped at their cap, failed, steps;
 4. the qualitative comparison, ``qualitative.png``.
 
-The two tables are the ones ``igae summary`` writes (:func:`igae.summary.claims_summary`,
-:func:`igae.summary.nvs_summary`, here rendered as HTML), so the page and the README never disagree. Below the answer,
-every table is an HTML table and every figure an image, each under its title and caption (:data:`igae.layout.OUTPUTS`:
-the ``.rst`` files of ``workflow/report/``, the same ones the Snakemake report shows for each CSV and PNG). A figure of
-the answer is embedded once, in the answer: its section below gives its caption and a link up to it. A table or figure
-that is not among the files (``claims.csv`` of an older run) is said to be missing where it would be.
+The three tables are the ones ``igae summary`` writes (:func:`igae.summary.claims_summary`,
+:func:`igae.summary.nvs_summary`, :func:`igae.summary.fits_summary`, here rendered as HTML), so the page and the README
+never disagree. Below the answer, every table is an HTML table and every figure an image, each under its title and
+caption (:data:`igae.layout.OUTPUTS`: the ``.rst`` files of ``workflow/report/``, the same ones the Snakemake report
+shows for each CSV and PNG). A figure of the answer is embedded once, in the answer: its section below gives its
+caption and a link up to it. A table or figure that is not among the files (``claims.csv`` of an older run) is said
+to be missing where it would be.
 
 Cells of the raw tables are the CSV's text: numbers with more than 4 significant digits are rounded for reading (the
 CSV keeps them all), hashes are cut to 12 characters (the full value is the cell's tooltip), and a long text that every
@@ -31,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from igae import layout
-from igae.summary import Section, ablation_variants, claims_summary, nvs_summary, read_table
+from igae.summary import Section, ablation_variants, claims_summary, fits_summary, nvs_summary, read_table
 
 ANSWER_FIGURES = ("claims.png", "qualitative.png")
 """Figures the answer shows: embedded there, linked from their captioned section below."""
@@ -195,7 +197,12 @@ def answer_html(by_name: dict[str, Path]) -> str:
     else:
         ablation = read_table(by_name["ablation.csv"]) if "ablation.csv" in by_name else None
         variants = ablation_variants(ablation) if ablation is not None else []
-        parts.append(section_html(nvs_summary(read_table(by_name["latent_nvs.csv"]), variants)))
+        nvs = read_table(by_name["latent_nvs.csv"])
+        parts.append(section_html(nvs_summary(nvs, variants)))
+        fits = fits_summary(nvs)
+        if fits is not None:
+            parts.append("<h3>Are these numbers trained out? Convergence and failures per fit</h3>")
+            parts.append(section_html(fits))
     parts.append("<h3>What it looks like</h3>")
     parts.append(_answer_figure(by_name, "qualitative.png", "no qualitative comparison"))
     return "\n".join([*parts, "</section>"])

@@ -55,9 +55,16 @@ RENDERS_FORMAT = "igae-eval-renders-1"
 """Version of the layout of :data:`RENDERS_FILE`; change it whenever the layout changes."""
 SCORING_DEVICE = "cpu"
 """Where runs are scored: the CPU, so that the numbers do not depend on the GPU a run was fitted on."""
-SCORE_KEYS = ("per_image", "mean", "latent_mean", "ae_mean", "vs_ae_mean", "lpips_reason", "protocol", "scoring")
+SCORE_KEYS = (
+    "per_image", "mean", "latent_mean", "ae_mean", "vs_ae_mean", "lpips_reason", "floor", "status", "protocol",
+    "scoring",
+)  # fmt: skip
 """The metrics.json fields :func:`score_run` writes; every other field (labels, curve, provenance...) is the fit's."""
 LATENT_KINDS = ("latent", "encoded", "reconstruction")
+FLOOR_FILE = "floor.json"
+"""A scene's failure floor (:func:`scene_floor`), stored in the scene folder by the job that writes the scene."""
+FIT_STATUSES = ("ok", "failed")
+"""``status`` of a scored run: ``failed`` when its eval PSNR is below its scene's floor (:func:`scene_floor`)."""
 
 
 @dataclass
@@ -169,6 +176,50 @@ def _scene_dir(run_dir: Path, metadata: dict[str, Any], scene: str | os.PathLike
     return scene_dir
 
 
+def compute_scene_floor(scene_dir: str | os.PathLike) -> dict[str, float]:
+    """The eval PSNR of the two predictors that use nothing of a scene's 3D structure: its white background
+    (``background_psnr``) and the mean of its train images, the best image that ignores the camera
+    (``mean_image_psnr``); each the mean PSNR over the eval views, in float, as the fits' PSNR. ``floor_psnr`` is the
+    larger: a fit below it is no better than a picture that does not depend on the view."""
+    from igae.metrics import psnr
+    from igae.scenes.dataset_io import load_scene
+
+    scene = load_scene(scene_dir)
+    views = torch.from_numpy(scene.images[scene.eval_indices])  # (E, H, W, 3) in [0, 1]
+    mean_image = torch.from_numpy(scene.images[scene.train_indices].mean(axis=0))  # (H, W, 3)
+    floor = {
+        "background_psnr": psnr(torch.ones_like(views), views).mean().item(),
+        "mean_image_psnr": psnr(mean_image.expand_as(views), views).mean().item(),
+    }
+    return {**floor, "floor_psnr": max(floor.values())}
+
+
+def write_scene_floor(scene_dir: str | os.PathLike) -> Path:
+    """Store :func:`compute_scene_floor` in the scene folder (:data:`FLOOR_FILE`); returns the file."""
+    return atomic_write_json(Path(scene_dir) / FLOOR_FILE, compute_scene_floor(scene_dir))
+
+
+def scene_floor(scene_dir: str | os.PathLike) -> dict[str, float]:
+    """A scene's failure floor: stored with the scene (:data:`FLOOR_FILE`), else computed (scenes written before the
+    floor was stored, captures from elsewhere)."""
+    path = Path(scene_dir) / FLOOR_FILE
+    if path.is_file():
+        try:
+            floor = json.loads(path.read_text())
+            return {key: float(floor[key]) for key in ("background_psnr", "mean_image_psnr", "floor_psnr")}
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"igae: {path} is not a valid floor file ({error}); delete it and it is recomputed"
+            ) from error
+    return compute_scene_floor(scene_dir)
+
+
+def fit_status(psnr_value: float, floor: dict[str, float]) -> str:
+    """``failed`` when a fit's eval PSNR is below its scene's ``floor_psnr`` (no better than ignoring the camera), else
+    ``ok``."""
+    return "failed" if psnr_value < floor["floor_psnr"] else "ok"
+
+
 def score_renders(
     run_dir: str | os.PathLike,
     scene: str | os.PathLike | None = None,
@@ -207,6 +258,7 @@ def score_renders(
         return {key: mean[f"{prefix}{key}"] for key in keys} if space == "latent" else {}
 
     lpips_ok, lpips_reason = lpips_status()
+    floor = scene_floor(scene_dir)
     return {
         "per_image": per_image,
         "mean": {key: mean[key] for key in ("psnr", "ssim", "lpips")},
@@ -214,6 +266,8 @@ def score_renders(
         "ae_mean": family("ae_", ("psnr", "ssim", "lpips")),
         "vs_ae_mean": family("vs_ae_", ("psnr", "ssim", "lpips")),
         "lpips_reason": None if lpips_ok else lpips_reason,
+        "floor": floor,
+        "status": fit_status(mean["psnr"], floor),
         "protocol": protocol.as_dict(),
         "scoring": {
             "renders": RENDERS_FILE,

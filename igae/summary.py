@@ -263,6 +263,7 @@ def nvs_summary(nvs: pd.DataFrame, variants: Sequence[str] = ()) -> Section:
     has_converged = "converged" in fits and fits["converged"].notna().any()
     if has_converged:
         fits["converged_flag"] = fits["converged"].map(_flag)
+    fits["failed"] = fits["status"].map(_text).eq("failed") if "status" in fits else False
     header = ["method", "dataset", "scenes", *columns]
     latent_columns = [c for c in columns if c != "RGB"]
     if latent_columns:
@@ -272,12 +273,16 @@ def nvs_summary(nvs: pd.DataFrame, variants: Sequence[str] = ()) -> Section:
         cells = [str(method), str(dataset), str(group["scene"].nunique())]
         for column in columns:
             part = group[group["column"] == column]
-            cell = _mean_std(part["psnr"])
+            cell = _mean_std(part.loc[~part["failed"], "psnr"])
+            counts = []
             if has_converged and len(part):
                 known = part["converged_flag"].dropna()
                 if len(known):
-                    cell += f" ({int(known.sum())}/{len(known)})"
-            cells.append(cell)
+                    counts.append(f"{int(known.sum())}/{len(known)}")
+            if part["failed"].any():
+                counts.append(f"**{int(part['failed'].sum())} failed**")
+            cells.append(cell + (f" ({', '.join(counts)})" if counts else ""))
+        group = group[~group["failed"]]
         if latent_columns:
             rel_mse = [group.loc[group["column"] == column, "latent_rel_mse"].mean() for column in latent_columns]
             cells.append(" / ".join(_fixed(value, 3) for value in rel_mse))
@@ -290,6 +295,11 @@ def nvs_summary(nvs: pd.DataFrame, variants: Sequence[str] = ()) -> Section:
         lead += (
             "; (c/n): c of the n fits converged (over the second half of its last stage, the trend of the convergence "
             "curve changes by < 0.3 dB)"
+        )
+    if fits["failed"].any():
+        lead += (
+            "; **failed**: fits whose eval PSNR is below their scene's floor (what its mean train image or its white "
+            "background score: no better than ignoring the camera), left out of the means"
         )
     if "seed" in fits and _unique(fits["seed"]):
         lead += "; seeds " if seeds > 1 else "; seed "
@@ -361,7 +371,10 @@ def _speed_section(timing: pd.DataFrame) -> list[str]:
             return f"{values.median():.1f}×"
         return f"{values.median():.1f}× ({values.min():.1f}–{values.max():.1f})"
 
-    header = ["method", "latent fits", "steps latent / RGB", "train speed-up", "render speed-up", "decode ms/view"]
+    header = [
+        "method", "latent fits", "steps latent / RGB", "train speed-up at equal PSNR", "per step", "whole fits",
+        "render speed-up", "decode ms/view",
+    ]  # fmt: skip
     rows = []
     for method, group in timing.groupby("method", sort=False):
         rows.append(
@@ -369,6 +382,8 @@ def _speed_section(timing: pd.DataFrame) -> list[str]:
                 str(method),
                 str(len(group)),
                 f"{_fixed(group['iterations'].median(), 0)} / {_fixed(group['rgb_iterations'].median(), 0)}",
+                median_range(group.get("train_speedup_at_quality", pd.Series(dtype=float))),
+                median_range(group.get("step_speedup", pd.Series(dtype=float))),
                 median_range(group["train_speedup"]),
                 median_range(group["render_speedup"]),
                 _fixed(group["latent_decode_ms"].median(), 1),
@@ -376,41 +391,74 @@ def _speed_section(timing: pd.DataFrame) -> list[str]:
         )
     lead = (
         "**Speed** (`timing.csv`): RGB time over latent time on the same scene and machine, median (min–max) over "
-        "the latent fits; render includes decoding."
+        "the latent fits. Training: to the PSNR both fits reach (what `latent_trains_faster` tests), per step, and "
+        "whole fits (which may stop at different steps for different reasons); render includes decoding."
     )
     return [lead, "", _table(header, rows)]
 
 
-def _not_converged_section(nvs: pd.DataFrame) -> list[str]:
-    fits = nvs[nvs["note"].map(_text) == ""]
-    flags = fits["converged"].map(_flag)
-    known = fits[flags.notna()]
-    failed = fits[flags == False]  # noqa: E712 (element-wise)
-    if known.empty:
-        return []
-    if failed.empty:
-        return [
-            f"**Convergence**: all {len(known)} fits converged (the curve's trend over the second half of the last "
-            "stage changes by < 0.3 dB)."
-        ]
-    header = ["method", "dataset", "scene", "seed", "space / AE", "final PSNR", "trend Δ dB"]
-    rows = [
-        [
-            _text(row["method"]),
-            _text(row["dataset"]),
-            _text(row["scene"]),
-            _fixed(row.get("seed"), 0),
-            "RGB" if row["space"] == "rgb" else f"latent / {_text(row['autoencoder'])}",
-            _fixed(row.get("curve_final_psnr"), 2),
-            _fixed(row.get("curve_delta_db"), 2, sign=True),
-        ]
-        for _, row in failed.iterrows()
-    ]
+def _fit_label(row: pd.Series) -> str:
+    return "RGB" if row["space"] == "rgb" else f"latent / {_text(row['autoencoder'])}"
+
+
+def _steps_range(steps: pd.Series) -> str:
+    """'260 (180–600)': the median and range of the steps fits ran; '—' when unknown."""
+    steps = pd.to_numeric(steps, errors="coerce").dropna()
+    if steps.empty:
+        return "—"
+    if steps.min() == steps.max():
+        return f"{steps.median():.0f}"
+    return f"{steps.median():.0f} ({steps.min():.0f}–{steps.max():.0f})"
+
+
+def fits_summary(nvs: pd.DataFrame) -> Section | None:
+    """Per method and space / AE: how many fits converged, reached their step cap, or failed (below their scene's
+    floor), and the steps they ran; the fits that did not converge or failed listed below with their trend.
+    None for a table without the convergence columns (older runs)."""
+    fits = nvs[nvs["note"].map(_text) == ""].copy()
+    if "stop_reason" not in fits or fits["stop_reason"].map(_text).eq("").all():
+        return None
+    fits["label"] = [_fit_label(row) for _, row in fits.iterrows()]
+    fits["converged_flag"] = fits["converged"].map(_flag)
+    fits["unconverged"] = fits["converged_flag"].map(lambda flag: flag is not None and not flag)
+    fits["failed"] = fits["status"].map(_text).eq("failed")
+    header = ["method", "space / AE", "fits", "converged", "stopped at cap", "failed", "steps: median (range)", "cap"]
+    rows = []
+    for (method, label), group in fits.groupby(["method", "label"], sort=False):
+        rows.append(
+            [
+                _text(method),
+                label,
+                str(len(group)),
+                str(int((group["converged_flag"] == True).sum())),  # noqa: E712 (element-wise)
+                str(int(group["stop_reason"].map(_text).eq("cap").sum())),
+                str(int(group["failed"].sum())),
+                _steps_range(group["steps"]),
+                " / ".join(_unique(group["step_cap"].map(lambda v: _fixed(v, 0)))),
+            ]
+        )
+    converged = int((fits["converged_flag"] == True).sum())  # noqa: E712
     lead = (
-        f"**Not converged**: {len(failed)} of {len(known)} fits (over the second half of the last stage, the trend of "
-        "the convergence curve changes by 0.3 dB or more): more steps would likely change their PSNR."
+        f"**Fits** (`latent_nvs.csv`): {converged} of {len(fits)} converged (over the second half of the last stage, "
+        "the trend of the convergence curve changes by < 0.3 dB), "
+        f"{int(fits['failed'].sum())} failed (eval PSNR below the scene's floor). Adaptive fits stop at the first "
+        "probe where they converged, else at their cap; a latent fit's steps include its fixed stage 1."
     )
-    return [lead, "", _table(header, rows)]
+    notes = [
+        f"`{_text(row['method'])}` {_text(row['dataset'])}/{_text(row['scene'])} seed {_fixed(row.get('seed'), 0)}, "
+        f"{row['label']}: "
+        + (
+            f"**failed**, {_fixed(row['psnr'], 2)} dB < floor {_fixed(row.get('floor_psnr'), 2)} dB; "
+            if row["failed"]
+            else ""
+        )
+        + ("not converged" if row["unconverged"] else "converged")
+        + f" (trend {_fixed(row.get('curve_delta_db'), 2, sign=True)} dB, {_fixed(row.get('steps'), 0)} steps, "
+        f"stopped: {_text(row.get('stop_reason'))})"
+        for _, row in fits.iterrows()
+        if row["failed"] or row["unconverged"]
+    ]
+    return Section(lead, header, rows, notes)
 
 
 def _ablation_section(ablation: pd.DataFrame) -> list[str]:
@@ -421,7 +469,7 @@ def _ablation_section(ablation: pd.DataFrame) -> list[str]:
             _text(row["dataset"]),
             _text(row["autoencoder"]),
             _text(row["role"]),
-            _fixed(row["n_scenes"], 0),
+            _fixed(row["n_scenes"], 0) + (f" (**{row['n_failed']:.0f} failed**)" if row.get("n_failed", 0) > 0 else ""),
             _fixed(row["psnr"], 2) + ("" if pd.isna(row["psnr_std"]) else f" ± {row['psnr_std']:.2f}"),
             _fixed(row["ssim"], 3),
             _fixed(row.get("latent_rel_mse"), 3),
@@ -429,7 +477,10 @@ def _ablation_section(ablation: pd.DataFrame) -> list[str]:
         ]
         for _, row in ablation.iterrows()
     ]
-    lead = "**Ablation** (`ablation.csv`): each variant beside the main autoencoders, mean (± std) over scenes."
+    lead = (
+        "**Ablation** (`ablation.csv`): each variant beside the main autoencoders, mean (± std) over scenes; failed "
+        "fits left out and counted."
+    )
     return [lead, "", _table(header, rows)]
 
 
@@ -460,8 +511,9 @@ def results_markdown(tables_dir: str | os.PathLike, run: dict[str, Any] | None =
         sections.append(claims_summary(tables["claims"]).markdown())
     if not tables["timing"].empty:
         sections.append(_speed_section(tables["timing"]))
-    if "converged" in nvs and nvs["converged"].notna().any():
-        sections.append(_not_converged_section(nvs))
+    fits = fits_summary(nvs)
+    if fits is not None:
+        sections.append(fits.markdown())
     if not ablation.empty:
         sections.append(_ablation_section(ablation))
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"

@@ -24,7 +24,11 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{
      "ae_mean": {"psnr", "ssim", "lpips"}, "vs_ae_mean": {...},  # latent runs: D(E(x)) vs x; render vs D(E(x))
      "seed": 1234,
      "curve": [{"step": 80, "train_seconds": 8.1, "stage": "fit" | "align", "psnr": 17.2}, ...],  # eval PSNR during
-     "converged": true | false | null,    # training (igae.nerf_fit.ConvergenceProbe); igae.convergence.is_converged
+                                          # training (igae.nerf_fit.ConvergenceProbe)
+     "converged": true | false | null, "curve_delta_db": 0.12 | null,  # igae.convergence: the tail's trend
+     "stop_reason": "converged" | "cap" | "fixed", "steps": 260, "step_cap": 600,  # steps run, and the most allowed
+     "floor": {"background_psnr", "mean_image_psnr", "floor_psnr"},  # the scene's failure floor (igae.scoring)
+     "status": "ok" | "failed",  # failed: the eval PSNR is below floor_psnr (no better than ignoring the camera)
      "lpips_reason": null | "...", "protocol": {...}, "provenance": {...},
      "scoring": {"renders": "renders/eval.safetensors", "renders_sha256": ..., "device": "cpu"}}
 
@@ -64,8 +68,9 @@ from typing import Any
 import pandas as pd
 
 from igae import layout
-from igae.convergence import tail_change_db
+from igae.convergence import STOP_REASONS
 from igae.provenance import atomic_write_text, versions_string
+from igae.scoring import FIT_STATUSES
 from igae.timing import UNKNOWN_DEVICE, device_from_description
 
 PROVENANCE_COLUMNS = ["config_hash", "ae_sha256", "versions"]
@@ -75,17 +80,20 @@ AE_RECONSTRUCTION_COLUMNS = [
 ]  # fmt: skip
 LATENT_NVS_COLUMNS = [
     "method", "dataset", "scene", "space", "autoencoder", "psnr", "ssim", "lpips", "lpips_reason",
-    "latent_psnr", "latent_ssim", "latent_rel_mse", "ae_psnr", "vs_ae_psnr", "n_views", "seed", "curve_final_psnr",
-    "curve_delta_db", "converged", *PROVENANCE_COLUMNS, "note",
+    "latent_psnr", "latent_ssim", "latent_rel_mse", "ae_psnr", "vs_ae_psnr", "n_views", "seed", "status",
+    "floor_psnr", "curve_final_psnr", "curve_delta_db", "converged", "stop_reason", "steps", "step_cap",
+    *PROVENANCE_COLUMNS, "note",
 ]  # fmt: skip
 TIMING_COLUMNS = [
     "method", "dataset", "scene", "seed", "autoencoder", "device", "latent_train_s", "rgb_train_s", "latent_render_ms",
     "latent_decode_ms", "rgb_render_ms", "train_speedup", "render_speedup", "iterations", "rgb_iterations",
-    "latent_peak_memory_mb", "rgb_peak_memory_mb", *PROVENANCE_COLUMNS,
+    "step_speedup", "quality_target_psnr", "latent_s_to_target", "rgb_s_to_target", "train_speedup_at_quality",
+    "latent_stop_reason", "rgb_stop_reason", "latent_status", "rgb_status", "latent_peak_memory_mb",
+    "rgb_peak_memory_mb", *PROVENANCE_COLUMNS,
 ]  # fmt: skip
 
 ABLATION_COLUMNS = [
-    "method", "dataset", "autoencoder", "role", "n_scenes", "psnr", "psnr_std", "ssim", "latent_rel_mse",
+    "method", "dataset", "autoencoder", "role", "n_scenes", "n_failed", "psnr", "psnr_std", "ssim", "latent_rel_mse",
     "ae_psnr", "ae_sha256",
 ]  # fmt: skip
 
@@ -176,21 +184,39 @@ def _read_run_metrics(run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
-def _curve_columns(metrics: dict[str, Any], path: Path) -> dict[str, Any]:
-    """curve_final_psnr (the last point), curve_delta_db (the trend's change over the tail of the last stage, what
-    ``converged`` was decided from: igae.convergence.tail_change_db) and converged, from the curve."""
+def _curve(metrics: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """A run's convergence curve, checked: a list of points, each with a numeric ``step``, ``train_seconds`` and
+    ``psnr`` (each error naming the point)."""
     curve = metrics.get("curve") or []
     if not isinstance(curve, list) or not all(isinstance(point, dict) for point in curve):
         raise ResultFileError(f"igae: {path}: curve must be a list of {{step, train_seconds, stage, psnr}} objects")
-    for i, point in enumerate(curve):  # both fields the criterion reads, each error naming the point
-        _number(point, "psnr", path, f"curve[{i}].")
-        _number(point, "step", path, f"curve[{i}].")
-    change = tail_change_db(curve)
+    for i, point in enumerate(curve):
+        for key in ("psnr", "step", "train_seconds"):
+            _number(point, key, path, f"curve[{i}].")
+    return curve
+
+
+def _curve_columns(metrics: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The run's status and failure floor, and its convergence as the fit recorded it: curve_final_psnr (the last
+    point), curve_delta_db (the tail's trend, what ``converged`` was decided from: :mod:`igae.convergence`),
+    converged, stop_reason, steps and step_cap."""
+    curve = _curve(metrics, path)
+    status = metrics.get("status")
+    if status not in FIT_STATUSES:
+        raise ResultFileError(f"igae: {path}: status = {status!r}, expected one of {FIT_STATUSES}; re-score the run")
+    stop_reason = metrics.get("stop_reason")
+    if stop_reason not in STOP_REASONS:
+        raise ResultFileError(f"igae: {path}: stop_reason = {stop_reason!r}, expected one of {STOP_REASONS}")
     converged = metrics.get("converged")
     return {
+        "status": status,
+        "floor_psnr": _number(metrics.get("floor") or {}, "floor_psnr", path, "floor."),
         "curve_final_psnr": float(curve[-1]["psnr"]) if curve else math.nan,
-        "curve_delta_db": math.nan if change is None else change,
+        "curve_delta_db": _number(metrics, "curve_delta_db", path, optional=True),
         "converged": pd.NA if converged is None else bool(converged),
+        "stop_reason": stop_reason,
+        "steps": int(_number(metrics, "steps", path)),
+        "step_cap": int(_number(metrics, "step_cap", path)),
     }
 
 
@@ -210,9 +236,11 @@ def _check_one_protocol(protocols: dict[Path, str | None]) -> None:
 def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Tab. 2: one row per run folder (latent and RGB), with the decoded-RGB metrics on the eval views.
 
-    ``seed`` is the fitting seed; ``curve_final_psnr``, ``curve_delta_db`` and ``converged`` summarise the run's
-    convergence curve (empty for runs written before curves were recorded). Raises when the runs were scored under
-    different metric protocols.
+    ``seed`` is the fitting seed; ``status`` is ``failed`` when the PSNR is below the scene's ``floor_psnr`` (the
+    best of its white background and its mean train image: :func:`igae.scoring.scene_floor`), which the tables,
+    claims and figures then treat as no result; ``curve_final_psnr``, ``curve_delta_db``, ``converged``,
+    ``stop_reason``, ``steps`` and ``step_cap`` say how far the fit trained and why it stopped. Raises when the runs
+    were scored under different metric protocols.
     """
     rows, protocols = [], {}
     for run_dir in map(Path, run_dirs):
@@ -246,7 +274,7 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
         )
     _check_one_protocol(protocols)
     table = pd.DataFrame(rows, columns=LATENT_NVS_COLUMNS)
-    return table.astype({"seed": "Int64", "converged": "boolean"})
+    return table.astype({"seed": "Int64", "converged": "boolean", "steps": "Int64", "step_cap": "Int64"})
 
 
 def _read_run_timing(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +292,42 @@ def _read_run_timing(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
         "render_ms": _number(timing, "render_ms_per_view", path),
         "decode_ms": _number(timing, "decode_ms_per_view", path, optional=True),
         "peak_memory_mb": _number(timing, "peak_memory_mb", path, optional=True),
+        "curve": _curve(metrics, run_dir / "metrics.json"),
+        "stop_reason": metrics.get("stop_reason"),
+        "status": metrics.get("status"),
+    }
+
+
+def seconds_to_reach(curve: list[dict[str, Any]], psnr: float) -> float:
+    """Training seconds at which ``curve`` first reaches ``psnr`` (dB), interpolated linearly between the two curve
+    points around the crossing (from 0 s before the first point); NaN when it never does."""
+    previous_seconds, previous_psnr = 0.0, -math.inf
+    for point in curve:
+        if point["psnr"] >= psnr:
+            if math.isinf(previous_psnr):
+                return float(point["train_seconds"])
+            share = (psnr - previous_psnr) / (point["psnr"] - previous_psnr)
+            return previous_seconds + share * (point["train_seconds"] - previous_seconds)
+        previous_seconds, previous_psnr = float(point["train_seconds"]), float(point["psnr"])
+    return math.nan
+
+
+def quality_timing(latent_curve: list[dict[str, Any]], rgb_curve: list[dict[str, Any]]) -> dict[str, float]:
+    """Train time at a fixed quality: the PSNR both fits reach (the lower of their final curve points), and the
+    training seconds each took to first reach it (:func:`seconds_to_reach`); their ratio RGB / latent.
+
+    Fits that stop adaptively stop at different steps for different reasons, so their total train times compare
+    unlike work; the time to one quality both reach compares like with like. NaN without both curves."""
+    if not latent_curve or not rgb_curve:
+        return dict.fromkeys(("quality_target_psnr", "latent_s_to_target", "rgb_s_to_target",
+                              "train_speedup_at_quality"), math.nan)  # fmt: skip
+    target = min(latent_curve[-1]["psnr"], rgb_curve[-1]["psnr"])
+    latent_s, rgb_s = seconds_to_reach(latent_curve, target), seconds_to_reach(rgb_curve, target)
+    return {
+        "quality_target_psnr": target,
+        "latent_s_to_target": latent_s,
+        "rgb_s_to_target": rgb_s,
+        "train_speedup_at_quality": rgb_s / latent_s if latent_s > 0 else math.nan,
     }
 
 
@@ -279,10 +343,15 @@ def timing_table(
     """Tab. 5: each latent run beside the RGB run of the same (method, dataset, scene, seed) and device, with the
     speed-ups.
 
-    train_speedup = rgb_train_s / latent_train_s; render_speedup = rgb_render_ms / (latent_render_ms +
-    latent_decode_ms): a latent view is only an image once decoded. ``device`` (``cpu``, ``cuda:<GPU name>``) is the
-    latent run's: an RGB run on another device is never its partner, nor is a run whose device is unknown. A latent
-    run without an RGB partner keeps its row with empty RGB columns and speed-ups.
+    train_speedup = rgb_train_s / latent_train_s (whole fits, which may have stopped at different steps for different
+    reasons: ``latent_stop_reason``, ``rgb_stop_reason``); step_speedup = RGB s per step / latent s per step;
+    train_speedup_at_quality = rgb_s_to_target / latent_s_to_target, the training seconds each took to reach the PSNR
+    both reach (:func:`quality_timing`), what the claim latent_trains_faster tests; render_speedup = rgb_render_ms /
+    (latent_render_ms + latent_decode_ms): a latent view is only an image once decoded. ``latent_status`` and
+    ``rgb_status``: ``failed`` fits (below their scene's floor) are no quality to time, and the claims leave them out.
+    ``device`` (``cpu``, ``cuda:<GPU name>``) is the latent run's: an RGB run on another device is never its
+    partner, nor is a run whose device is unknown. A latent run without an RGB partner keeps its row with empty RGB
+    columns and speed-ups.
     """
     rgb_runs: dict[tuple, dict[str, Any]] = {}
     for run_dir in map(Path, rgb_run_dirs):
@@ -300,6 +369,8 @@ def timing_table(
         rgb = rgb_runs.get(key, {}) if latent["device"] != UNKNOWN_DEVICE else {}
         rgb_train_s, rgb_render_ms = rgb.get("train_s", math.nan), rgb.get("render_ms", math.nan)
         latent_decode_ms = 0.0 if math.isnan(latent["decode_ms"]) else latent["decode_ms"]
+        latent_step_s = latent["train_s"] / latent["iterations"]
+        rgb_step_s = rgb_train_s / rgb["iterations"] if rgb else math.nan
         rows.append(
             {
                 "method": key[0],
@@ -319,6 +390,12 @@ def timing_table(
                 else math.nan,
                 "iterations": latent["iterations"],
                 "rgb_iterations": rgb.get("iterations", pd.NA),
+                "step_speedup": rgb_step_s / latent_step_s if latent_step_s > 0 else math.nan,
+                **quality_timing(latent["curve"], rgb.get("curve", [])),
+                "latent_stop_reason": latent["stop_reason"],
+                "rgb_stop_reason": rgb.get("stop_reason", ""),
+                "latent_status": latent["status"],
+                "rgb_status": rgb.get("status", ""),
                 "latent_peak_memory_mb": latent["peak_memory_mb"],
                 "rgb_peak_memory_mb": rgb.get("peak_memory_mb", math.nan),
                 **_provenance_columns(metrics, run_dir / "metrics.json"),
@@ -331,7 +408,8 @@ def timing_table(
 def ablation_table(latent_nvs: pd.DataFrame, main: Sequence[str], variants: Sequence[str]) -> pd.DataFrame:
     """Ablation: each AE variant beside the main AEs, over the scenes of each (method, dataset) the variants ran.
 
-    One row per (method, dataset, autoencoder) with the mean over scenes (``psnr_std`` across scenes); ``role`` is
+    One row per (method, dataset, autoencoder) with the mean over scenes (``psnr_std`` across scenes) of the fits that
+    did not fail (``n_scenes`` of them; ``n_failed`` fits below their scene's floor are left out); ``role`` is
     ``main`` or ``variant``. Only the methods some variant was fitted with appear. Empty when there are no variants.
     """
     latent = latent_nvs[(latent_nvs["space"] == "latent") & latent_nvs["autoencoder"].isin([*main, *variants])]
@@ -339,7 +417,9 @@ def ablation_table(latent_nvs: pd.DataFrame, main: Sequence[str], variants: Sequ
     latent = latent[latent["method"].isin(ablated_methods)]
     if latent.empty:
         return pd.DataFrame(columns=ABLATION_COLUMNS)
-    grouped = latent.groupby(["method", "dataset", "autoencoder"], sort=False)
+    latent = latent.assign(failed=latent["status"] == "failed")
+    counts = latent.groupby(["method", "dataset", "autoencoder"], sort=False)["failed"].sum()
+    grouped = latent[~latent["failed"]].groupby(["method", "dataset", "autoencoder"], sort=False)
     table = grouped.agg(
         n_scenes=("scene", "nunique"),
         psnr=("psnr", "mean"),
@@ -349,6 +429,9 @@ def ablation_table(latent_nvs: pd.DataFrame, main: Sequence[str], variants: Sequ
         ae_psnr=("ae_psnr", "mean"),
         ae_sha256=("ae_sha256", "first"),
     ).reset_index()
+    table = table.set_index(["method", "dataset", "autoencoder"]).reindex(counts.index).reset_index()
+    table["n_failed"] = counts.to_numpy().astype(int)
+    table["n_scenes"] = table["n_scenes"].fillna(0).astype(int)
     table["role"] = ["variant" if ae in variants else "main" for ae in table["autoencoder"]]
     return table[ABLATION_COLUMNS]
 

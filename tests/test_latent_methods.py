@@ -10,6 +10,7 @@ samplers and the two-stage pipeline are the real ones:
   8 field samples.
 """
 
+import importlib
 import importlib.metadata
 import json
 import math
@@ -175,12 +176,34 @@ def test_rgb_baselines_keep_nerfstudio_s_learning_rates_and_lr_factor_scales_lat
         assert _rates(small.optimizers) == rgb
 
 
+NERFSTUDIO_BACKGROUNDS = {  # what the stock model configs composite over (nerfstudio 1.1.5; our K-Planes: white)
+    "tensorf": "white", "nerfacto": "last_sample", "vanilla-nerf": "white", "kplanes": "white", "instant-ngp": "random",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_rgb_baseline_composites_over_the_scenes_known_white_background(method):
+    """The same prior in both spaces: RGB over white, as latent fits over the AE's latent of white. nerfstudio's own
+    nerfacto (last_sample) and instant-ngp (random) would learn the background instead: the collapse this pins."""
+    from igae.latent_nerf.method_configs import method_settings
+    from igae.latent_nerf.settings import BACKGROUND
+
+    entry = METHODS[method]
+    module = importlib.import_module(entry.module)
+    default = getattr(module, entry.rgb_config)()  # the RGB config with its class defaults: nerfstudio's
+    assert default.background_color == NERFSTUDIO_BACKGROUNDS[method]
+    assert BACKGROUND == "white"
+    assert method_settings("rgb", method, 1.0).model.background_color == "white"
+    latent = method_settings("latent", method, 1.0).model
+    assert hasattr(latent, "latent_background")  # filled from the AE card: the latent renderer composites over it
+
+
 @pytest.mark.parametrize("space", ["latent", "rgb"])
 @pytest.mark.parametrize("method", ["nerfacto", "vanilla-nerf", "kplanes"])
 def test_method_trains_two_iterations_and_evaluates(scene_and_ae, method, space):
     scene, ae_dir, latents_file, root = scene_and_ae
     run = root / f"run_{space}_{method}"
-    schedule = TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0, rgb_rays_per_batch=64)
+    schedule = TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0, rgb_rays_per_batch=64, check_every=1)
     latent = space == "latent"
     result = fit(
         space,
@@ -206,8 +229,8 @@ def test_method_trains_two_iterations_and_evaluates(scene_and_ae, method, space)
     assert [point["stage"] for point in curve] == (["fit", "align"] if latent else ["fit", "fit"])
     assert all(math.isfinite(point["psnr"]) and point["train_seconds"] > 0 for point in curve)
     assert curve[0]["train_seconds"] < curve[1]["train_seconds"] <= timing["train_seconds"]
-    # converged reads the last stage only: one alignment point says nothing; two RGB points, their difference
-    assert result["converged"] == (None if latent else abs(curve[1]["psnr"] - curve[0]["psnr"]) < 0.3)
+    # converged reads 5 points or more of the second half of the last stage: two points say nothing
+    assert result["converged"] is None and (result["stop_reason"], result["steps"]) == ("fixed", 2)
     state = torch.load(next(run.rglob("*.ckpt")), map_location="cpu", weights_only=False)["pipeline"]
     for key in COLOUR_HEADS[method]:
         assert state[key].shape[0] == (LATENT_CHANNELS if latent else 3)

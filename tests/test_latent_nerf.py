@@ -15,13 +15,22 @@ from safetensors.torch import load_file, save_file
 
 from igae.autoencoders import AutoencoderCard, load_with_card, save_autoencoder, small_autoencoder
 from igae.cli import main
-from igae.convergence import curve_steps, is_converged
+from igae.convergence import converged_at, curve_tail, is_converged, probe_steps, stops_here, tail_change_db
 from igae.latent_nerf.method_configs import TwoStageSchedule
 from igae.latents import load_latents
 from igae.metrics import read_rgb
 from igae.nerf_fit import fit
 from igae.provenance import _UMASK, file_sha256
-from igae.scoring import RENDERS_FILE, load_eval_renders, score_run
+from igae.scoring import (
+    FLOOR_FILE,
+    RENDERS_FILE,
+    compute_scene_floor,
+    load_eval_renders,
+    save_eval_renders,
+    scene_floor,
+    score_run,
+    write_scene_floor,
+)
 
 SMALL_TENSORF = {"init_resolution": 16, "num_uniform_samples": 16, "num_samples": 8}
 
@@ -141,31 +150,49 @@ def test_score_finds_a_moved_scene_and_refuses_a_changed_one(scene_and_ae, laten
         score_run(run_copy, scene=moved)
 
 
-def test_curve_points_are_evenly_spaced_and_end_at_the_last_step():
-    assert curve_steps(400) == [50, 100, 150, 200, 250, 300, 350, 400]
-    assert curve_steps(160, points=5) == [80, 100, 120, 140, 160]  # all in the second half
-    assert curve_steps(3) == [1, 2, 3]  # fewer steps than points: deduplicated
+def test_probes_come_every_check_and_at_each_stage_s_end():
+    assert probe_steps(0, 100, 25) == [25, 50, 75, 100]
+    assert probe_steps(0, 90, 25) == [25, 50, 75, 90]  # the stage's last step always
+    assert probe_steps(300, 360, 25) == [325, 350, 360]
+    assert probe_steps(5, 5, 25) == []
+    latent = TwoStageSchedule(latent_steps=50, align_steps=40, check_every=20, rgb_steps=70, rgb_check_every=30)
+    assert latent.probe_steps("latent") == [20, 40, 50, 70, 90]  # both stages, each ending with a point
+    assert latent.probe_steps("rgb") == [30, 60, 70]
+    long_stage_1 = TwoStageSchedule(latent_steps=300, align_steps=30, check_every=10)
+    assert long_stage_1.probe_steps("latent") == [60, 120, 180, 240, 300, 310, 320, 330]  # 5 points in stage 1
+    assert latent.steps("rgb") == 70 and latent.steps("latent") == 90 and latent.final_stage_start("latent") == 50
+    assert TwoStageSchedule(latent_steps=50, align_steps=40).steps("rgb") == 90  # no rgb_steps: the paper's equal count
 
 
-def test_a_latent_fit_has_its_tail_points_in_the_second_half_of_the_alignment_stage():
-    assert curve_steps(500, final_stage_start=300) == [100, 200, 300, 400, 425, 450, 475, 500]
-    assert curve_steps(25_000, final_stage_start=10_000) == [3333, 6667, 10_000, 17_500, 19_375, 21_250, 23_125, 25_000]
-    assert curve_steps(2, final_stage_start=1) == [1, 2]
+def curve(*psnrs, stage="align", step=25, start=0):
+    return [{"step": start + step * (k + 1), "stage": stage, "psnr": p} for k, p in enumerate(psnrs)]
 
 
-def curve(*psnrs, stage="align", step=25):
-    return [{"step": step * (k + 1), "stage": stage, "psnr": p} for k, p in enumerate(psnrs)]
+def test_converged_reads_the_trend_of_the_second_half_of_the_last_stage():
+    flat = (22.0, 21.4, 22.1, 21.5, 22.0)
+    assert tail_change_db(curve(17.0, 17.5), 0) is None  # fewer than 5 points in the tail: undecided
+    assert is_converged(tail_change_db(curve(17.0, 17.5), 0)) is None
+    # points 25..250: the tail is steps 125..250 (6 points)
+    assert is_converged(tail_change_db(curve(10, 12, 14, 16, 18, *flat, 22.0), 0)) is True  # ±0.3 dB about flat
+    assert is_converged(tail_change_db(curve(10, 12, 14, 16, 17.0, 17.1, 17.2, 17.3, 17.4, 17.5), 0)) is False
+    assert is_converged(tail_change_db(curve(10, 12, 14, 16, 22, 21.9, 21.8, 21.7, 21.6, 21.5), 0)) is False  # a drop
+    # only the last stage counts, and only its second half: stage 1 (fit) ends at 200, alignment from there
+    two_stages = curve(5.0, 9.0, 11.0, 12.0, stage="fit", step=50) + curve(13.0, 16.0, *flat, start=200)
+    assert [p["step"] for p in curve_tail(two_stages, 200)] == [300, 325, 350, 375]  # second half of [200, 375]
+    assert tail_change_db(two_stages, 200) is None  # 4 tail points
+    longer = two_stages + curve(21.7, 21.9, start=375)
+    assert len(curve_tail(longer, 200)) == 5 and is_converged(tail_change_db(longer, 200)) is True
 
 
-def test_converged_reads_the_trend_of_the_last_stage_s_tail():
-    assert is_converged(curve(17.0, 17.5)) is False  # two points: their difference, +0.5 dB
-    assert is_converged(curve(17.5, 17.7)) is True  # +0.2 dB
-    assert is_converged(curve(17.5, 17.1)) is False  # -0.4 dB: a drop counts too
-    assert is_converged(curve(17.0, 17.1, 17.2, 17.3, 17.4)) is False  # a steady +0.4 dB rise
-    assert is_converged(curve(22.0, 21.4, 22.1, 21.5, 22.0)) is True  # ±0.3 dB noise about a flat line
-    assert is_converged(curve(10.0, 15.0, 19.0, 17.0, 17.1, 17.2, 17.2, 17.2)) is True  # only the last 5 points count
-    assert is_converged(curve(10.0, 12.0, stage="fit") + curve(17.0)) is None  # one point of the last stage
-    assert is_converged(curve(17.0)) is None
+def test_adaptive_stopping_stops_at_the_first_converged_probe_or_runs_to_the_cap():
+    rising = curve(*[10 + 0.5 * k for k in range(16)])  # +0.5 dB a point: never converged
+    assert converged_at(rising, 0) is None  # runs to its cap
+    plateau = curve(*[10 + 2 * k for k in range(5)], *[18.0 + 0.01 * k for k in range(11)])  # flat from point 5
+    stop = converged_at(plateau, 0)
+    assert stop is not None and plateau[stop]["step"] == 225  # tail 125..225: the first flat one of 5 points
+    assert stops_here(plateau[: stop + 1], 0) and not any(stops_here(plateau[: i + 1], 0) for i in range(stop))
+    stage_1 = curve(*[18.0] * 6, stage="fit")  # flat, but stage 1 is never a stop
+    assert converged_at(stage_1, 150) is None
 
 
 def test_the_convergence_probe_leaves_the_fit_unchanged(scene_and_ae, latent_run):
@@ -182,7 +209,7 @@ def test_the_convergence_probe_leaves_the_fit_unchanged(scene_and_ae, latent_run
         latents=latents_file,
         model_overrides=SMALL_TENSORF,
         labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"},
-        curve_points=0,
+        curve=False,
     )
     assert without["curve"] == [] and without["converged"] is None
     assert [p["step"] for p in with_probe["curve"]] == [1, 2]
@@ -242,7 +269,9 @@ def test_latents_of_another_autoencoder_are_refused(scene_and_ae, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_rgb_tensorf_trains_offline_through_the_same_harness(scene_and_ae):
+@pytest.fixture(scope="module")
+def rgb_run(scene_and_ae):
+    """A 2-step RGB TensoRF run folder and what fit returned."""
     scene, _, _, root = scene_and_ae
     schedule = TwoStageSchedule(latent_steps=1, align_steps=1, lr_factor=1.0, rgb_rays_per_batch=64)
     result = fit(
@@ -254,6 +283,11 @@ def test_rgb_tensorf_trains_offline_through_the_same_harness(scene_and_ae):
         model_overrides=SMALL_TENSORF,
         labels={"dataset": "d", "scene": scene.name, "autoencoder": None},
     )
+    return root / "run_rgb", result
+
+
+def test_rgb_tensorf_trains_offline_through_the_same_harness(rgb_run):
+    root, result = rgb_run[0].parent, rgb_run[1]
     timing = json.loads((root / "run_rgb" / "timing.json").read_text())
     assert timing["iterations"] == 2 and timing["decode_ms_per_view"] == 0
     assert result["mean"]["psnr"] > 0
@@ -295,3 +329,72 @@ def test_ns_render_writes_decoded_rgb_views(latent_run, tmp_path):
     from PIL import Image
 
     assert Image.open(render).size == (32, 32)  # the decoded RGB view, not the 4x4 latent
+
+
+def test_the_scene_floor_is_the_best_view_independent_picture(scene_and_ae, tmp_path):
+    scene = shutil.copytree(scene_and_ae[0], tmp_path / "scene")
+    transforms = json.loads((scene / "transforms.json").read_text())
+    images = {
+        name: read_rgb(scene / name).double() for name in transforms["train_filenames"] + transforms["val_filenames"]
+    }
+    views = [images[name] for name in transforms["val_filenames"]]  # (H, W, 3) each
+    mean_image = torch.stack([images[name] for name in transforms["train_filenames"]]).mean(0)
+
+    def mean_psnr(picture):
+        return float(np.mean([-10 * np.log10(((picture - view) ** 2).mean().item()) for view in views]))
+
+    floor = compute_scene_floor(scene)
+    assert floor["background_psnr"] == pytest.approx(mean_psnr(torch.ones_like(mean_image)), abs=1e-4)
+    assert floor["mean_image_psnr"] == pytest.approx(mean_psnr(mean_image), abs=1e-4)
+    assert floor["floor_psnr"] == max(floor["background_psnr"], floor["mean_image_psnr"])
+    # stored with the scene, read back from there; a damaged file is named, not trusted
+    write_scene_floor(scene)
+    assert json.loads((scene / FLOOR_FILE).read_text()) == floor == scene_floor(scene)
+    (scene / FLOOR_FILE).write_text("{}")
+    with pytest.raises(ValueError, match=f"{FLOOR_FILE} is not a valid floor file"):
+        scene_floor(scene)
+
+
+def test_a_fit_scoring_below_its_scene_floor_is_failed(scene_and_ae, rgb_run, tmp_path):
+    """An RGB run whose renders are replaced: by the ground truth it is ok, by the white background (a fit that learned
+    nothing of the scene) it is failed, with the floor it was judged by in metrics.json."""
+    scene = scene_and_ae[0]
+    run = tmp_path / "run"
+    shutil.copytree(scene_and_ae[3] / "run_rgb", run)  # written by test_rgb_tensorf_trains_offline_...
+    metadata, renders = load_eval_renders(run)
+    for picture, status in (
+        (lambda view: read_rgb(scene / view), "ok"),
+        (lambda view: torch.ones(32, 32, 3), "failed"),
+    ):
+        for render in renders:
+            render.rgb = picture(render.view)
+        save_eval_renders(run, "rgb", scene, renders)
+        result = score_run(run)
+        assert result["status"] == status and result["floor"] == scene_floor(scene)
+        assert (result["mean"]["psnr"] < result["floor"]["floor_psnr"]) == (status == "failed")
+
+
+def test_an_adaptive_fit_stops_where_it_converged_or_at_its_cap(scene_and_ae):
+    """Real fits with until_converged: a latent fit that cannot move (learning rates 1e-12) is flat from its first
+    alignment probe and stops at the earliest converged probe (5 tail points: 8 probes of stage 2), and it learned
+    nothing of the scene, so it is failed; an RGB fit that keeps learning runs to its cap of 4 steps."""
+    scene, ae_dir, latents_file, root = scene_and_ae
+    frozen = TwoStageSchedule(
+        latent_steps=1, align_steps=40, lr_factor=1e-12, decoder_lr=1e-12, until_converged=True, check_every=1
+    )
+    result = fit(
+        "latent", "tensorf", scene, root / "run_frozen", frozen, autoencoder=ae_dir, latents=latents_file,
+        model_overrides=SMALL_TENSORF, labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"},
+    )  # fmt: skip
+    assert result["stop_reason"] == "converged" and result["converged"] is True
+    assert result["steps"] == 1 + 8 and result["step_cap"] == 41 and result["curve"][-1]["step"] == 9
+    assert json.loads((root / "run_frozen" / "timing.json").read_text())["iterations"] == 9
+    assert result["status"] == "failed" and result["mean"]["psnr"] < result["floor"]["floor_psnr"]
+    capped = fit(
+        "rgb", "tensorf", scene, root / "run_capped",
+        TwoStageSchedule(latent_steps=1, align_steps=1, rgb_steps=4, until_converged=True, check_every=1,
+                         rgb_rays_per_batch=64),
+        model_overrides=SMALL_TENSORF, labels={"dataset": "d", "scene": scene.name, "autoencoder": None},
+    )  # fmt: skip
+    assert capped["stop_reason"] == "cap" and capped["steps"] == capped["step_cap"] == 4
+    assert capped["converged"] is None  # 4 points: too few to decide

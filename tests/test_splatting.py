@@ -231,9 +231,10 @@ def test_splatfacto_fits_two_plus_two_steps_through_igae_fit(scene_and_ae, ae16,
     run = root / f"splat_{space}_{channels}"
     builds = gsplat_build_dirs()
     latent_args = ["--autoencoder", str(ae_dir), "--latents", str(latents)] if space == "latent" else []
+    schedule = {"latent_steps": 2, "align_steps": 2, "lr_factor": 1.0, "check_every": 2}  # a curve point a stage
     assert main(["fit", "--space", space, "--method", "splatfacto", "--scene", str(scene), "--out", str(run),
-                 *latent_args, "--schedule", '{"latent_steps": 2, "align_steps": 2, "lr_factor": 1.0}',
-                 "--model", json.dumps(TINY_SPLAT), "--device", "cpu", "--curve-points", "2"]) == 0  # fmt: skip
+                 *latent_args, "--schedule", json.dumps(schedule), "--model", json.dumps(TINY_SPLAT),
+                 "--device", "cpu"]) == 0  # fmt: skip
     metrics = json.loads((run / "metrics.json").read_text())
     timing = json.loads((run / "timing.json").read_text())
     assert metrics["method"] == "splatfacto" and metrics["rasterizer"] == {"backend": "torch", "gsplat": "1.4.0"}
@@ -253,7 +254,7 @@ def splat_fit(scene_and_ae, name, schedule, overrides):
     scene, ae_dir, latents, root = scene_and_ae
     return fit("latent", "splatfacto", scene, root / name, TwoStageSchedule(lr_factor=1.0, **schedule),
                autoencoder=ae_dir, latents=latents, model_overrides={**TINY_SPLAT, **overrides},
-               labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"}, curve_points=0)  # fmt: skip
+               labels={"dataset": "d", "scene": scene.name, "autoencoder": "tiny"}, curve=False)  # fmt: skip
 
 
 def test_densification_changes_the_gaussians_in_stage_1_only(scene_and_ae):

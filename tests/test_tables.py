@@ -31,6 +31,7 @@ from igae.tables import (
     ablation_table,
     ae_reconstruction_table,
     latent_nvs_table,
+    seconds_to_reach,
     timing_table,
     write_tables,
 )
@@ -76,8 +77,14 @@ def write_run(
     iterations=100,
     device="cpu",
     seed=None,
+    status="ok",
+    curve=None,
+    stop_reason="fixed",
 ):
+    """A run folder's metrics.json and timing.json; the curve defaults to one point, the final PSNR at the end."""
     per_image = [{"view": view, "psnr": p, "ssim": 0.5, "lpips": None} for view, p in zip(VIEWS, psnrs, strict=True)]
+    if curve is None:
+        curve = [{"step": iterations, "train_seconds": train_s, "stage": "fit", "psnr": float(np.mean(psnrs))}]
     metrics = {
         "space": space,
         "method": method,
@@ -87,7 +94,15 @@ def write_run(
         "per_image": per_image,
         "mean": {"psnr": float(np.mean(psnrs)), "ssim": 0.5, "lpips": None},
         "lpips_reason": "LPIPS unavailable",
+        "floor": {"background_psnr": 9.0, "mean_image_psnr": 12.0, "floor_psnr": 12.0},
+        "status": status,
         "protocol": DEFAULT_PROTOCOL.as_dict(),
+        "curve": curve,
+        "converged": None,
+        "curve_delta_db": None,
+        "stop_reason": stop_reason,
+        "steps": iterations,
+        "step_cap": iterations,
         "provenance": {**PROVENANCE, "ae_sha256": f"sha-{ae}" if ae else None},
     }
     if seed is not None:
@@ -302,7 +317,12 @@ def test_ablation_table_sets_variants_beside_the_main_autoencoders_for_the_ablat
         ["tensorf", "no_rgb", "variant", 2],
     ]  # nerfacto: no variant ran it
     assert table.psnr.tolist() == [17.5, 15.0] and table.psnr_std.tolist() == pytest.approx([2.1213, 1.4142], 1e-4)
+    assert table.n_failed.tolist() == [0, 0]
     assert ablation_table(latent_nvs_table(runs), main=["igae"], variants=[]).empty
+    # a failed fit (below its scene's floor) is left out of the mean and counted
+    write_run(tmp_path / "no_rgb" / "s0", "latent", "tensorf", "s0", [5.0, 5.0], 1.0, 1.0, ae="no_rgb", status="failed")
+    variant = ablation_table(latent_nvs_table(runs), main=["igae"], variants=["no_rgb"]).iloc[1]
+    assert (variant.n_scenes, variant.n_failed, variant.psnr) == (1, 1, 16.0)
 
 
 def test_write_tables_writes_the_four_csvs(results):
@@ -427,3 +447,65 @@ def test_method_timing_benchmark_tables_latent_and_rgb_per_step(tmp_path):
         rgb.render_ms_per_view / (latent.render_ms_per_view + latent.decode_ms_per_view)
     )
     assert skipped.method == "instant-ngp" and "GPU-only" in skipped.note and math.isnan(skipped.s_per_step)
+
+
+def test_latent_nvs_carries_each_fit_s_status_floor_and_why_it_stopped(tmp_path):
+    runs = [
+        write_run(tmp_path / "ok", "latent", "tensorf", "s0", [20.0, 22.0], 10.0, 5.0, ae="igae", iterations=380,
+                  stop_reason="converged"),
+        write_run(tmp_path / "failed", "rgb", "nerfacto", "s0", [10.0, 10.2], 40.0, 30.0, status="failed",
+                  iterations=900, stop_reason="cap"),
+    ]  # fmt: skip
+    table = latent_nvs_table(runs)
+    assert table[["status", "stop_reason", "steps", "floor_psnr"]].values.tolist() == [
+        ["ok", "converged", 380, 12.0],
+        ["failed", "cap", 900, 12.0],
+    ]
+    metrics = json.loads((runs[1] / "metrics.json").read_text())
+    for status in (None, "great"):  # a run scored before statuses existed, or a wrong one: re-score it
+        atomic_write_json(runs[1] / "metrics.json", {**metrics, "status": status})
+        with pytest.raises(ResultFileError, match="status = .*re-score the run"):
+            latent_nvs_table(runs)
+
+
+def test_latent_trains_faster_compares_the_time_to_one_psnr_both_fits_reach(tmp_path):
+    """Adaptive fits stop at different steps: the timing table times both to the lower final PSNR, interpolated on
+    the curves, beside the whole fits' and per-step ratios."""
+    latent_curve = [{"step": 100 * k, "train_seconds": 10.0 * k, "stage": "fit", "psnr": p}
+                    for k, p in enumerate([12.0, 18.0, 20.0, 21.0], start=1)]  # fmt: skip
+    rgb_curve = [{"step": 100 * k, "train_seconds": 20.0 * k, "stage": "fit", "psnr": p}
+                 for k, p in enumerate([10.0, 14.0, 18.0, 22.0, 24.0], start=1)]  # fmt: skip
+    latent = write_run(tmp_path / "l", "latent", "tensorf", "s0", [21.0, 21.0], 40.0, 5.0, 1.0, "igae",
+                       iterations=400, curve=latent_curve, stop_reason="converged")  # fmt: skip
+    rgb = write_run(tmp_path / "r", "rgb", "tensorf", "s0", [24.0, 24.0], 100.0, 30.0, iterations=500,
+                    curve=rgb_curve, stop_reason="cap")  # fmt: skip
+    row = timing_table([latent], [rgb]).iloc[0]
+    assert row.quality_target_psnr == 21.0  # the lower final PSNR
+    assert row.latent_s_to_target == pytest.approx(40.0)  # reached at its last point
+    assert row.rgb_s_to_target == pytest.approx(60.0 + 20.0 * (21.0 - 18.0) / (22.0 - 18.0))  # 75 s, interpolated
+    assert row.train_speedup_at_quality == pytest.approx(75.0 / 40.0)
+    assert row.train_speedup == pytest.approx(100.0 / 40.0) and row.step_speedup == pytest.approx(0.2 / 0.1)
+    assert (row.latent_stop_reason, row.rgb_stop_reason) == ("converged", "cap")
+    assert math.isnan(seconds_to_reach(latent_curve, 25.0))
+
+
+def test_a_failed_fit_is_drawn_as_failed_in_the_qualitative_figure(results, tmp_path):
+    scene = tmp_path / "scene"
+    (scene / "images").mkdir(parents=True)
+    run = results["latent_run_dirs"][0]
+    (run / "renders").mkdir()
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (32, 32, 1), dtype=np.uint8).repeat(3, axis=-1)  # (32, 32, 3): no red anywhere
+    Image.fromarray(grey).save(scene / VIEWS[0])
+    Image.fromarray(255 - grey).save(run / "renders" / "r_000.png")
+    pictures = {}
+    for status in ("ok", "failed"):
+        metrics = json.loads((run / "metrics.json").read_text())
+        atomic_write_json(run / "metrics.json", {**metrics, "status": status})
+        path = qualitative_figure(scene, [("IG-AE TensoRF", run)], VIEWS[:1], tmp_path / f"{status}.png")
+        pictures[status] = np.asarray(Image.open(path).convert("RGB")).astype(int)  # (H, W, 3)
+
+    def red_pixels(picture):  # matplotlib's tab:red (214, 39, 40): the failed label and frame
+        return int((np.abs(picture - [214, 39, 40]).sum(-1) < 60).sum())
+
+    assert red_pixels(pictures["ok"]) == 0 and red_pixels(pictures["failed"]) > 100

@@ -22,7 +22,7 @@ from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields,
 from igae.latent_nerf.nerfacc_cuda13 import load_nerfacc_cuda
 from igae.latent_nerf.offline import OfflineSafeLPIPS
 from igae.latent_nerf.registry import METHODS
-from igae.latent_nerf.settings import MethodSettings, adam_exponential
+from igae.latent_nerf.settings import BACKGROUND, MethodSettings, adam_exponential
 
 GPU_ONLY = f"{METHODS['instant-ngp'].gpu_only} (no CUDA device here)"
 
@@ -88,6 +88,8 @@ class LatentInstantNGPModel(LatentImageMetrics, OfflineSafeLPIPS, NGPModel):
 
 def settings(model_config: type[InstantNGPModelConfig], lr_factor: float) -> MethodSettings:
     """No appearance embedding, far plane 4.0; nerfstudio's learning rates times ``lr_factor``."""
-    model = model_config(eval_num_rays_per_chunk=8192, use_appearance_embedding=False, far_plane=4.0)
+    model = model_config(
+        eval_num_rays_per_chunk=8192, use_appearance_embedding=False, far_plane=4.0, background_color=BACKGROUND
+    )  # RGB: over the known white background (nerfstudio: random)
     optimizers = {"fields": adam_exponential(1e-2 * lr_factor, 1e-4 * lr_factor, 200000)}
     return MethodSettings(model, optimizers, mixed_precision=True)

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer
 from igae.latent_nerf.offline import offline_safe_lpips
-from igae.latent_nerf.settings import FAR, NEAR, MethodSettings
+from igae.latent_nerf.settings import BACKGROUND, FAR, NEAR, MethodSettings
 
 
 def _box_coordinates(ray_samples, aabb: Tensor) -> Tensor:
@@ -354,7 +354,7 @@ class LatentKPlanesModel(LatentImageMetrics, RGBKPlanesModel):
 def settings(model_config: type[RGBKPlanesModelConfig], lr_factor: float) -> MethodSettings:
     """The config's defaults (docs/paper.md#nerf-methods); Adam with cosine decay after a 512-step warm-up, lr 1e-2 x
     ``lr_factor``."""
-    model = model_config(eval_num_rays_per_chunk=1 << 15, near_plane=NEAR, far_plane=FAR)
+    model = model_config(eval_num_rays_per_chunk=1 << 15, near_plane=NEAR, far_plane=FAR, background_color=BACKGROUND)
 
     def group():
         return {

@@ -72,16 +72,18 @@ class LatentImageMetrics:
 
     nerfstudio's ``get_image_metrics_and_images`` runs LPIPS, which takes 3-channel RGB only. Latent renders get PSNR
     and SSIM (data range 1); metrics of decoded RGB renders are the pipeline's job (``score_eval_view``).
-    ``decode_outputs`` (set by the latent pipeline: (h, w, C) latent -> (H, W, 3) RGB) adds ``rgb_decoded`` to
-    whole-camera renders, which is what ``ns-render dataset --rendered-output-names rgb_decoded`` writes.
+    ``decode_outputs`` (set by the latent pipeline: (h, w, C) latent -> (H, W, 3) RGB, or None when it wants latents
+    only) adds ``rgb_decoded`` to whole-camera renders, which is what ``ns-render dataset --rendered-output-names
+    rgb_decoded`` writes.
     """
 
     decode_outputs = None
 
     def get_outputs_for_camera_ray_bundle(self, camera_ray_bundle):
         outputs = super().get_outputs_for_camera_ray_bundle(camera_ray_bundle)
-        if self.decode_outputs is not None:
-            outputs["rgb_decoded"] = self.decode_outputs(outputs["rgb"])
+        decoded = self.decode_outputs(outputs["rgb"]) if self.decode_outputs is not None else None
+        if decoded is not None:
+            outputs["rgb_decoded"] = decoded
         return outputs
 
     def get_image_metrics_and_images(self, outputs, batch):

@@ -22,19 +22,24 @@ from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
+from igae.convergence import probe_steps
 from igae.latent_nerf import registry
 from igae.latent_nerf.camera_data import LatentCameraDataManagerConfig
 from igae.latent_nerf.data import LatentDataManagerConfig
 from igae.latent_nerf.pipeline import LatentPipelineConfig
 from igae.latent_nerf.settings import MethodSettings
 
+STAGE_1_POINTS = 5
+"""The most curve points a latent fit's stage 1 gets: probes cost a render and a decode, and stage 1 always runs in
+full, so its curve only shows its shape (and where a PSNR was first reached, for the train time at equal quality)."""
+
 
 @dataclass
 class TwoStageSchedule:
     latent_steps: int = 10_000
-    """Stage 1: iterations of the method's own loss on encoded latents."""
+    """Stage 1: iterations of the method's own loss on encoded latents (always run in full: the stage-2 switch)."""
     align_steps: int = 15_000
-    """Stage 2: iterations of RGB alignment, decoder fine-tuned."""
+    """Stage 2: iterations of RGB alignment, decoder fine-tuned; with ``until_converged``, the most it may run."""
     decoder_lr: float = 1e-4
     """Adam learning rate of the decoder in stage 2."""
     decoder_lr_decay: float = 0.99969
@@ -45,15 +50,48 @@ class TwoStageSchedule:
     """Multiplier of nerfstudio's learning rates for the latent NeRF (0.1 in the official extension, but vanilla-nerf:
     1). Latent fits only: the RGB baselines keep nerfstudio's learning rates (:func:`method_settings`)."""
     rgb_rays_per_batch: int = 4096
-    """Rays per step of the RGB baseline (stock nerfstudio sampling); it runs latent_steps + align_steps steps."""
+    """Rays per step of the RGB baseline (stock nerfstudio sampling)."""
+    rgb_steps: int | None = None
+    """Iterations of the RGB baseline (with ``until_converged``, the most it may run); None: latent_steps +
+    align_steps, the paper's (both spaces train 25k steps)."""
+    until_converged: bool = False
+    """Stop a fit at the first probe of its last stage (a latent fit's alignment, an RGB fit's only stage) where its
+    convergence criterion holds (:mod:`igae.convergence`), instead of running every step. False: the paper's fixed
+    step counts. Either way the learning-rate schedules are laid over the step counts above (the caps)."""
+    check_every: int = 500
+    """Steps between two points of a latent fit's convergence curve (eval PSNR), in each stage."""
+    rgb_check_every: int | None = None
+    """Steps between two curve points of an RGB fit; None: ``check_every``."""
     scale_lr_schedulers: bool = False
-    """Scale the NeRF learning-rate schedulers' horizons (max_steps, warm-up) by total_steps / 25,000, so that a short
-    schedule decays as the paper's 10k + 15k steps do (K-Planes' 512-step warm-up alone outlasts a 150-step CPU fit).
-    False keeps nerfstudio's stock horizons, as the paper and the official code."""
+    """Scale the NeRF learning-rate schedulers' horizons (max_steps, warm-up) by the fit's step count (its cap) /
+    25,000, so that a short schedule decays as the paper's 10k + 15k steps do (K-Planes' 512-step warm-up alone
+    outlasts a 150-step CPU fit). False keeps nerfstudio's stock horizons, as the paper and the official code."""
 
     @property
     def total_steps(self) -> int:
+        """A latent fit's steps (its cap), both stages."""
         return self.latent_steps + self.align_steps
+
+    def steps(self, space: str) -> int:
+        """The step count (the cap, when ``until_converged``) of a fit in ``space``."""
+        if space == "latent":
+            return self.total_steps
+        return self.total_steps if self.rgb_steps is None else self.rgb_steps
+
+    def final_stage_start(self, space: str) -> int:
+        """The iteration at which a fit's last stage begins: a latent fit's alignment, an RGB fit's 0."""
+        return self.latent_steps if space == "latent" else 0
+
+    def probe_steps(self, space: str) -> list[int]:
+        """Iterations completed at each point of the fit's convergence curve (:func:`igae.convergence.probe_steps`):
+        every ``check_every`` (RGB: ``rgb_check_every``) steps of the last stage, where the stopping rule reads them,
+        and of a latent fit's stage 1 at most :data:`STAGE_1_POINTS` (the curve's shape there; no stop is decided)."""
+        if space == "latent":
+            stage_1 = max(self.check_every, -(-self.latent_steps // STAGE_1_POINTS))
+            return probe_steps(0, self.latent_steps, stage_1) + probe_steps(
+                self.latent_steps, self.total_steps, self.check_every
+            )
+        return probe_steps(0, self.steps(space), self.rgb_check_every or self.check_every)
 
 
 OFFICIAL_PIPELINE = {"train_post_quant_conv": False, "clamp_alignment": False, "normalizer_eps": 1e-6}
@@ -127,8 +165,9 @@ def trainer_config(
         raise ValueError(f"parity must be 'paper' or 'official', not {parity!r}")
     settings = method_settings(space, method, schedule.lr_factor, model_overrides)
     model, optimizers = settings.model, settings.optimizers
+    steps = schedule.steps(space)  # the cap of an adaptive fit: its schedules are laid over it
     if schedule.scale_lr_schedulers:
-        optimizers = scale_scheduler_horizons(optimizers, schedule.total_steps / PAPER_TOTAL_STEPS)
+        optimizers = scale_scheduler_horizons(optimizers, steps / PAPER_TOTAL_STEPS)
     if space == "latent":
         decoder_final_lr = schedule.decoder_lr * schedule.decoder_lr_decay ** max(schedule.align_steps, 1)
         optimizers["decoder"] = {
@@ -163,11 +202,11 @@ def trainer_config(
     return TrainerConfig(
         method_name=f"{space}-{method}" if space == "latent" else method,
         output_dir=output_dir,
-        max_num_iterations=schedule.total_steps,
-        steps_per_save=schedule.total_steps,
-        steps_per_eval_batch=schedule.total_steps + 1,
-        steps_per_eval_image=schedule.total_steps + 1,
-        steps_per_eval_all_images=schedule.total_steps + 1,
+        max_num_iterations=steps,
+        steps_per_save=steps,
+        steps_per_eval_batch=steps + 1,
+        steps_per_eval_image=steps + 1,
+        steps_per_eval_all_images=steps + 1,
         save_only_latest_checkpoint=True,
         mixed_precision=settings.mixed_precision,
         pipeline=pipeline,

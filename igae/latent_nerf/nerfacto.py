@@ -21,7 +21,7 @@ from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_renderer, rebuilt_mlp
 from igae.latent_nerf.offline import OfflineSafeLPIPS
-from igae.latent_nerf.settings import FAR, NEAR, MethodSettings, adam_exponential
+from igae.latent_nerf.settings import BACKGROUND, FAR, NEAR, MethodSettings, adam_exponential
 
 
 @dataclass
@@ -63,6 +63,7 @@ def settings(model_config: type[NerfactoModelConfig], lr_factor: float) -> Metho
         near_plane=NEAR,
         far_plane=FAR,
         use_appearance_embedding=False,
+        background_color=BACKGROUND,  # RGB: over the known white background (nerfstudio: last_sample)
         implementation="torch",  # torch hash grid and MLPs: runs without tiny-cuda-nn (set "tcnn" on a GPU with it)
     )
     optimizers = {

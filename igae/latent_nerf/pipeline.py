@@ -4,12 +4,15 @@ Stage 1, latent supervision (steps [0, latent_steps)): the method's own losses o
 Stage 2, RGB alignment (steps [latent_steps, end)): the latent loss is off; ``loss_d`` = w * MSE(D(render), x) on a
 full decoded image drives both the NeRF and the decoder. When stage 2 begins every optimizer is reset (the official
 code resets the NeRF optimizers; the decoder's starts then, so its learning rate decays over stage 2 only).
+
+nerfstudio's viewer shows a latent pipeline decoded: :mod:`igae.latent_nerf.viewer`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,10 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineC
 
 from igae.autoencoders import LatentNormalizer, decode, load_with_card
 from igae.latent_nerf.data import LatentDataManagerConfig
+from igae.latent_nerf.viewer import LatentViewer, latent_display_control, serve_shipped_viser_client
 from igae.latents import check_latents_match, encode_scene
+
+serve_shipped_viser_client()  # before any viewer of a latent run starts its viser server
 
 
 @dataclass
@@ -76,17 +82,27 @@ class LatentPipeline(VanillaPipeline):
             parameter.requires_grad_(True)
         self.card = card
         self.normalizer = LatentNormalizer(scale=card.latent_scale, eps=config.normalizer_eps)
-        # viewers and ns-render get decoded RGB; the benchmark's own timing renders latents only (latent_renders_only)
-        self.model.decode_outputs = self.decode_latent_image
+        # ns-render gets decoded RGB; the benchmark's own timing renders latents only (latent_renders_only)
+        self._latent_only = threading.local()
+        self.model.decode_outputs = self._decode_full_render
+        # nerfstudio's viewer finds these on the pipeline: the panel's "Latent view" switch, and the viewer's set-up
+        self.latent_display = latent_display_control()
+        self.latent_viewer = LatentViewer(self)
 
     @contextlib.contextmanager
     def latent_renders_only(self):
-        """Whole-camera renders without the decoded image, so render and decode times are measured apart."""
-        decode, self.model.decode_outputs = self.model.decode_outputs, None
+        """Whole-camera renders without the decoded image, so render and decode times are measured apart. Per
+        thread: a viewer's render thread and the trainer's never switch each other's decoding."""
+        before = getattr(self._latent_only, "active", False)
+        self._latent_only.active = True
         try:
             yield
         finally:
-            self.model.decode_outputs = decode
+            self._latent_only.active = before
+
+    def _decode_full_render(self, latent_image: torch.Tensor) -> torch.Tensor | None:
+        """``rgb_decoded`` of a whole-camera render (:class:`LatentImageMetrics`); None inside latent_renders_only."""
+        return None if getattr(self._latent_only, "active", False) else self.decode_latent_image(latent_image)
 
     def decoder_parameters(self) -> list[torch.nn.Parameter]:
         post_quant_conv = getattr(self.autoencoder, "post_quant_conv", None)  # AutoencoderTiny has none

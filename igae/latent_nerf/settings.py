@@ -16,6 +16,12 @@ from nerfstudio.models.base_model import ModelConfig
 
 NEAR, FAR = 0.2, 2.4
 """Near and far planes of the official nerfacto and K-Planes configs (vanilla-nerf: 0.2 / 4.0; instant-ngp: far 4.0)."""
+BACKGROUND = "white"
+"""The scenes' known background (every source writes objects on white: igae.scenes.dataset_io). Every RGB baseline
+composites over it, exactly as its latent counterpart composites over the autoencoder's latent of a white image
+(``latent_background``): the same prior in both spaces. nerfstudio's own defaults differ by method (TensoRF, vanilla
+NeRF: white; nerfacto: ``last_sample``, which must learn the background from the train views and collapsed on 2 of 5
+held-out scenes; instant-ngp: ``random``), so each model file sets this one."""
 
 
 @dataclass

@@ -11,7 +11,7 @@ from nerfstudio.models.tensorf import TensoRFModel, TensoRFModelConfig
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_field_head, latent_renderer
 from igae.latent_nerf.offline import OfflineSafeLPIPS
-from igae.latent_nerf.settings import MethodSettings, adam_exponential
+from igae.latent_nerf.settings import BACKGROUND, MethodSettings, adam_exponential
 
 
 @dataclass
@@ -66,7 +66,9 @@ class LatentTensoRFModel(LatentImageMetrics, OfflineSafeLPIPS, TensoRFModel):
 def settings(model_config: type[TensoRFModelConfig], lr_factor: float) -> MethodSettings:
     """TV regularisation, no camera optimiser; nerfstudio's learning rates times ``lr_factor``, Adam's default eps
     1e-8 (nerfstudio's and the official extension's TensoRF; the other methods set 1e-15)."""
-    model = model_config(regularization="tv", camera_optimizer=CameraOptimizerConfig(mode="off"))
+    model = model_config(
+        regularization="tv", camera_optimizer=CameraOptimizerConfig(mode="off"), background_color=BACKGROUND
+    )
     optimizers = {
         "fields": adam_exponential(1e-3 * lr_factor, 1e-4 * lr_factor, 30000, eps=1e-8),
         "encodings": adam_exponential(2e-2 * lr_factor, 2e-3 * lr_factor, 30000, eps=1e-8),

@@ -18,7 +18,7 @@ from torch import nn
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields, latent_field_head, latent_renderer
 from igae.latent_nerf.offline import OfflineSafeLPIPS
-from igae.latent_nerf.settings import NEAR, MethodSettings
+from igae.latent_nerf.settings import BACKGROUND, NEAR, MethodSettings
 
 
 @dataclass
@@ -63,6 +63,6 @@ class LatentVanillaNeRFModel(LatentImageMetrics, OfflineSafeLPIPS, NeRFModel):
 
 def settings(model_config: type[VanillaModelConfig], lr_factor: float) -> MethodSettings:
     """Far plane 4.0; vanilla-nerf's own learning rate, whatever ``lr_factor`` says (as the official code)."""
-    model = model_config(collider_params={"near_plane": NEAR, "far_plane": 4.0})
+    model = model_config(collider_params={"near_plane": NEAR, "far_plane": 4.0}, background_color=BACKGROUND)
     optimizers = {"fields": {"optimizer": RAdamOptimizerConfig(lr=5e-4, eps=1e-8), "scheduler": None}}
     return MethodSettings(model, optimizers, mixed_precision=False)

@@ -9,7 +9,8 @@ downloaded, or a local copy of it), ``nerfstudio`` (a nerfstudio-format folder, 
 Sources of real images (:data:`igae.sources.registry.REAL_IMAGE_SOURCES`): ``skimage`` (photos installed packages
 ship), ``igae-data`` (the release's ImageNet subset).
 Every scene written is then read back (:func:`igae.scenes.dataset_io.load_scene`), so a broken one is reported, with
-the file at fault, by the job that made it, before any training.
+the file at fault, by the job that made it, before any training, and its failure floor is stored beside it
+(:func:`igae.scoring.write_scene_floor`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from igae.scenes.dataset_io import load_scene
+from igae.scoring import write_scene_floor
 from igae.sources.registry import real_image_source, scene_source
 
 DEFAULT_DOWNLOADS = "resources/downloads"
@@ -41,6 +43,7 @@ def build_scene_dataset(
         scene = load_scene(folder)  # names the file at fault
         if scene.image_size != image_size:
             raise ValueError(f"igae: {folder}: images are {scene.image_size} px, the config says {image_size}")
+        write_scene_floor(folder)  # what ignoring the camera scores: below it, a fit is failed
     return folders
 
 
