@@ -38,13 +38,14 @@ from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.engine.callbacks import TrainingCallbackAttributes
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.models.splatfacto import SplatfactoModel, SplatfactoModelConfig, num_sh_bases, random_quat_tensor
+from nerfstudio.utils.colors import get_color
 from pytorch_msssim import SSIM
 from torch import Tensor
 
 from igae.latent_nerf.latent_heads import LatentImageMetrics, LatentModelFields
 from igae.latent_nerf.offline import offline_safe_lpips
 from igae.latent_nerf.rasterize import backend_for, rasterize, viewmat_from_camera_to_world
-from igae.latent_nerf.settings import FAR, NEAR, MethodSettings, adam_exponential
+from igae.latent_nerf.settings import BACKGROUND, FAR, NEAR, MethodSettings, adam_exponential
 
 INIT_GAUSSIANS = 20_000
 """Gaussians drawn uniformly in the scene box at the start of a fit (splatfacto's random init draws 50,000 in a cube of
@@ -281,7 +282,10 @@ class RGBSplatfactoModel(SplattingOnAnyDevice, SplatfactoModel):
         return 3
 
     def background_values(self) -> Tensor:
-        return torch.ones(3)  # the scenes' white (splatfacto: a random colour in training)
+        """The configured colour (:data:`BACKGROUND`, the scenes' white); splatfacto's ``random`` is refused."""
+        if self.config.background_color == "random":
+            raise ValueError("RGB splatting composites over a fixed background (the scenes' white), not 'random'")
+        return get_color(self.config.background_color).float()
 
     def populate_modules(self):
         super().populate_modules()
@@ -323,8 +327,10 @@ class LatentSplatfactoModel(LatentImageMetrics, SplattingOnAnyDevice, Splatfacto
 
     def get_outputs_for_camera(self, camera: Cameras, obb_box=None) -> dict[str, Tensor]:
         outputs = super().get_outputs_for_camera(camera, obb_box)
-        if self.decode_outputs is not None:  # ns-render's rgb_decoded (set by the latent pipeline)
-            outputs["rgb_decoded"] = self.decode_outputs(outputs["rgb"])
+        # ns-render's rgb_decoded (the latent pipeline's decoder; None inside its latent_renders_only)
+        decoded = self.decode_outputs(outputs["rgb"]) if self.decode_outputs is not None else None
+        if decoded is not None:
+            outputs["rgb_decoded"] = decoded
         return outputs
 
 
@@ -335,7 +341,7 @@ def settings(model_config: type[SplatfactoModelConfig], lr_factor: float) -> Met
     model = model_config(
         random_init=True,
         num_random=INIT_GAUSSIANS,
-        background_color="white",
+        background_color=BACKGROUND,  # RGB: the scenes' white (splatfacto: random); latent: the AE's latent of it
         camera_optimizer=CameraOptimizerConfig(mode="off"),
     )
     optimizers = {
