@@ -367,6 +367,38 @@ def test_end_to_end_tiny_run(tiny_run):
     assert job_counts(dry.stdout + dry.stderr)["fit_rgb_nerf"] == 1
 
 
+def test_splatting_joins_a_finished_run_with_its_own_fits_only(tiny_run):
+    """splatfacto added to the finished tiny run: its 2 + 2-step latent fits (standard AE, IG-AE) and its 4-step RGB
+    fit run through the workflow on the PyTorch rasterizer, no other latent fit re-runs, and its rows reach the tables
+    and the claims."""
+    workdir, _ = tiny_run
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["benchmark"]["methods"].append("splatfacto")
+    config["benchmark"]["schedule_overrides"]["splatfacto"] = {"latent_steps": 2, "align_steps": 2, "rgb_steps": 4}
+    config["benchmark"]["model"]["splatfacto"] = {"num_random": 300}
+    dry = snakemake(workdir, config, "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = set(re.findall(r"output: (results/runs/\S+)", dry.stdout))
+    splat = {f"results/runs/latent/{ae}/splatfacto/heldout/photo_000/seed1234" for ae in ("standard", "igae")}
+    assert {run for run in planned if "/latent/" in run} == splat
+    assert "results/runs/rgb/splatfacto/heldout/photo_000/seed1234" in planned
+    out = snakemake(workdir, config, "--cores", "2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    nvs = pd.read_csv(workdir / "results/tables/latent_nvs.csv")
+    fits = nvs[nvs.method == "splatfacto"]
+    assert sorted(zip(fits.space, fits.autoencoder.fillna(""), strict=True)) == [
+        ("latent", "igae"),
+        ("latent", "standard"),
+        ("rgb", ""),
+    ]
+    assert (fits.steps == 4).all() and fits.psnr.map(math.isfinite).all()
+    for run in splat | {"results/runs/rgb/splatfacto/heldout/photo_000/seed1234"}:
+        metrics = json.loads((workdir / run / "metrics.json").read_text())
+        assert metrics["rasterizer"]["backend"] == "torch" and metrics["gaussian_counts"][0]["count"] == 300
+    claims = pd.read_csv(workdir / "results/tables/claims.csv")
+    assert {"igae_beats_standard", "latent_trains_faster"} <= set(claims[claims.method == "splatfacto"].claim)
+
+
 def kill_session(session: int) -> None:
     """SIGKILL every process of a session (Snakemake and the jobs it started), as a power cut or an OOM kill would."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
