@@ -269,7 +269,7 @@ def test_densification_changes_the_gaussians_in_stage_1_only(scene_and_ae):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"cull_alpha_thresh": 0.99}, r"photo_000: no Gaussian left after step 6 "),
+        ({"cull_alpha_thresh": 0.45}, r"photo_000: no Gaussian left after step 6 "),  # all still at ~0.1
         ({"max_gaussians": 100}, r"photo_000: 300 Gaussians after step 0, more than max_gaussians = 100 "),
     ],
     ids=["collapse", "runaway"],
@@ -280,6 +280,13 @@ def test_a_gaussian_count_of_zero_or_over_the_cap_stops_the_fit_and_leaves_no_ru
     with pytest.raises(GaussianCountError, match=message):
         splat_fit(scene_and_ae, name, {"latent_steps": 8, "align_steps": 2}, overrides)
     assert not list(root.glob(f"*{name}*"))  # neither the run folder nor its temporary sibling
+
+
+def test_an_opacity_cull_of_half_or_more_is_refused_before_training(scene_and_ae):
+    """gsplat resets opacities to twice the cull threshold: from 0.5 on that is no opacity (a NaN loss at step 1)."""
+    with pytest.raises(ValueError, match=r"cull_alpha_thresh = 0.5 must be in \[0, 0.5\)"):
+        splat_fit(scene_and_ae, "cull_half", {"latent_steps": 2, "align_steps": 2}, {"cull_alpha_thresh": 0.5})
+    assert not list(scene_and_ae[3].glob("*cull_half*"))
 
 
 def test_a_view_without_gaussians_renders_nothing_and_backpropagates_zeros():

@@ -91,6 +91,11 @@ class SplattingOnAnyDevice:
         raise NotImplementedError
 
     def populate_modules(self):
+        if not 0.0 <= self.config.cull_alpha_thresh < 0.5:  # gsplat would reset opacities to logit(>= 1) = NaN
+            raise ValueError(
+                f"cull_alpha_thresh = {self.config.cull_alpha_thresh} must be in [0, 0.5): gsplat's opacity reset sets "
+                "opacities to twice it (splatfacto: 0.1, splatfacto-big: 0.005; benchmark.model.splatfacto)"
+            )
         low, high = self.scene_box.aabb  # (3,), (3,): the NeRFs' box (splatfacto's random_scale is not used)
         means = low + (high - low) * torch.rand(self.config.num_random, 3)  # (N, 3)
         distances, _ = self.k_nearest_sklearn(means, 3)
