@@ -2,8 +2,9 @@
 # One run on a GPU machine without network answers the GPU questions of the project (issues 8 and 9):
 #   A. a sweep of standard-AE recipes trained at once on the GPU (benchmarks/ae_sweep.py), while nerfacc's CUDA
 #      extension builds on the CPU cores with the CUDA 13 hook (igae.latent_nerf.nerfacc_cuda13);
-#   B. alone on the GPU, in order of priority: every method latent and RGB (benchmarks/method_timing.py, instant-ngp
-#      first), IG-AE steps at paper sizes (benchmarks/igae_step.py), N concurrent latent fits.
+#   B. alone on the GPU, in order of priority: gsplat's CUDA build and the splatting rasterizers' parity
+#      (benchmarks/splat_parity.py), every method latent and RGB (benchmarks/method_timing.py, instant-ngp first),
+#      IG-AE steps at paper sizes (benchmarks/igae_step.py), N concurrent latent fits.
 # Phases stop starting work at their deadlines, so the run ends inside the device tool's limit.
 #
 # Here (with PyPI): bash ../shared/gpu/prepare.sh .   (wheels into .whl/)
@@ -93,6 +94,7 @@ runs = [json.load(open(f)) for f in glob.glob('$W/conc/*/timing.json')]
 print(json.dumps({'n': $1, 'finished': len(runs), 'timing': runs}))"
 }
 export -f concurrent; export W S AE DEV
+step splat_parity 240 env TORCH_CUDA_ARCH_LIST=9.0 python3 benchmarks/splat_parity.py --out $L/splat_parity.json
 timing method_timing_a instant-ngp tensorf
 step igae_step_fp32 75 python3 benchmarks/igae_step.py --device $DEV --autoencoder $AE --steps 15 --out $L/igae_step_fp32.json
 step concurrent_1 60 bash -c 'concurrent 1'

@@ -22,7 +22,8 @@
 #    with LATENT_SHARE, RGB_SHARE, IGAE_SHARE): 12 latent fits at once (8 measured: 2.77x one fit's steps per
 #    second), 7 RGB fits, or the IG-AE and the control side by side with a few fits; peak memory per unit of share
 #    stays under 1.1 GB (instant-ngp latent 8.7 GB / 8, vanilla-nerf RGB 13.5 GB / 13): under 110 GB of the H200's
-#    ~139 GiB. nerfacc's CUDA extension (instant-ngp) is built beside the first jobs.
+#    ~139 GiB. nerfacc's CUDA extension (instant-ngp) is built beside the first jobs, and so is gsplat's (splatfacto,
+#    TORCH_CUDA_ARCH_LIST=9.0), followed by benchmarks/splat_parity.py (logs/gpu_run/splat_parity.json).
 # 3. Deadline (seconds after the start): at deadline - pack - drain Snakemake gets SIGTERM (it starts no more jobs
 #    and waits for the running ones); at deadline - pack - min(15, drain / 2) the jobs still running get SIGINT
 #    (Snakemake marks them incomplete), at deadline - pack SIGKILL. A later call unlocks the folder if a lock was
@@ -175,11 +176,12 @@ print(json.dumps({
     "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.cuda.is_available(),
     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     "versions": {name: md.version(name) for name in ("snakemake", "nerfstudio", "nerfacc", "diffusers", "numpy")},
-    "instant_ngp": "instant-ngp" in methods,
+    "instant_ngp": "instant-ngp" in methods, "splatfacto": "splatfacto" in methods,
 }))
 EOF
 cuda=$("$py" -c "import json, sys; print(int(json.load(open(sys.argv[1]))['cuda']))" "$R/env.json")
 ingp=$("$py" -c "import json, sys; print(int(json.load(open(sys.argv[1]))['instant_ngp']))" "$R/env.json")
+splat=$("$py" -c "import json, sys; print(int(json.load(open(sys.argv[1]))['splatfacto']))" "$R/env.json")
 log "environment: $(cat "$R/env.json")"
 
 # ---- 2. the workflow --------------------------------------------------------------------------------------------
@@ -197,6 +199,12 @@ if [ "$cuda" = 1 ]; then
 load_nerfacc_cuda(); print(f'nerfacc built or loaded in {time.time() - t:.0f} s')"
     "$py" -c "$build_py" > "$R/nerfacc_build.log" 2>&1 &
     build=$!
+  fi
+  if [ "$splat" = 1 ]; then   # gsplat's CUDA extension for sm_90 (one build under a file lock: jobs that need it
+    # first wait), then both splatting rasterizers on the same Gaussians (max abs differences of images, gradients)
+    export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+    "$py" "$repo/benchmarks/splat_parity.py" --out "$R/splat_parity.json" > "$R/splat_parity.log" 2>&1 &
+    parity=$!
   fi
   if command -v nvidia-smi > /dev/null; then
     ( echo "t_s,utilization_gpu_pct,memory_used_mib"
@@ -234,6 +242,7 @@ done
 wait $pid; rc=$?
 prune
 [ -n "${build:-}" ] && { kill $build 2>/dev/null; wait $build 2>/dev/null; }
+[ -n "${parity:-}" ] && { kill $parity 2>/dev/null; wait $parity 2>/dev/null; }
 [ -n "${sampler:-}" ] && { kill $sampler 2>/dev/null; wait $sampler 2>/dev/null; }
 progress=$(grep -E '^[0-9]+ of [0-9]+ steps' "$R/snakemake.log" | tail -1)
 complete=0   # every job done: a 100 % progress line, or nothing left to do (a SIGTERM may come as the last job runs)

@@ -16,6 +16,13 @@ other in this process, and the numbers are read from the timing.json each fit wr
   rows inherit earlier peaks; --isolate runs each fit in its own process to get each one's own).
 - train_speedup = RGB s_per_step / latent s_per_step; render_speedup = RGB render / (latent render + decode), as in
   igae.tables.timing_table but per step, so the two spaces may run different step counts.
+- rgb_rays: rays per RGB step (a splatting step renders one whole image instead: empty); gaussians: a splatting
+  fit's Gaussians at its end (its step time grows with them; the count at the start and after each refinement is in
+  the run's metrics.json).
+
+``--config config/all_methods_cpu.yaml`` times each method as that workflow config fits it: its ``benchmark.model``
+sizes (under ``--model``) and each method's ``rgb_rays_per_batch`` (``benchmark.schedule`` with the method's
+``schedule_overrides``); the step counts stay this script's.
 
 Methods the device cannot run (GPU-only ones in igae.latent_nerf.registry, on a CPU) are skipped with the reason; a fit
 that fails is reported and the others still run (exit status 1).
@@ -40,7 +47,7 @@ from igae.latent_nerf.registry import METHODS  # plain data: --help stays fast
 DEFAULT_METHODS = tuple(METHODS)
 COLUMNS = [
     "method", "space", "device", "steps", "s_per_step", "fit_s_per_step", "align_s_per_step", "render_ms_per_view",
-    "decode_ms_per_view", "peak_mem_mb", "train_speedup", "render_speedup", "note",
+    "decode_ms_per_view", "peak_mem_mb", "train_speedup", "render_speedup", "rgb_rays", "gaussians", "note",
 ]  # fmt: skip
 
 
@@ -66,6 +73,8 @@ class Bench:
     """Steps of the RGB fit."""
     rgb_rays: int = 4096
     """Rays per RGB step (the workflow's rgb_rays_per_batch)."""
+    method_rgb_rays: dict[str, int] = field(default_factory=dict)
+    """{method: rays per RGB step}, instead of ``rgb_rays`` for the methods named (a workflow config's)."""
     model: dict[str, dict] = field(default_factory=dict)
     """{method: model config overrides}; stock nerfstudio sizes for methods not named."""
     seed: int = 1234
@@ -75,12 +84,14 @@ class Bench:
 
 
 def _fit_timing(space: str, method: str, bench: Bench, device: str, out_dir: Path) -> dict:
-    """Fit one run and return its timing.json (this is what a child process runs with --isolate)."""
-    from igae.latent_nerf.method_configs import TwoStageSchedule
+    """Fit one run and return its timing.json, with ``gaussians`` (a splatting fit's count at its end) and
+    ``rgb_rays`` (rays per RGB step of a ray-based method) added (this is what a child process runs with --isolate)."""
+    from igae.latent_nerf.method_configs import TwoStageSchedule, method_settings
     from igae.nerf_fit import fit
 
+    rays = bench.method_rgb_rays.get(method, bench.rgb_rays)
     schedule = TwoStageSchedule(
-        bench.latent_steps, bench.align_steps, rgb_steps=bench.rgb_steps, rgb_rays_per_batch=bench.rgb_rays
+        bench.latent_steps, bench.align_steps, rgb_steps=bench.rgb_steps, rgb_rays_per_batch=rays
     )
     latent = space == "latent"
     fit(
@@ -98,7 +109,12 @@ def _fit_timing(space: str, method: str, bench: Bench, device: str, out_dir: Pat
         curve=False,  # no convergence probes: nothing but the fit itself
         log=lambda message: print(f"  [{space} {method}] {message}", flush=True),
     )
-    return json.loads((out_dir / "timing.json").read_text())
+    timing = json.loads((out_dir / "timing.json").read_text())
+    counts = json.loads((out_dir / "metrics.json").read_text()).get("gaussian_counts")
+    timing["gaussians"] = counts[-1]["count"] if counts else None
+    whole_images = method_settings(space, method, 1.0).renders_cameras  # a step renders one image, not rays
+    timing["rgb_rays"] = rays if space == "rgb" and not whole_images else None
+    return timing
 
 
 def _row(method: str, space: str, timing: dict, stage_steps: dict[str, int]) -> dict:
@@ -113,6 +129,8 @@ def _row(method: str, space: str, timing: dict, stage_steps: dict[str, int]) -> 
         "render_ms_per_view": timing["render_ms_per_view"],
         "decode_ms_per_view": timing.get("decode_ms_per_view") or 0.0,
         "peak_mem_mb": timing.get("peak_memory_mb"),
+        "rgb_rays": timing.get("rgb_rays"),
+        "gaussians": timing.get("gaussians"),
     }
     for stage, steps in stage_steps.items():
         if steps and stage in timing.get("stage_seconds", {}):
@@ -149,7 +167,11 @@ def run(bench: Bench, work_dir: Path) -> pd.DataFrame:
                 continue
             stage_steps = {"fit": bench.latent_steps, "align": bench.align_steps} if space == "latent" else {}
             rows.append(_row(method, space, timing, stage_steps))
-    table = pd.DataFrame(rows).reindex(columns=COLUMNS).astype({"steps": "Int64"})
+    table = (
+        pd.DataFrame(rows)
+        .reindex(columns=COLUMNS)
+        .astype({"steps": "Int64", "rgb_rays": "Int64", "gaussians": "Int64"})
+    )
     for _, group in table.groupby("method", sort=False):
         latent, rgb = group[group.space == "latent"], group[group.space == "rgb"]
         if latent.empty or rgb.empty:
@@ -192,11 +214,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rgb-steps", type=int, default=Bench.rgb_steps)
     parser.add_argument("--rgb-rays", type=int, default=Bench.rgb_rays, help="rays per RGB step")
     parser.add_argument("--model", default="{}", help='JSON {method: overrides}, e.g. {"tensorf": {"num_samples": 8}}')
+    parser.add_argument("--config", type=Path, help="a workflow config: its model sizes and per-method RGB rays")
     parser.add_argument("--seed", type=int, default=Bench.seed)
     parser.add_argument("--isolate", action="store_true", help="each fit in its own process (own CPU peak memory)")
     parser.add_argument("--work", type=Path, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=Path("method_timing.csv"), help="CSV to write")
     args = parser.parse_args(argv)
+    model, method_rgb_rays = {}, {}
+    if args.config:
+        import yaml
+
+        from igae.workflow_config import method_schedule
+
+        config = yaml.safe_load(args.config.read_text())
+        model = config["benchmark"].get("model", {})
+        method_rgb_rays = {
+            method: rays
+            for method in args.methods
+            if (rays := method_schedule(config, method).get("rgb_rays_per_batch")) is not None
+        }
+    for method, overrides in json.loads(args.model).items():
+        model[method] = {**model.get(method, {}), **overrides}
     bench = Bench(
         scene=args.scene,
         latents=args.latents,
@@ -207,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         align_steps=args.align_steps,
         rgb_steps=args.rgb_steps,
         rgb_rays=args.rgb_rays,
-        model=json.loads(args.model),
+        method_rgb_rays=method_rgb_rays,
+        model=model,
         seed=args.seed,
         isolate=args.isolate,
     )

@@ -63,6 +63,8 @@ class ConvergenceProbe:
         data_dir = eval_scene_dir(pipeline)
         self.views = [Path(dataset.image_filenames[i]).relative_to(data_dir).as_posix() for i in self.indices]
         self.targets = [read_rgb(dataset.image_filenames[i]).to(device) for i in self.indices]  # (H, W, 3) each
+        if not getattr(pipeline.model, "renders_ray_bundles", True):  # splatting: whole images only
+            self.stride = 1
 
     @torch.no_grad()
     def __call__(self) -> float:
@@ -86,6 +88,8 @@ class ConvergenceProbe:
 
     def _strided_render(self, camera, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Render every ``stride``-th pixel centre of each axis; the matching ground-truth pixels."""
+        if self.stride == 1:
+            return self.pipeline.model.get_outputs_for_camera(camera)["rgb"], target
         rows = torch.arange(0, target.shape[0], self.stride, device=self.device)
         cols = torch.arange(0, target.shape[1], self.stride, device=self.device)
         coords = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), -1).float() + 0.5  # (h, w, 2) as (y, x)
@@ -289,6 +293,7 @@ def fit(
             "seed": seed,
             **({"parity": parity} if parity != "paper" else {}),
             "latents_sha256": file_sha256(latents) if latents else None,
+            **getattr(trainer.pipeline.model, "fit_record_fields", dict)(),  # splatting: rasterizer, Gaussian counts
             "provenance": provenance(config_for_provenance or {}, ae_sha256=ae_sha, device=device),
         }
         # metrics from the saved renders and the scene folder they recorded, exactly as `igae score <run>` computes them

@@ -31,15 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 RUNNER = REPO / "benchmarks" / "gpu_run.sh"
 REHEARSAL = REPO / "tests" / "data" / "gpu_rehearsal.yaml"
-METHODS = {"tensorf", "nerfacto", "kplanes", "vanilla-nerf", "instant-ngp"}
+METHODS = {"tensorf", "nerfacto", "kplanes", "vanilla-nerf", "instant-ngp", "splatfacto"}
 
 
 def planned_jobs(scenes: int, seeds: int) -> dict[str, int]:
-    """The DAG of config/gpu.yaml's shape: 3 AEs (one copied, two trained), 5 methods latent with each and in RGB."""
+    """The DAG of config/gpu.yaml's shape: 3 AEs (one copied, two trained), 6 methods latent with each and in RGB."""
     units = scenes * seeds
     return {
         "scene_dataset": 2, "real_images": 1, "prepare_autoencoder": 1, "train_igae": 2, "evaluate_autoencoder": 3,
-        "encode_latents": 3 * scenes, "fit_latent_nerf": 3 * 5 * units, "fit_rgb_nerf": 5 * units, "tables": 1,
+        "encode_latents": 3 * scenes, "fit_latent_nerf": 3 * 6 * units, "fit_rgb_nerf": 6 * units, "tables": 1,
         "claims": 1, "figure_qualitative": 1, "figure_convergence": 1, "figure_ae_reconstruction": 1,
         "figure_igae_training": 1, "summary": 1, "results_page": 1, "all": 1,
     }  # fmt: skip

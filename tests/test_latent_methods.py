@@ -7,7 +7,8 @@ samplers and the two-stage pipeline are the real ones:
   proposal nets of 2 levels up to 32^3 in 2^10 entries;
 - vanilla-nerf: 8 coarse + 8 importance samples (the 8 x 256 MLPs as they are);
 - kplanes: planes 8^2 at scales (1, 2) with 8 features, proposal planes 8^2 and 16^2, 16 + 8 proposal samples and
-  8 field samples.
+  8 field samples;
+- splatfacto: 300 random Gaussians (20,000 in the benchmark).
 """
 
 import importlib
@@ -56,6 +57,7 @@ SMALL = {
         "num_proposal_samples": (16, 8),
         "num_samples": 8,
     },
+    "splatfacto": {"num_random": 300},
 }
 COLOUR_HEADS = {
     # checkpoint keys of the last layer of each colour head: its first dimension is the number of output channels
@@ -178,6 +180,7 @@ def test_rgb_baselines_keep_nerfstudio_s_learning_rates_and_lr_factor_scales_lat
 
 NERFSTUDIO_BACKGROUNDS = {  # what the stock model configs composite over (nerfstudio 1.1.5; our K-Planes: white)
     "tensorf": "white", "nerfacto": "last_sample", "vanilla-nerf": "white", "kplanes": "white", "instant-ngp": "random",
+    "splatfacto": "random",
 }  # fmt: skip
 
 

@@ -81,12 +81,13 @@ def test_the_paper_configuration_plans_offline_with_no_data(tmp_path):
 
 
 def test_the_all_methods_cpu_configuration_plans_every_cpu_method(tmp_path):
-    """config/all_methods_cpu.yaml: the default run plus Nerfacto, K-Planes and vanilla-nerf on its 5 scenes."""
+    """config/all_methods_cpu.yaml: the default run plus Nerfacto, K-Planes, vanilla-nerf and splatfacto on its 5
+    scenes."""
     config = yaml.safe_load((REPO / "config" / "all_methods_cpu.yaml").read_text())
     (tmp_path / "assets").symlink_to(REPO / "assets")  # the shipped standard AE, as benchmarks/default_run.sh links it
     dry = snakemake(tmp_path, config, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    methods = 4 + torch.cuda.is_available()  # instant-ngp runs on a GPU only
+    methods = 5 + torch.cuda.is_available()  # instant-ngp runs on a GPU only
     counts = job_counts(dry.stdout + dry.stderr)
     assert counts["fit_latent_nerf"] == 5 * (2 * methods + 1) and counts["fit_rgb_nerf"] == 5 * methods
 
@@ -364,6 +365,38 @@ def test_end_to_end_tiny_run(tiny_run):
     dry = snakemake(tmp_path, TINY, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert job_counts(dry.stdout + dry.stderr)["fit_rgb_nerf"] == 1
+
+
+def test_splatting_joins_a_finished_run_with_its_own_fits_only(tiny_run):
+    """splatfacto added to the finished tiny run: its 2 + 2-step latent fits (standard AE, IG-AE) and its 4-step RGB
+    fit run through the workflow on the PyTorch rasterizer, no other latent fit re-runs, and its rows reach the tables
+    and the claims."""
+    workdir, _ = tiny_run
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["benchmark"]["methods"].append("splatfacto")
+    config["benchmark"]["schedule_overrides"]["splatfacto"] = {"latent_steps": 2, "align_steps": 2, "rgb_steps": 4}
+    config["benchmark"]["model"]["splatfacto"] = {"num_random": 300}
+    dry = snakemake(workdir, config, "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = set(re.findall(r"output: (results/runs/\S+)", dry.stdout))
+    splat = {f"results/runs/latent/{ae}/splatfacto/heldout/photo_000/seed1234" for ae in ("standard", "igae")}
+    assert {run for run in planned if "/latent/" in run} == splat
+    assert "results/runs/rgb/splatfacto/heldout/photo_000/seed1234" in planned
+    out = snakemake(workdir, config, "--cores", "2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    nvs = pd.read_csv(workdir / "results/tables/latent_nvs.csv")
+    fits = nvs[nvs.method == "splatfacto"]
+    assert sorted(zip(fits.space, fits.autoencoder.fillna(""), strict=True)) == [
+        ("latent", "igae"),
+        ("latent", "standard"),
+        ("rgb", ""),
+    ]
+    assert (fits.steps == 4).all() and fits.psnr.map(math.isfinite).all()
+    for run in splat | {"results/runs/rgb/splatfacto/heldout/photo_000/seed1234"}:
+        metrics = json.loads((workdir / run / "metrics.json").read_text())
+        assert metrics["rasterizer"]["backend"] == "torch" and metrics["gaussian_counts"][0]["count"] == 300
+    claims = pd.read_csv(workdir / "results/tables/claims.csv")
+    assert {"igae_beats_standard", "latent_trains_faster"} <= set(claims[claims.method == "splatfacto"].claim)
 
 
 def kill_session(session: int) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManagerConfig
+from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatamanagerConfig
 from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
@@ -23,6 +24,7 @@ from nerfstudio.plugins.types import MethodSpecification
 
 from igae.convergence import probe_steps
 from igae.latent_nerf import registry
+from igae.latent_nerf.camera_data import LatentCameraDataManagerConfig
 from igae.latent_nerf.data import LatentDataManagerConfig
 from igae.latent_nerf.pipeline import LatentPipelineConfig
 from igae.latent_nerf.settings import MethodSettings
@@ -174,13 +176,21 @@ def trainer_config(
                 lr_final=decoder_final_lr, max_steps=max(schedule.align_steps, 1)
             ),
         }
+        latent_data = LatentCameraDataManagerConfig if settings.renders_cameras else LatentDataManagerConfig
         pipeline = LatentPipelineConfig(
-            datamanager=LatentDataManagerConfig(dataparser=_dataparser(scene), latents=latents, seed=seed),
+            datamanager=latent_data(dataparser=_dataparser(scene), latents=latents, seed=seed),
             model=model,
             autoencoder=autoencoder,
             latent_steps=schedule.latent_steps,
             loss_d_weight=schedule.loss_d_weight,
             **(OFFICIAL_PIPELINE if parity == "official" else {}),
+        )
+    elif settings.renders_cameras:  # one whole image per step, as the latent fits (rgb_rays_per_batch unused)
+        pipeline = VanillaPipelineConfig(
+            datamanager=FullImageDatamanagerConfig(
+                dataparser=_dataparser(scene), cache_images_type="uint8", train_cameras_sampling_seed=seed
+            ),
+            model=model,
         )
     else:
         pipeline = VanillaPipelineConfig(

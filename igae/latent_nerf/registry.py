@@ -85,9 +85,17 @@ METHODS = {
             description="Instant-NGP",
             gpu_only="instant-ngp needs nerfacc's CUDA extension; it is GPU-only",
         ),
+        Method(
+            name="splatfacto",
+            module="igae.latent_nerf.splatfacto",
+            latent_config="LatentSplatfactoModelConfig",
+            rgb_config="RGBSplatfactoModelConfig",
+            description="Splatfacto, 3D Gaussian splatting (gsplat on a GPU, a PyTorch rasterizer on a CPU)",
+        ),
     )
 }
-"""name -> :class:`Method`: the paper's five methods, in the paper's order."""
+"""name -> :class:`Method`: the paper's five methods, in the paper's order, then Gaussian splatting (not in the
+paper)."""
 
 
 def method(name: str) -> Method:

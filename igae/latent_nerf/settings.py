@@ -34,6 +34,9 @@ class MethodSettings:
     """nerfstudio's optimizer groups of the NeRF: {group: {"optimizer": ..., "scheduler": ... or None}}."""
     mixed_precision: bool
     """AMP as in the official config (nerfstudio's trainer switches it off on the CPU)."""
+    renders_cameras: bool = False
+    """The model renders whole cameras, not ray bundles (Gaussian splatting): each training step gets one full
+    training camera and its image (:mod:`igae.latent_nerf.camera_data`, nerfstudio's ``FullImageDatamanager``)."""
 
 
 def adam_exponential(lr: float, lr_final: float, max_steps: int, eps: float = 1e-15) -> dict:
