@@ -34,7 +34,7 @@ import yaml
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
 from igae.convergence import is_converged, stops_here, tail_change_db
-from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
+from igae.latent_nerf.method_configs import TwoStageSchedule, method_settings, trainer_config
 from igae.metrics import psnr, read_rgb
 from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
 from igae.scoring import EvalRender, save_eval_renders, score_run
@@ -56,15 +56,24 @@ CURVE_PIXEL_STRIDE = 4
 class ConvergenceProbe:
     """The eval PSNR of the model being trained, on a few eval views, cheap enough to call a few times per fit."""
 
-    def __init__(self, pipeline, space: str, device, views: int = CURVE_VIEWS, stride: int = CURVE_PIXEL_STRIDE):
-        self.pipeline, self.space, self.device, self.stride = pipeline, space, device, stride
+    def __init__(
+        self,
+        pipeline,
+        space: str,
+        device,
+        whole_images: bool = False,
+        views: int = CURVE_VIEWS,
+        stride: int = CURVE_PIXEL_STRIDE,
+    ):
+        """``whole_images``: the model renders whole cameras only (``MethodSettings.renders_cameras``: splatting), so
+        RGB probes render every pixel, as latent probes always do."""
+        self.pipeline, self.space, self.device = pipeline, space, device
+        self.stride = 1 if space == "latent" or whole_images else stride
         dataset = pipeline.datamanager.eval_dataset
         self.indices = list(range(min(views, len(dataset))))
         data_dir = eval_scene_dir(pipeline)
         self.views = [Path(dataset.image_filenames[i]).relative_to(data_dir).as_posix() for i in self.indices]
         self.targets = [read_rgb(dataset.image_filenames[i]).to(device) for i in self.indices]  # (H, W, 3) each
-        if not getattr(pipeline.model, "renders_ray_bundles", True):  # splatting: whole images only
-            self.stride = 1
 
     @torch.no_grad()
     def __call__(self) -> float:
@@ -257,7 +266,8 @@ def fit(
             f"{space} {method} on {scene}: {'at most ' if adaptive else ''}{steps} steps "
             f"({len(datamanager.train_dataset)} train views, {len(datamanager.eval_dataset)} eval views)"
         )
-        probe = ConvergenceProbe(trainer.pipeline, space, device)
+        whole_images = method_settings(space, method, schedule.lr_factor, model_overrides).renders_cameras
+        probe = ConvergenceProbe(trainer.pipeline, space, device, whole_images=whole_images)
         timing, curve_points, stop_reason = train(
             trainer,
             steps,
@@ -283,7 +293,7 @@ def fit(
             **(labels or {}),
             "curve": curve_points,
             "curve_views": probe.views,
-            "curve_pixel_stride": 1 if space == "latent" else probe.stride,
+            "curve_pixel_stride": probe.stride,
             "converged": is_converged(change),
             "curve_delta_db": change,
             "stop_reason": stop_reason,

@@ -76,9 +76,6 @@ class SplattingOnAnyDevice:
     fixed background, initialisation in the scene box and the Gaussian-count checks. ``channels`` and
     ``background_values`` are what the RGB and latent models differ in."""
 
-    renders_ray_bundles = False
-    """Renders whole cameras only (no ray bundles): :class:`igae.nerf_fit.ConvergenceProbe` renders full images."""
-
     config: SplatfactoModelConfig
     scene_label = "<scene>"
 
