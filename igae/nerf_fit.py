@@ -33,7 +33,7 @@ import torch
 import yaml
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
-from igae.convergence import is_converged, stops_here, tail_change_db
+from igae.convergence import is_converged, tail_change_db
 from igae.latent_nerf.method_configs import TwoStageSchedule, method_settings, trainer_config
 from igae.metrics import psnr, read_rgb
 from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
@@ -151,7 +151,7 @@ def train(
         change = tail_change_db(curve, final_stage_start) if done > final_stage_start else None
         trend = "" if change is None else f", trend over the second half of the stage {change:+.2f} dB"
         log(f"curve: step {done} ({point['train_seconds']:.1f} s) eval PSNR {point['psnr']:.2f} dB{trend}")
-        if stop_when_converged and stops_here(curve, final_stage_start):
+        if stop_when_converged and is_converged(change):  # None before the last stage: as convergence.stops_here
             stop_reason = "converged"
             log(f"converged at step {done} of at most {steps}: stopping")
             break
