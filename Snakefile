@@ -4,7 +4,7 @@
 
 # Each config file is complete: with --configfile, config.yaml is not loaded underneath it (no silent merging).
 if not workflow.overwrite_configfiles:
-    from igae.workflow_config import check_config_syntax
+    from igae.config import check_config_syntax
 
     check_config_syntax("config.yaml")  # a YAML error as file:line:column (Snakemake's message has neither)
 

@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/ae_cost.py assets/autoencoders/standard results/autoencoders/standard   # AE folders
 
 Training step: batch 8 of 64-px crops, MSE + KL (+ the perceptual loss when --perceptual is given), as in
-igae.ae_training; decode: one (1, C, 16, 16) latent -> 128-px view, median of 10 after 2 warm-ups. Run it alone.
+igae.ae.standard_training; decode: one (1, C, 16, 16) latent -> 128-px view, median of 10 after 2 warm-ups. Run it
+alone.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from igae.autoencoders import decode, load_with_card, small_autoencoder
+from igae.ae.autoencoder import decode, load_with_card, small_autoencoder
 from igae.metrics import build_perceptual_loss
-from igae.timing import median_time_ms
+from igae.nerf.timing import median_time_ms
 
 CANDIDATES = {
     "16-32-64-64 x1": ((16, 32, 64, 64), 1),

@@ -6,9 +6,9 @@ GPU's arithmetic). Each one:
 1. times ``--probe-steps`` steps of its recipe (under the same contention as the sweep), then sets ``steps`` so the
    training fits ``--budget-s`` seconds (a multiple of ``--step-multiple``; the count is part of the recipe in the
    card, so the result is reproducible from the card alone, on any device);
-2. trains through :func:`igae.autoencoder_kinds.registry.build_autoencoder`, the function the ``prepare_autoencoder``
+2. trains through :func:`igae.ae.kinds.registry.build_autoencoder`, the function the ``prepare_autoencoder``
    rule calls (Snakemake is not installed on the GPU machine);
-3. scores reconstruction with :func:`igae.autoencoder_jobs.evaluate_autoencoder` on the real test photos and on the
+3. scores reconstruction with :func:`igae.ae.evaluation.evaluate_autoencoder` on the real test photos and on the
    views of ``--select-scenes`` (the IG-AE's training scenes: never the benchmark's held-out scenes, so choosing a
    recipe by them leaks nothing into the benchmark).
 
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import yaml
 
-from igae.ae_training import AETrainingConfig, train_standard_autoencoder
-from igae.autoencoder_jobs import evaluate_autoencoder
-from igae.autoencoder_kinds.registry import build_autoencoder
-from igae.real_images import load_real_images
+from igae.ae.evaluation import evaluate_autoencoder
+from igae.ae.kinds.registry import build_autoencoder
+from igae.ae.standard_training import AETrainingConfig, train_standard_autoencoder
+from igae.scenes.real_images import load_real_images
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     images = load_real_images(args.real, "train")
 
     probe = AETrainingConfig(**{**spec["training"], "steps": args.probe_steps, "warmup_steps": 0})
-    _, card = train_standard_autoencoder(images, probe, "probe", args.device, log=lambda _: None)
+    _, card = train_standard_autoencoder(images, probe, "probe", args.device, log=lambda _: None, kind="trained")
     seconds_per_step = card.recipe["seconds"] / args.probe_steps
     multiple = args.step_multiple
     steps = max(multiple, multiple * math.floor(args.budget_s / seconds_per_step / multiple))

@@ -4,7 +4,7 @@
         --fits latent:igae latent:standard rgb --schedule '{"align_steps": 600, "rgb_steps": 3000}' \\
         --out sweep_tensorf.csv
 
-Each fit runs through igae.nerf_fit.fit (the workflow's harness, its probe and its stopping rule) with the schedule and
+Each fit runs through igae.nerf.fit.fit (the workflow's harness, its probe and its stopping rule) with the schedule and
 model sizes of ``--config`` for the method (its overrides included), updated by ``--schedule`` (JSON of
 TwoStageSchedule fields, e.g. larger caps, ``until_converged``, ``check_every``). Scenes are read from
 ``resources/scenes/<dataset>/<scene>``, latents from ``results/latents/<ae>/<dataset>/<scene>.safetensors`` and AEs
@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 import yaml
 
-from igae.convergence import tail_change_db
-from igae.latent_nerf.method_configs import TwoStageSchedule
-from igae.nerf_fit import fit
+from igae.config import method_schedule
+from igae.nerf.convergence import tail_change_db
+from igae.nerf.fit import fit
+from igae.nerf.method_configs import TwoStageSchedule
 from igae.runtime import resolve_device
-from igae.workflow_config import method_schedule
 
 
 def sweep(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from igae.autoencoders import decode, load_with_card
+from igae.ae.autoencoder import decode, load_with_card
 
 
 def cpu_flags() -> str:

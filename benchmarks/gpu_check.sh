@@ -1,7 +1,7 @@
 #!/bin/bash
 # One run on a GPU machine without network answers the GPU questions of the project (issues 8 and 9):
 #   A. a sweep of standard-AE recipes trained at once on the GPU (benchmarks/ae_sweep.py), while nerfacc's CUDA
-#      extension builds on the CPU cores with the CUDA 13 hook (igae.latent_nerf.nerfacc_cuda13);
+#      extension builds on the CPU cores with the CUDA 13 hook (igae.nerf.components.nerfacc_cuda13);
 #   B. alone on the GPU, in order of priority: gsplat's CUDA build and the splatting rasterizers' parity
 #      (benchmarks/splat_parity.py), every method latent and RGB (benchmarks/method_timing.py, instant-ngp first),
 #      IG-AE steps at paper sizes (benchmarks/igae_step.py), N concurrent latent fits.
@@ -32,8 +32,8 @@ SCENES=$PWD/.gpu_carry/scenes; S=$SCENES/heldout/photo_000; AE=$PWD/assets/autoe
 # ---- A. AE sweep (GPU) + nerfacc build (CPU) -------------------------------------------------------------------
 python3 - > $L/real_images.log 2>&1 <<EOF
 import hashlib
-from igae.sources.datasets import build_real_image_set
-from igae.real_images import load_real_images
+from igae.scenes.sources.datasets import build_real_image_set
+from igae.scenes.real_images import load_real_images
 build_real_image_set({"source": "skimage", "seed": 0}, "$W/real", image_size=128)
 for split in ("train", "test"):
     x = ((load_real_images("$W/real", split) + 1) * 127.5).round().byte()
@@ -50,7 +50,7 @@ sweep b64_jitter_lr2 '{"batch_size": 64, "warmup_steps": 200, "color_jitter": 0.
 sweep b64_lr2 '{"batch_size": 64, "warmup_steps": 200, "lr": 0.002}' &   # the jitter's ablation
 ( python3 -m igae.cli encode --autoencoder $AE --scene $S --out $W/z.safetensors --device $DEV > $L/encode.log 2>&1
   el "encoded: $(tail -1 $L/encode.log)"
-  python3 -c "import time; from igae.latent_nerf.nerfacc_cuda13 import load_nerfacc_cuda; t = time.time(); load_nerfacc_cuda(); print(f'nerfacc CUDA extension built in {time.time() - t:.0f} s')"
+  python3 -c "import time; from igae.nerf.components.nerfacc_cuda13 import load_nerfacc_cuda; t = time.time(); load_nerfacc_cuda(); print(f'nerfacc CUDA extension built in {time.time() - t:.0f} s')"
   ) > $L/nerfacc_build.log 2>&1 &
 while [ $(jobs -r | wc -l) -gt 0 ] && [ $(now) -lt $PHASE_A_END ]; do sleep 5; done
 el "phase A over; still running: $(jobs -r | wc -l)"; cat $L/nerfacc_build.log | tail -4

@@ -21,7 +21,7 @@ from collections import Counter
 import pandas as pd
 import yaml
 
-from igae.workflow_config import benchmark_runs
+from igae.config import benchmark_runs
 
 
 def scene_count(spec: dict) -> int:

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from igae.igae_config import epochs_to_steps
+from igae.ae.igae_config import epochs_to_steps
+from igae.config import bench_scenes, benchmark_runs, load_config, method_schedule
 from igae.scenes.dataset_io import eval_count
-from igae.sources.registry import scene_source
-from igae.workflow_config import bench_scenes, benchmark_runs, load_config, method_schedule
+from igae.scenes.sources.registry import scene_source
 
 MEASURED = Path(__file__).resolve().parent / "measured" / "h200_2026-11-27"
 CPU_SECONDS = {
@@ -50,7 +50,7 @@ CPU_SECONDS = {
 REPORT_S = (45.0, 0.1)
 """Tables, claims, 4 figures, summary and page after the last fit: 45 s + 0.1 s per run folder read (assumed; the
 tiny rehearsal's report chain took ~100 s on this loaded 2-core CPU, its figures in parallel)."""
-EVAL_CURVE_VIEWS = 2 * 8  # convergence probe: 8 points on 2 eval views (igae.convergence, igae.nerf_fit)
+EVAL_CURVE_VIEWS = 2 * 8  # convergence probe: 8 points on 2 eval views (igae.nerf.convergence, igae.nerf.fit)
 
 
 @dataclass

@@ -195,7 +195,7 @@ if [ "$cuda" = 1 ]; then
   run+=(--set-resources "fit_latent_nerf:gpu_share=${LATENT_SHARE:-8}" "fit_rgb_nerf:gpu_share=${RGB_SHARE:-13}"
         "train_igae:gpu_share=${IGAE_SHARE:-35}")
   if [ "$ingp" = 1 ]; then   # nerfacc's CUDA extension, once per machine (torch's extension cache, a file lock)
-    build_py="import time; from igae.latent_nerf.nerfacc_cuda13 import load_nerfacc_cuda; t = time.time()
+    build_py="import time; from igae.nerf.components.nerfacc_cuda13 import load_nerfacc_cuda; t = time.time()
 load_nerfacc_cuda(); print(f'nerfacc built or loaded in {time.time() - t:.0f} s')"
     "$py" -c "$build_py" > "$R/nerfacc_build.log" 2>&1 &
     build=$!

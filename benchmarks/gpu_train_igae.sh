@@ -1,6 +1,6 @@
 #!/bin/bash
 # Train the IG-AE and its control at the paper's epoch counts on a GPU machine without network, through the train_igae
-# rule's own function (benchmarks/igae_recipe.py -> igae.autoencoder_jobs.train_igae_job), then store both as float16
+# rule's own function (benchmarks/igae_recipe.py -> igae.ae.kinds.igae.train_igae_job), then store both as float16
 # the way they are shipped (igae store). On an H200 a joint step at batch 12 + 3 took 63 ms (README, "On a GPU"): 75
 # joint epochs over the default run's 252 synthetic train views are 1575 steps, ~2 min; the warm-up, 50 epochs at 32.
 #

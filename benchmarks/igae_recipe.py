@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from igae.autoencoder_jobs import train_igae_job
+from igae.ae.kinds.igae import train_igae_job
 
 REPO = Path(__file__).resolve().parents[1]
 

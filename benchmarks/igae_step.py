@@ -1,4 +1,4 @@
-"""Seconds per step and peak memory of the IG-AE joint phase (:func:`igae.igae_training.train_igae`) at given sizes.
+"""Seconds per step and peak memory of the IG-AE joint phase (:func:`igae.ae.igae_training.train_igae`) at given sizes.
 
     .venv/bin/python benchmarks/igae_step.py --device cpu --scenes 4 --real-images 64 --steps 3 --image-size 32 \
         --ae-channels 16,16,16,16 --perceptual none                                  # CPU smoke test, ~20 s
@@ -12,7 +12,7 @@ Defaults are the paper's sizes (docs/paper.md#ig-ae-schedule, #training-data): 5
 scene are not known (50 here).
 
 The run is the joint phase alone (no warm-up phase): ``--warmup-steps`` untimed steps, then ``--steps`` timed ones;
-each step's wall time is synchronised with the device (:func:`igae.timing.synchronize`) and the result is their
+each step's wall time is synchronised with the device (:func:`igae.nerf.timing.synchronize`) and the result is their
 median. Peak memory is CUDA's max allocated during the training (the process' max RSS on the CPU, data included).
 On a 2-core CPU a 128-px step takes tens of seconds (the AE's passes over 15 + 27 images): use small sizes there.
 Prints one line of JSON; ``--out`` also writes it to a file.
@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from igae.autoencoders import LatentNormalizer, load_with_card, small_autoencoder
-from igae.igae_training import IGAETrainingConfig, SceneViews, seconds_per_step, train_igae
+from igae.ae.autoencoder import LatentNormalizer, load_with_card, small_autoencoder
+from igae.ae.igae_training import IGAETrainingConfig, SceneViews, seconds_per_step, train_igae
+from igae.ae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
 from igae.metrics import build_perceptual_loss
-from igae.timing import peak_memory_mb, reset_peak_memory, synchronize
-from igae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
+from igae.nerf.timing import peak_memory_mb, reset_peak_memory, synchronize
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--autoencoder",
         default=None,
         help="AE folder (card.json), e.g. assets/autoencoders/standard; default: "
-        "igae.autoencoders.small_autoencoder(), randomly initialised (16 channels, f8)",
+        "igae.ae.autoencoder.small_autoencoder(), randomly initialised (16 channels, f8)",
     )
     parser.add_argument(
         "--ae-channels",

@@ -18,7 +18,7 @@ import sys, time
 from pathlib import Path
 import numpy as np
 from test_mesh import YELLOW, sphere_masks, write_parts_obj, write_parts_ply, write_textured_obj, write_white_obj
-from igae.scenes import load_scene
+from igae.scenes.dataset_io import load_scene
 from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset
 
 work = Path(sys.argv[1]) / "written"

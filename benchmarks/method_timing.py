@@ -4,9 +4,9 @@
         --latents results/latents/ostris/hats/hats_000.safetensors --autoencoder results/autoencoders/ostris \\
         --latent-steps 400 --align-steps 200 --rgb-steps 600 --out method_timing.csv
 
-Each method is fitted with igae.nerf_fit.fit (the workflow's harness, stock model sizes unless --model says
+Each method is fitted with igae.nerf.fit.fit (the workflow's harness, stock model sizes unless --model says
 otherwise), latent (latent + alignment steps) then RGB (--rgb-steps at --rgb-rays rays per step), one after the
-other in this process, and the numbers are read from the timing.json each fit writes (igae.timing):
+other in this process, and the numbers are read from the timing.json each fit writes (igae.nerf.timing):
 
 - s_per_step: train_seconds / iterations (synchronised iteration wall times; set-up, evaluation and I/O excluded);
   a latent run's fit_s_per_step and align_s_per_step are its two stages. The first steps carry the warm-up (kernel
@@ -15,7 +15,7 @@ other in this process, and the numbers are read from the timing.json each fit wr
 - peak_mem_mb: CUDA max allocated during the fit; on the CPU the process' max RSS so far (it only grows, so later
   rows inherit earlier peaks; --isolate runs each fit in its own process to get each one's own).
 - train_speedup = RGB s_per_step / latent s_per_step; render_speedup = RGB render / (latent render + decode), as in
-  igae.tables.timing_table but per step, so the two spaces may run different step counts.
+  igae.report.tables.timing_table but per step, so the two spaces may run different step counts.
 - rgb_rays: rays per RGB step (a splatting step renders one whole image instead: empty); gaussians: a splatting
   fit's Gaussians at its end (its step time grows with them; the count at the start and after each refinement is in
   the run's metrics.json).
@@ -24,7 +24,7 @@ other in this process, and the numbers are read from the timing.json each fit wr
 sizes (under ``--model``) and each method's ``rgb_rays_per_batch`` (``benchmark.schedule`` with the method's
 ``schedule_overrides``); the step counts stay this script's.
 
-Methods the device cannot run (GPU-only ones in igae.latent_nerf.registry, on a CPU) are skipped with the reason; a fit
+Methods the device cannot run (GPU-only ones in igae.nerf.registry, on a CPU) are skipped with the reason; a fit
 that fails is reported and the others still run (exit status 1).
 """
 
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from igae.latent_nerf.registry import METHODS  # plain data: --help stays fast
+from igae.nerf.registry import METHODS  # plain data: --help stays fast
 
 DEFAULT_METHODS = tuple(METHODS)
 COLUMNS = [
@@ -86,8 +86,8 @@ class Bench:
 def _fit_timing(space: str, method: str, bench: Bench, device: str, out_dir: Path) -> dict:
     """Fit one run and return its timing.json, with ``gaussians`` (a splatting fit's count at its end) and
     ``rgb_rays`` (rays per RGB step of a ray-based method) added (this is what a child process runs with --isolate)."""
-    from igae.latent_nerf.method_configs import TwoStageSchedule, method_settings
-    from igae.nerf_fit import fit
+    from igae.nerf.fit import fit
+    from igae.nerf.method_configs import TwoStageSchedule, method_settings
 
     rays = bench.method_rgb_rays.get(method, bench.rgb_rays)
     schedule = TwoStageSchedule(
@@ -140,8 +140,8 @@ def _row(method: str, space: str, timing: dict, stage_steps: dict[str, int]) -> 
 
 def run(bench: Bench, work_dir: Path) -> pd.DataFrame:
     """Fit every method latent and RGB on ``bench.device``; one row per (method, space), speed-ups on latent rows."""
+    from igae.nerf.timing import device_label
     from igae.runtime import resolve_device
-    from igae.timing import device_label
 
     device = resolve_device(bench.device)
     label = device_label(device)
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.config:
         import yaml
 
-        from igae.workflow_config import method_schedule
+        from igae.config import method_schedule
 
         config = yaml.safe_load(args.config.read_text())
         model = config["benchmark"].get("model", {})

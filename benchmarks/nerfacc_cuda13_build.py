@@ -36,7 +36,7 @@ ARCH = "9.0"
 """sm_90 (H100/H200); CUDA 13's nvcc only knows compute capabilities >= 7.5."""
 
 NO_HOOK = "import nerfacc.cuda._backend as b; assert b._C is not None, 'no nvcc'; C = b._C"
-HOOK = "from igae.latent_nerf.nerfacc_cuda13 import load_nerfacc_cuda; C = load_nerfacc_cuda()"
+HOOK = "from igae.nerf.components.nerfacc_cuda13 import load_nerfacc_cuda; C = load_nerfacc_cuda()"
 CHECK = "; assert hasattr(C, 'exclusive_sum_by_key'); print('BUILT', C.__file__)"
 
 

@@ -32,18 +32,18 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from igae import autoencoder_jobs as jobs
-    from igae.autoencoder_jobs import prepare_trained, train_igae_job
-    from igae.autoencoders import load_with_card
-    from igae.igae_config import epochs_to_steps, igae_training_config
-    from igae.igae_training import IGAECurveData, IGAEParity, SceneViews, train_igae
-    from igae.latent_nerf import method_configs
-    from igae.latent_nerf.method_configs import TwoStageSchedule
-    from igae.latents import encode_scene
-    from igae.nerf_fit import fit
-    from igae.real_images import build_real_images, load_real_images
-    from igae.scenes.dataset_io import load_scene
+    from igae.ae.autoencoder import load_with_card
+    from igae.ae.igae_config import epochs_to_steps, igae_training_config
+    from igae.ae.igae_training import IGAECurveData, IGAEParity, SceneViews, train_igae
+    from igae.ae.kinds.igae import scene_split, train_igae_job
+    from igae.ae.kinds.trained import prepare_trained
+    from igae.ae.latents import encode_scene
+    from igae.nerf import method_configs
+    from igae.nerf.fit import fit
+    from igae.nerf.method_configs import TwoStageSchedule
+    from igae.scenes.dataset_io import load_scene, scene_folders
     from igae.scenes.procedural import build_procedural_dataset
+    from igae.scenes.real_images import build_real_images, load_real_images
 
     config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
     out, size = args.out, config["image_size"]
@@ -67,12 +67,12 @@ def main() -> None:
 
     # --- IG-AE switches, one at a time (train_igae directly; the job's data preparation) ---
     base_ae_dir = out / "ae" / "standard"
-    scene_data = [load_scene(folder) for folder in jobs.scene_folders(folders["scenes_dir"])]
+    scene_data = [load_scene(folder) for folder in scene_folders(folders["scenes_dir"])]
     real = load_real_images(out / "real", "train", uint8=True)
     real_test = load_real_images(out / "real", "test", uint8=True)
 
     def igae_metrics(config_changes: dict, parity: IGAEParity, split: str = "paper") -> dict:
-        splits = [jobs.scene_split(data, split, synthetic["eval_fraction"]) for data in scene_data]
+        splits = [scene_split(data, split, synthetic["eval_fraction"]) for data in scene_data]
         scenes = [
             SceneViews.from_scene_data(data, train, uint8=True)
             for data, (train, _) in zip(scene_data, splits, strict=True)
@@ -120,7 +120,7 @@ def main() -> None:
     card_path = out / "ae" / "igae_base_background" / "card.json"
     card = json.loads(card_path.read_text())
     card_path.write_text(json.dumps({**card, "latent_background": base_background}))
-    scene = jobs.scene_folders(out / "scenes" / "heldout")[0]
+    scene = scene_folders(out / "scenes" / "heldout")[0]
     schedule = TwoStageSchedule(**config["benchmark"]["schedule"])
     schedule = replace(schedule, **config["benchmark"]["schedule_overrides"]["tensorf"])
     model = config["benchmark"]["model"]["tensorf"]

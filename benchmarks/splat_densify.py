@@ -5,7 +5,7 @@
         --base '{"warmup_length": 50, "refine_every": 25}' \\
         --variants '{"stock": {}, "no_screen_rules": {"stop_screen_size_at": 0}}' --out densify.json
 
-Each variant is one fit through igae.nerf_fit.fit (the workflow's harness) with ``--base`` and then the variant's
+Each variant is one fit through igae.nerf.fit.fit (the workflow's harness) with ``--base`` and then the variant's
 fields as ``benchmark.model.splatfacto`` overrides, and the schedule of ``--schedule``. The JSON has, per variant:
 the eval PSNR (decoded, for latent fits) every ``--every`` steps, the Gaussian count after each refinement, the final
 metrics, train seconds per stage, and the error if the fit stopped (e.g. a Gaussian count of 0).
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from igae.latent_nerf.method_configs import TwoStageSchedule
-from igae.nerf_fit import fit
+from igae.nerf.fit import fit
+from igae.nerf.method_configs import TwoStageSchedule
 from igae.provenance import atomic_write_json
 
 

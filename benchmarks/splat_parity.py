@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from igae.latent_nerf.rasterize import rasterize
+from igae.nerf.components.rasterize import rasterize
 
 CASES = [(channels, size) for size in (16, 128) for channels in (3, 4, 16)]
 """(colour channels, image side): the latent (16) and RGB (128) views of the benchmark."""

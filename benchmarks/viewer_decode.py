@@ -10,7 +10,7 @@ warm-up:
 
 - render_ms: the model's latent render of the frame's ceil(S/8)^2 latent pixels;
 - decode_ms: the autoencoder's decoder on that latent (what the viewer adds to a latent model);
-- frame_ms: the whole viewer frame (:meth:`igae.latent_nerf.viewer.LatentViewer.outputs`: render, decode, the latent
+- frame_ms: the whole viewer frame (:meth:`igae.nerf.viewer.LatentViewer.outputs`: render, decode, the latent
   view, depth and accumulation upsampled);
 - frame_traced_ms: the same under the Python trace hook nerfstudio's viewer renders with (``SetTrace``, which lets a
   camera move interrupt a frame): what the viewer actually spends;
@@ -35,8 +35,8 @@ def frame_timings(pipeline, camera, repeats: int) -> dict[str, float]:
     """The columns of one frame size (see the module), in milliseconds."""
     from nerfstudio.viewer_legacy.server.viewer_utils import SetTrace
 
-    from igae.latent_nerf.viewer import DECODED, LATENT, latent_camera
-    from igae.timing import median_time_ms
+    from igae.nerf.timing import median_time_ms
+    from igae.nerf.viewer import DECODED, LATENT, latent_camera
 
     viewer = pipeline.latent_viewer
     small = latent_camera(camera, pipeline.card.downsample)
@@ -77,9 +77,9 @@ def measure(run: Path, sizes: list[int], repeats: int) -> pd.DataFrame:
     from nerfstudio.cameras.cameras import CameraType
     from nerfstudio.viewer.utils import CameraState, get_camera
 
-    from igae.latent_nerf.viewer import client_pose
+    from igae.nerf.view_run import load_run
+    from igae.nerf.viewer import client_pose
     from igae.provenance import host_description
-    from igae.viewer import load_run
 
     _, pipeline, _, _ = load_run(run)
     if not hasattr(pipeline, "latent_viewer"):

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from igae import layout
-from igae.latent_nerf.registry import METHODS
+from igae.nerf.registry import METHODS
 
 
 def _scenes(args):
@@ -49,21 +49,21 @@ def _mesh_scenes(args):
 
 
 def _store(args):
-    from igae.autoencoders import store_autoencoder
+    from igae.ae.autoencoder import store_autoencoder
 
     card = store_autoencoder(args.source, args.out, args.image_size, args.storage)
     print(f"{args.out}: {card.name} stored as {args.storage}, sha256 {card.sha256}")
 
 
 def _real_images(args):
-    from igae.real_images import build_real_images
+    from igae.scenes.real_images import build_real_images
 
     build_real_images(args.out, image_size=args.image_size, seed=args.seed)
 
 
 def _encode(args):
-    from igae.autoencoders import load_with_card
-    from igae.latents import encode_scene
+    from igae.ae.autoencoder import load_with_card
+    from igae.ae.latents import encode_scene
     from igae.runtime import resolve_device
 
     device = resolve_device(args.device)
@@ -72,8 +72,8 @@ def _encode(args):
 
 
 def _fit(args):
-    from igae.latent_nerf.method_configs import TwoStageSchedule
-    from igae.nerf_fit import fit
+    from igae.nerf.fit import fit
+    from igae.nerf.method_configs import TwoStageSchedule
     from igae.runtime import resolve_device
 
     schedule = TwoStageSchedule(**json.loads(args.schedule))
@@ -98,7 +98,7 @@ def _fit(args):
 
 
 def _score(args):
-    from igae.scoring import score_run
+    from igae.nerf.scoring import score_run
 
     if args.scene and len(args.runs) > 1:
         raise ValueError("--scene names the scene of one run; score runs of other scenes one at a time")
@@ -112,7 +112,7 @@ def _score(args):
 
 
 def _view(args):
-    from igae.viewer import view
+    from igae.nerf.view_run import view
 
     if args.threads:
         import torch
@@ -122,12 +122,11 @@ def _view(args):
 
 
 def _tables(args):
-    import torch
+    from igae.config import cuda_available, load_config, table_inputs
+    from igae.report.tables import write_tables
 
-    from igae.tables import write_tables
-    from igae.workflow_config import load_config, table_inputs
-
-    inputs = table_inputs(load_config(args.config), torch.cuda.is_available())  # the rule's inputs and params
+    config = load_config(args.config)
+    inputs = table_inputs(config, cuda_available(config["device"]))  # the rule's inputs and params
     root = Path(args.directory)
     for key in ("ae_eval_files", "latent_run_dirs", "rgb_run_dirs"):
         inputs[key] = [root / path for path in inputs[key]]
@@ -137,7 +136,7 @@ def _tables(args):
 
 def _summary(args):
     from igae.provenance import atomic_write_text
-    from igae.summary import headline_markdown, results_markdown, this_machine, update_readme
+    from igae.report.summary import headline_markdown, results_markdown, this_machine, update_readme
 
     run = {**this_machine(), "wall_seconds": args.wall_seconds, "config": args.config}
     if args.machine:
@@ -155,7 +154,7 @@ def _summary(args):
 
 
 def _check_config(args):
-    from igae.workflow_config import load_config
+    from igae.config import load_config
 
     load_config(args.config)
     print(f"{args.config}: valid")

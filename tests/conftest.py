@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from igae.autoencoders import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
-from igae.latents import encode_scene
+from igae.ae.autoencoder import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
+from igae.ae.latents import encode_scene
 from igae.scenes.procedural import build_procedural_dataset
 
 LATENT_CHANNELS = 4

@@ -1,10 +1,11 @@
-"""The autoencoder-kind registry (igae.autoencoder_kinds.registry): every kind module declares its part of the config
+"""The autoencoder-kind registry (igae.ae.kinds.registry): every kind module declares its part of the config
 schema, and workflow/schemas/config.schema.yaml holds exactly those parts; the rules take each kind's job from it; a
 new kind is one module and one line (plus its schema lines, which the first test prints), shown with a kind written
 here that a real Snakemake dry run plans."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -17,9 +18,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from igae.autoencoder_kinds import registry
-from igae.autoencoder_kinds.registry import AE_KINDS, AE_RULES, autoencoder_kind, build_autoencoder, schema_name
-from igae.workflow_config import ConfigError, check_config
+from igae.ae.kinds import registry
+from igae.ae.kinds.kind import AE_RULES, schema_name
+from igae.ae.kinds.registry import AE_KINDS, autoencoder_kind, build_autoencoder
+from igae.config import ConfigError, check_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -38,7 +40,8 @@ def test_the_schema_file_holds_what_each_kind_module_declares(name):
     kind = autoencoder_kind(name)
     paste = yaml.safe_dump({schema_name(name): kind.schema}, default_flow_style=None, sort_keys=False, width=120)
     assert SCHEMA["$defs"].get(schema_name(name)) == kind.schema, (
-        f"config.schema.yaml's $defs/{schema_name(name)} differs from {AE_KINDS[name]}.SCHEMA; the module's:\n{paste}"
+        f"config.schema.yaml's $defs/{schema_name(name)} differs from the {name!r} kind's SCHEMA; the module's:\n"
+        f"{paste}"
     )
     line = json.dumps(if_then(name))
     assert if_then(name) in ENTRY["allOf"], f"add to autoencoders' allOf in config.schema.yaml: {line}"
@@ -93,7 +96,7 @@ import json
 import shutil
 
 from igae import layout
-from igae.autoencoder_kinds.registry import AutoencoderKind
+from igae.ae.kinds.kind import AutoencoderKind
 
 SCHEMA = {
     "type": "object",
@@ -107,7 +110,7 @@ def inputs(spec, config):
     return {"base": layout.autoencoder(spec["base"])}
 
 
-def check(spec, where, config):
+def check(spec, where, config, kinds):
     if spec["base"] not in config["autoencoders"]:
         raise ValueError(f"{where}.base = {spec['base']!r} names no autoencoder")
 
@@ -130,7 +133,7 @@ def copied_kind(tmp_path, monkeypatch):
     (tmp_path / "kinds").mkdir()
     (tmp_path / "kinds" / "copied_kind.py").write_text(textwrap.dedent(COPIED_KIND))
     monkeypatch.syspath_prepend(str(tmp_path / "kinds"))
-    monkeypatch.setitem(registry.AE_KINDS, "copied", "copied_kind")
+    monkeypatch.setitem(registry.AE_KINDS, "copied", importlib.import_module("copied_kind").KIND)
     return tmp_path / "kinds"
 
 
@@ -175,8 +178,9 @@ def test_a_new_kind_is_one_module_and_one_line_and_the_workflow_plans_its_job(co
     (workflow / "workflow" / "schemas" / "config.schema.yaml").write_text(yaml.safe_dump(schema, sort_keys=False))
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run_snakemake = (
-        "import sys; sys.path.insert(0, sys.argv[1]); from igae.autoencoder_kinds import registry; "
-        "registry.AE_KINDS['copied'] = 'copied_kind'; from snakemake.cli import main; main(sys.argv[2:])"
+        "import sys; sys.path.insert(0, sys.argv[1]); from igae.ae.kinds import registry; "
+        "import copied_kind; registry.AE_KINDS['copied'] = copied_kind.KIND; from snakemake.cli import main; "
+        "main(sys.argv[2:])"
     )
     dry = subprocess.run(
         [sys.executable, "-c", run_snakemake, str(copied_kind), "-s", str(workflow / "Snakefile"), "-d",

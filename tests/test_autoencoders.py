@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from igae.autoencoders import (
+from igae.ae.autoencoder import (
     WEIGHTS_NAME,
     AutoencoderCard,
     AutoencoderError,
@@ -100,9 +100,9 @@ def test_missing_folder_and_offline_hub_id_give_clear_errors(tmp_path, monkeypat
 
 def test_standard_ae_recipe_trains_on_the_shipped_photos_and_records_its_learning_curve(tmp_path):
     """The prepare_autoencoder recipe at tiny sizes: crops of every package's photos, a held-out curve in the card."""
-    from igae.ae_training import AETrainingConfig, train_standard_autoencoder
-    from igae.photos import PHOTO_FILES
-    from igae.real_images import build_real_images, load_real_images
+    from igae.ae.standard_training import AETrainingConfig, train_standard_autoencoder
+    from igae.scenes.photos import PHOTO_FILES
+    from igae.scenes.real_images import build_real_images, load_real_images
 
     manifest = build_real_images(tmp_path / "real", image_size=32, crops_per_photo=1, seed=0)
     assert {PHOTO_FILES[crop["photo"]][0] for crop in manifest["crops"]} == {"skimage", "matplotlib", "sklearn"}
@@ -111,7 +111,9 @@ def test_standard_ae_recipe_trains_on_the_shipped_photos_and_records_its_learnin
         steps=4, batch_size=2, crop_size=16, warmup_steps=2, perceptual="none", latent_channels=4,
         block_out_channels=[16, 16, 16, 16], eval_every=2,
     )  # fmt: skip
-    ae, card = train_standard_autoencoder(train, config, "tiny", log=lambda message: None, test_images=test)
+    ae, card = train_standard_autoencoder(
+        train, config, "tiny", log=lambda message: None, test_images=test, kind="trained"
+    )
     curve = card.recipe["learning_curve"]
     assert [point["step"] for point in curve] == [2, 4]
     assert all(math.isfinite(point["psnr"]) and point["psnr"] > 0 for point in curve)
@@ -121,7 +123,7 @@ def test_standard_ae_recipe_trains_on_the_shipped_photos_and_records_its_learnin
 
 
 def test_learning_rate_warms_up_linearly_then_decays_to_zero():
-    from igae.ae_training import AETrainingConfig, learning_rate_factor
+    from igae.ae.standard_training import AETrainingConfig, learning_rate_factor
 
     config = AETrainingConfig(steps=110, warmup_steps=10)
     factors = [learning_rate_factor(step, config) for step in range(110)]
@@ -131,7 +133,7 @@ def test_learning_rate_warms_up_linearly_then_decays_to_zero():
 
 
 def test_color_jitter_permutes_scales_and_clips_colours_and_leaves_unjittered_batches_unchanged():
-    from igae.ae_training import _augment
+    from igae.ae.standard_training import _augment
 
     # (4, 3, 8, 8) in [-1, 1]: a red-dominant image and a white one, twice
     red = torch.tensor([0.6, -0.2, -0.8])[:, None, None].expand(3, 8, 8)
@@ -160,9 +162,9 @@ def test_color_jitter_permutes_scales_and_clips_colours_and_leaves_unjittered_ba
 def tiny_igae(tmp_path_factory):
     """A tiny IG-AE trained by the train_igae rule's function on 2 procedural scenes and real crops, then stored as
     float16 as the shipped checkpoints are: (spec, folders, shipped folder)."""
-    from igae.autoencoder_jobs import train_igae_job
-    from igae.real_images import build_real_images
+    from igae.ae.kinds.igae import train_igae_job
     from igae.scenes.procedural import build_procedural_dataset
+    from igae.scenes.real_images import build_real_images
 
     root = tmp_path_factory.mktemp("igae")
     build_procedural_dataset(root / "scenes", "primitives", 2, views=5, image_size=32, eval_fraction=0.2, seed=1)
@@ -196,7 +198,7 @@ def test_float16_storage_halves_the_weights_and_loads_as_float32(tiny_igae):
 
 
 def test_a_shipped_igae_is_copied_when_recipe_base_and_data_match(tiny_igae, tmp_path):
-    from igae.autoencoder_jobs import train_igae_job
+    from igae.ae.kinds.igae import train_igae_job
 
     spec, folders, root = tiny_igae
     logs = []
@@ -224,7 +226,7 @@ def test_a_shipped_igae_that_differs_from_the_config_is_refused_with_the_key_nam
 
     from PIL import Image
 
-    from igae.autoencoder_jobs import train_igae_job
+    from igae.ae.kinds.igae import train_igae_job
 
     spec, folders, _ = tiny_igae
     spec, folders = {**spec, "training": dict(spec["training"])}, dict(folders)
@@ -256,9 +258,9 @@ def test_the_default_configs_shipped_autoencoders_are_those_its_recipes_train():
 
     import yaml
 
-    from igae.ae_training import AETrainingConfig
-    from igae.autoencoders import read_card
-    from igae.igae_config import epochs_to_steps, igae_training_config
+    from igae.ae.autoencoder import read_card
+    from igae.ae.igae_config import epochs_to_steps, igae_training_config
+    from igae.ae.standard_training import AETrainingConfig
     from igae.scenes.dataset_io import eval_count
 
     repo = Path(__file__).resolve().parents[1]

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from igae.scenes import load_scene, look_at_c2w_opencv, opencv_to_opengl, orbit_positions, project_points
+from igae.scenes.cameras import look_at_c2w_opencv, opencv_to_opengl, orbit_positions, project_points
+from igae.scenes.dataset_io import load_scene
 from igae.scenes.procedural import Primitive, Texture, render_views
-from igae.sources.datasets import build_scene_dataset, scene_names
+from igae.scenes.sources.datasets import build_scene_dataset, scene_names
 
 ANGLE_X = 0.69
 """camera_angle_x of NeRF-synthetic's scenes (radians, ~39.5 degrees)."""

@@ -1,4 +1,5 @@
-"""The paper's claims (igae.claims: BCa intervals, sign-flip p-values, verdicts), the config roles, the report figures.
+"""The paper's claims (igae.report.claims: BCa intervals, sign-flip p-values, verdicts), the config roles, the report
+figures.
 
 The tables here are hand-made latent_nvs / timing DataFrames whose paired differences and ratios are chosen, so each
 verdict and estimate is known in advance.
@@ -18,8 +19,10 @@ from PIL import Image
 from scipy import stats
 from snakemake.utils import validate
 
-from igae.autoencoders import AutoencoderCard, save_autoencoder, small_autoencoder
-from igae.claims import (
+from igae.ae.autoencoder import AutoencoderCard, save_autoencoder, small_autoencoder
+from igae.config import ConfigError, check_config, claim_roles
+from igae.provenance import atomic_write_json
+from igae.report.claims import (
     CLAIMS_COLUMNS,
     N_BOOT,
     UNIT_COLUMNS,
@@ -30,9 +33,7 @@ from igae.claims import (
     paired_units,
     write_claims,
 )
-from igae.figures import ae_reconstruction_figure, claims_figure, convergence_figure
-from igae.provenance import atomic_write_json
-from igae.workflow_config import ConfigError, check_config, claim_roles
+from igae.report.figures import ae_reconstruction_figure, claims_figure, convergence_figure
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny_config.yaml").read_text())
@@ -173,7 +174,7 @@ def test_a_skewed_sample_gets_a_bca_interval_not_the_percentile_one():
         (sample,), np.mean, n_resamples=N_BOOT, confidence_level=0.9, method="BCa", rng=np.random.default_rng(3)
     ).confidence_interval
     assert (low, high) == pytest.approx((by_scipy.low, by_scipy.high))
-    percentile_low, percentile_high = np.percentile(means, [5, 95])  # what igae.claims reported before
+    percentile_low, percentile_high = np.percentile(means, [5, 95])  # what igae.report.claims reported before
     assert high - percentile_high > 0.2 and low > percentile_low  # BCa follows the skew: shifted up, wider above
 
 
@@ -317,7 +318,7 @@ def test_convergence_figure_skips_runs_without_a_curve(tmp_path, caplog):
         write_curve_run(tmp_path / "rgb0", "rgb", None, "s0", [12.0, 18.0, 21.0, 23.0, 24.0]),
         write_curve_run(tmp_path / "old", "rgb", None, "s1", [], curve=False),
     ]
-    with caplog.at_level(logging.WARNING, logger="igae.figures"):
+    with caplog.at_level(logging.WARNING, logger="igae.report.figures"):
         out = convergence_figure(runs, tmp_path / "convergence.png")
     assert any("old/metrics.json has no curve" in message for message in caplog.messages)
     width, height = png_size(out)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from igae.workflow_config import ConfigError, check_config
+from igae.config import ConfigError, check_config
 
 ROOT = Path(__file__).parents[1]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")

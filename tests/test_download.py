@@ -14,7 +14,7 @@ from fake_hub import COMMIT, REPO, FakeHub, serving, sha256_hex
 from huggingface_hub import constants
 from PIL import Image
 
-from igae.sources.download import (
+from igae.scenes.sources.download import (
     LOCK_NAME,
     DownloadError,
     ReleaseFile,

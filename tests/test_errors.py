@@ -17,9 +17,10 @@ import yaml
 from jsonschema import Draft202012Validator
 from PIL import Image
 
-from igae.autoencoders import AutoencoderError, load_autoencoder, offline_cause
+from igae.ae.autoencoder import AutoencoderError, load_autoencoder, offline_cause
+from igae.config import ConfigError, check_config, check_config_syntax
+from igae.nerf.model_fields import MODEL_FIELDS
 from igae.runtime import logged_job
-from igae.workflow_config import ConfigError, check_config, check_config_syntax, model_config_fields
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -117,12 +118,12 @@ def test_an_igae_sampling_the_posterior_of_a_base_trained_on_means_is_refused():
 
 
 def test_the_model_config_classes_are_those_the_fits_use():
-    """The classes the override check reads (the registry's names, resolved without building a model) are those
+    """The classes the override check reads (igae.nerf.model_fields, without importing nerfstudio) are those
     method_settings builds, and every field it lists is one that method_settings accepts as an override."""
-    from igae.latent_nerf.method_configs import method_settings
-    from igae.latent_nerf.registry import METHODS
+    from igae.nerf.method_configs import method_settings
+    from igae.nerf.registry import METHODS
 
-    fields = model_config_fields()
+    fields = MODEL_FIELDS
     assert list(fields) == list(METHODS)
     for method in METHODS:
         latent, rgb = fields[method]
@@ -203,13 +204,13 @@ def test_a_hub_id_only_where_the_key_is_hub_id(tmp_path, monkeypatch):
 
 
 def test_an_offline_hub_id_says_offline_first(tmp_path):
-    code = "from igae.autoencoders import load_autoencoder; load_autoencoder('ostris/vae-kl-f8-d16', key='hub_id')"
+    code = "from igae.ae.autoencoder import load_autoencoder; load_autoencoder('ostris/vae-kl-f8-d16', key='hub_id')"
     env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")}
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path))  # an empty hub cache
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     last = out.stderr.strip().splitlines()[-1]
     assert out.returncode != 0 and last.startswith(
-        "igae.autoencoders.AutoencoderError: cannot download autoencoder 'ostris/vae-kl-f8-d16': no network "
+        "igae.ae.autoencoder.AutoencoderError: cannot download autoencoder 'ostris/vae-kl-f8-d16': no network "
         "(HF_HUB_OFFLINE=1 is set)"
     ), out.stderr[-3000:]
 
@@ -250,7 +251,7 @@ def test_a_truncated_scene_image_is_named(tmp_path):
 
 
 def test_a_truncated_real_image_is_named(tmp_path):
-    from igae.real_images import load_real_images
+    from igae.scenes.real_images import load_real_images
 
     (tmp_path / "train").mkdir()
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -271,7 +272,7 @@ def test_a_yaml_syntax_error_gives_file_line_and_column(tmp_path):
         check_config_syntax(path)
     check_config_syntax(REPO / "config.yaml")
     # a --configfile file: Snakemake parses it before the Snakefile, with a message naming no file; this names all
-    out = subprocess.run([sys.executable, "-m", "igae.workflow_config", str(path)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "igae.config", str(path)], capture_output=True, text=True)
     assert out.returncode == 1 and out.stderr.strip() == f"{path}:4:10: mapping values are not allowed here"
 
 

@@ -25,7 +25,7 @@ import yaml
 from conftest import job_counts
 from snakemake.utils import validate
 
-from igae.workflow_config import check_config
+from igae.config import check_config
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"

@@ -1,8 +1,8 @@
-"""The authors' release in either of its published forms (igae.sources.igae_data): a revision that holds one archive,
-igae-data.tar (served by the local stand-in for the Hub, tests/fake_hub.py, built here in the official layout, with
-and without a top-level folder), is fetched whole, resumably and verified against its LFS sha256, and only the members
-a config needs are copied out; a local copy is accepted as the tar or as a folder; a broken archive (truncated, not
-the release, a scene missing) is refused naming the file or member, and nothing half-written is left."""
+"""The authors' release in either of its published forms (igae.scenes.sources.igae_data): a revision that holds one
+archive, igae-data.tar (served by the local stand-in for the Hub, tests/fake_hub.py, built here in the official layout,
+with and without a top-level folder), is fetched whole, resumably and verified against its LFS sha256, and only the
+members a config needs are copied out; a local copy is accepted as the tar or as a folder; a broken archive (truncated,
+not the release, a scene missing) is refused naming the file or member, and nothing half-written is left."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import pytest
 from fake_hub import REPO, FakeHub, png_bytes, serving, sha256_hex
 from huggingface_hub import constants
 
-from igae.scenes import load_scene, look_at_c2w_opencv, orbit_positions
-from igae.sources.datasets import build_real_image_set, build_scene_dataset
-from igae.sources.download import DownloadError
-from igae.sources.igae_data import ARCHIVE, local_archive_root
+from igae.scenes.cameras import look_at_c2w_opencv, orbit_positions
+from igae.scenes.dataset_io import load_scene
+from igae.scenes.sources.datasets import build_real_image_set, build_scene_dataset
+from igae.scenes.sources.download import DownloadError
+from igae.scenes.sources.igae_data import ARCHIVE, local_archive_root
 
 SCENES = ["000-aaa", "001-bbb", "002-ccc", "003-ddd"]
 VIEWS = 5

@@ -9,8 +9,8 @@ import pytest
 import torch
 from diffusers import AutoencoderKL
 
-from igae.autoencoders import LatentNormalizer, decode, encode
-from igae.igae_training import (
+from igae.ae.autoencoder import LatentNormalizer, decode, encode
+from igae.ae.igae_training import (
     LOSS_TERMS,
     IGAECurveData,
     IGAELossConfig,
@@ -19,7 +19,7 @@ from igae.igae_training import (
     images_to_model_range,
     train_igae,
 )
-from igae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
+from igae.ae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
 
 SIZE = 32  # images; latents are 4 x 4 with the f8 AE below
 
@@ -266,7 +266,7 @@ def test_scene_views_can_keep_png_views_as_uint8():
 def test_load_real_images_as_uint8_gives_the_float_images_after_conversion(tmp_path):
     from PIL import Image
 
-    from igae.real_images import load_real_images
+    from igae.scenes.real_images import load_real_images
 
     (tmp_path / "train").mkdir()
     rng = np.random.default_rng(0)
@@ -355,7 +355,7 @@ def test_joint_total_is_the_papers_weighted_sum_of_its_named_terms(seeded_run):
 def test_switched_off_terms_are_neither_computed_nor_added(monkeypatch):
     """Without L_latent and L_RGB no view is rendered and only the AE reconstructions are decoded; a switched-off
     perceptual term never calls its network, even when one is given."""
-    import igae.igae_training as training
+    import igae.ae.igae_training as training
 
     rendered, decoded, perceptual_calls = [], [], []
     render, decode = training.render_latent_images, training.decode

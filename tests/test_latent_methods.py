@@ -24,12 +24,12 @@ import yaml
 from conftest import LATENT_CHANNELS
 from nerfstudio.plugins.types import MethodSpecification
 
-from igae.latent_nerf.instant_ngp import GPU_ONLY
-from igae.latent_nerf.method_configs import TwoStageSchedule
-from igae.latent_nerf.registry import METHODS
-from igae.latent_nerf.renderers import LatentRenderer
-from igae.nerf_fit import fit
-from igae.workflow_config import skipped_methods
+from igae.config import skipped_methods
+from igae.nerf.components.renderers import LatentRenderer
+from igae.nerf.fit import fit
+from igae.nerf.method_configs import MODEL_FILES, TwoStageSchedule
+from igae.nerf.models.instant_ngp import GPU_ONLY
+from igae.nerf.registry import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = "nerfstudio.method_configs"
@@ -69,7 +69,25 @@ COLOUR_HEADS = {
 
 def registry_entry_points() -> dict[str, str]:
     """{ns-train name: module:attribute} the registry's methods need, one per method."""
-    return {m.entry_point: f"igae.latent_nerf.method_configs:{m.specification}" for m in METHODS.values()}
+    return {m.entry_point: f"igae.nerf.method_configs:{m.specification}" for m in METHODS.values()}
+
+
+def test_every_method_has_its_model_file_its_specification_and_its_fields():
+    """The places a method needs besides its Method entry (docs/extending.md#a-method), each named when missing: its
+    line in MODEL_FILES, its module-level ns-train specification, and its model fields as the classes have them."""
+    from igae.nerf import method_configs
+    from igae.nerf.model_fields import MODEL_FIELDS
+
+    for name, method in METHODS.items():
+        assert name in MODEL_FILES, f"igae/nerf/method_configs.py: MODEL_FILES has no {name!r} line"
+        assert hasattr(method_configs, method.specification), (
+            f"igae/nerf/method_configs.py: no `{method.specification} = _specification(registry.METHODS[{name!r}])`"
+        )
+    assert list(MODEL_FILES) == list(METHODS), "MODEL_FILES lists the methods of the registry, in its order"
+    assert MODEL_FIELDS == method_configs.model_config_fields(), (
+        "igae/nerf/model_fields.py differs from the model config classes: "
+        "python -m igae.nerf.method_configs > igae/nerf/model_fields.py"
+    )
 
 
 def test_pyproject_registers_exactly_the_registry_s_methods():
@@ -89,8 +107,7 @@ def test_the_installed_entry_points_are_the_registry_s_and_load_its_latent_model
         method = METHODS[ep.name.removeprefix("latent-")]
         assert isinstance(spec, MethodSpecification)
         assert spec.config.method_name == ep.name
-        model = spec.config.pipeline.model
-        assert (type(model).__module__, type(model).__name__) == (method.module, method.latent_config)
+        assert type(spec.config.pipeline.model) is MODEL_FILES[method.name].latent_config
         assert spec.description.startswith(method.description)
         assert ("GPU only" in spec.description) == bool(method.gpu_only)
 
@@ -155,7 +172,7 @@ def test_rgb_baselines_keep_nerfstudio_s_learning_rates_and_lr_factor_scales_lat
     not its rates."""
     from nerfstudio.configs.method_configs import method_configs
 
-    from igae.latent_nerf.method_configs import trainer_config
+    from igae.nerf.method_configs import trainer_config
 
     paper = TwoStageSchedule(lr_factor=0.1)
     rgb = _rates(trainer_config("rgb", method, paper).optimizers)
@@ -188,12 +205,10 @@ NERFSTUDIO_BACKGROUNDS = {  # what the stock model configs composite over (nerfs
 def test_every_rgb_baseline_composites_over_the_scenes_known_white_background(method):
     """The same prior in both spaces: RGB over white, as latent fits over the AE's latent of white. nerfstudio's own
     nerfacto (last_sample) and instant-ngp (random) would learn the background instead: the collapse this pins."""
-    from igae.latent_nerf.method_configs import method_settings
-    from igae.latent_nerf.settings import BACKGROUND
+    from igae.nerf.method_configs import method_settings
+    from igae.nerf.settings import BACKGROUND
 
-    entry = METHODS[method]
-    module = importlib.import_module(entry.module)
-    default = getattr(module, entry.rgb_config)()  # the RGB config with its class defaults: nerfstudio's
+    default = MODEL_FILES[method].rgb_config()  # the RGB config with its class defaults: nerfstudio's
     assert default.background_color == NERFSTUDIO_BACKGROUNDS[method]
     assert BACKGROUND == "white"
     assert method_settings("rgb", method, 1.0).model.background_color == "white"

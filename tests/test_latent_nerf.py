@@ -13,15 +13,14 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from igae.autoencoders import AutoencoderCard, load_with_card, save_autoencoder, small_autoencoder
+from igae.ae.autoencoder import AutoencoderCard, load_with_card, save_autoencoder, small_autoencoder
+from igae.ae.latents import load_latents
 from igae.cli import main
-from igae.convergence import converged_at, curve_tail, is_converged, probe_steps, stops_here, tail_change_db
-from igae.latent_nerf.method_configs import TwoStageSchedule
-from igae.latents import load_latents
 from igae.metrics import read_rgb
-from igae.nerf_fit import fit
-from igae.provenance import _UMASK, file_sha256
-from igae.scoring import (
+from igae.nerf.convergence import converged_at, curve_tail, is_converged, probe_steps, stops_here, tail_change_db
+from igae.nerf.fit import fit
+from igae.nerf.method_configs import TwoStageSchedule
+from igae.nerf.scoring import (
     FLOOR_FILE,
     RENDERS_FILE,
     compute_scene_floor,
@@ -31,6 +30,7 @@ from igae.scoring import (
     score_run,
     write_scene_floor,
 )
+from igae.provenance import _UMASK, file_sha256
 
 SMALL_TENSORF = {"init_resolution": 16, "num_uniform_samples": 16, "num_samples": 8}
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from igae import layout
-from igae.results_page import caption_html, results_page
+from igae.report.results_page import caption_html, results_page
 
 REPORT = Path(__file__).resolve().parents[1] / "workflow" / "report"
 RULES = Path(__file__).resolve().parents[1] / "workflow" / "rules"
@@ -65,7 +65,7 @@ def test_a_new_figure_is_one_entry_and_its_caption(tmp_path, monkeypatch):
 
 
 def test_the_summary_reads_tables_of_the_list_and_the_docs_describe_every_entry():
-    from igae.summary import REQUIRED_COLUMNS
+    from igae.report.summary import REQUIRED_COLUMNS
 
     assert set(REQUIRED_COLUMNS) <= {entry.name for entry in layout.tables()}
     outputs_page = (REPORT.parents[1] / "docs" / "outputs.md").read_text()

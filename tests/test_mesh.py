@@ -18,8 +18,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from igae.scenes import load_scene, project_points
-from igae.scenes.cameras import OBJECT_RADIUS, rig_cameras, rig_intrinsics
+from igae.scenes.cameras import OBJECT_RADIUS, project_points, rig_cameras, rig_intrinsics
+from igae.scenes.dataset_io import load_scene
 from igae.scenes.mesh import MeshRenderTimeout, MeshSceneConfig, build_mesh_dataset, camera_seed, scene_name
 
 SAMPLES = Path(find_spec("pymeshlab").submodule_search_locations[0]) / "tests" / "sample_meshes"
@@ -267,7 +267,7 @@ def test_the_time_limits_are_keys_of_a_mesh_entry(tmp_path, monkeypatch):
     from snakemake.utils import validate
     from snakemake_interface_common.exceptions import WorkflowError
 
-    from igae.sources.datasets import build_scene_dataset
+    from igae.scenes.sources.datasets import build_scene_dataset
 
     schema = str(Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml")
     config = yaml.safe_load((Path(__file__).parent / "data" / "tiny_config.yaml").read_text())

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from igae.latent_nerf import nerfacc_cuda13
-from igae.latent_nerf.nerfacc_cuda13 import (
+from igae.nerf.components import nerfacc_cuda13
+from igae.nerf.components.nerfacc_cuda13 import (
     ENV,
     HEADER,
     compat_nvcc_flags,

@@ -13,9 +13,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from igae.scenes import load_scene, look_at_c2w_opencv, opencv_to_opengl, orbit_positions, project_points
-from igae.sources.datasets import build_scene_dataset, scene_names
-from igae.workflow_config import ConfigError, check_config
+from igae.config import ConfigError, check_config
+from igae.scenes.cameras import look_at_c2w_opencv, opencv_to_opengl, orbit_positions, project_points
+from igae.scenes.dataset_io import load_scene
+from igae.scenes.sources.datasets import build_scene_dataset, scene_names
 
 TINY = yaml.safe_load((Path(__file__).parent / "data" / "tiny_config.yaml").read_text())
 WIDTH, HEIGHT = 96, 64

@@ -9,15 +9,15 @@ import torch
 import yaml
 from test_igae_training import SIZE, synthetic_scene, tiny_autoencoder, tiny_config
 
-from igae.autoencoder_jobs import _check_shipped_igae, scene_split
-from igae.autoencoders import AutoencoderError, LatentNormalizer, decode, load_with_card, read_card
-from igae.igae_config import epochs_to_steps, igae_parity, igae_training_config
-from igae.igae_training import IGAEParity, _ShuffledCycle, joint_ae_parameters, lr_factor, train_igae
-from igae.latent_nerf.method_configs import TwoStageSchedule, trainer_config
-from igae.latents import encode_scene, load_latents
+from igae.ae.autoencoder import AutoencoderError, LatentNormalizer, decode, load_with_card, read_card
+from igae.ae.igae_config import epochs_to_steps, igae_parity, igae_training_config
+from igae.ae.igae_training import IGAEParity, _ShuffledCycle, joint_ae_parameters, lr_factor, train_igae
+from igae.ae.kinds.igae import _check_shipped_igae, scene_split
+from igae.ae.latents import encode_scene, load_latents
+from igae.ae.triplanes import TriPlanes
+from igae.config import ConfigError, check_config
+from igae.nerf.method_configs import TwoStageSchedule, trainer_config
 from igae.scenes.dataset_io import eval_count, official_eval_count
-from igae.triplanes import TriPlanes
-from igae.workflow_config import ConfigError, check_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,10 +191,10 @@ def test_official_igae_job_uses_the_base_background_the_official_split_and_recor
     for the IG-AE's latent NeRFs, and the parity in the card's recipe (a paper run records none)."""
     from test_autoencoders import tiny_ae, tiny_card
 
-    from igae.autoencoder_jobs import train_igae_job
-    from igae.autoencoders import save_autoencoder
-    from igae.real_images import build_real_images
+    from igae.ae.autoencoder import save_autoencoder
+    from igae.ae.kinds.igae import train_igae_job
     from igae.scenes.procedural import build_procedural_dataset
+    from igae.scenes.real_images import build_real_images
 
     build_procedural_dataset(tmp_path / "scenes", "primitives", 1, views=6, image_size=32, eval_fraction=0.25, seed=1)
     build_real_images(tmp_path / "real", image_size=32, crops_per_photo=1, seed=0)

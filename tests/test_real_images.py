@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from igae.photos import PHOTO_FILES, load_photo
-from igae.real_images import build_real_images, load_real_images
+from igae.scenes.photos import PHOTO_FILES, load_photo
+from igae.scenes.real_images import build_real_images, load_real_images
 
 SIZE = 32
 CROPS = 2

@@ -1,7 +1,7 @@
-"""The results page (igae.results_page): the answer first, then every table and figure under its caption.
+"""The results page (igae.report.results_page): the answer first, then every table and figure under its caption.
 
-The tables are the hand-made ones of test_summary (chosen numbers, igae.tables' columns); the figures are small PNGs of
-one colour each, drawn here, so each embedded image can be found in the page by its bytes.
+The tables are the hand-made ones of test_summary (chosen numbers, igae.report.tables' columns); the figures are small
+PNGs of one colour each, drawn here, so each embedded image can be found in the page by its bytes.
 """
 
 import base64
@@ -13,8 +13,8 @@ from PIL import Image
 from test_summary import RUN, write_table_set
 
 from igae import layout
-from igae.results_page import caption_html, results_page
-from igae.summary import results_markdown
+from igae.report.results_page import caption_html, results_page
+from igae.report.summary import results_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTIONS_DIR = REPO / "workflow" / "report"

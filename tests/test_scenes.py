@@ -10,19 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from igae.scenes import (
+from igae.scenes import dataset_io
+from igae.scenes.cameras import look_at_c2w_opencv, orbit_positions, project_points, rig_intrinsics
+from igae.scenes.dataset_io import load_scene, write_scene
+from igae.scenes.procedural import (
+    Primitive,
     ProceduralSceneConfig,
+    Texture,
     build_procedural_dataset,
-    dataset_io,
-    load_scene,
-    look_at_c2w_opencv,
-    orbit_positions,
-    project_points,
     render_scene,
-    write_scene,
+    render_views,
 )
-from igae.scenes.cameras import rig_intrinsics
-from igae.scenes.procedural import Primitive, Texture, render_views
 
 SIZE = 32
 VIEWS = 8

@@ -1,6 +1,6 @@
-"""The ShapeNetCore source (igae.sources.shapenet): models of a named category, in a folder the test writes in the
-ShapeNetCore v2 layout (<synset>/<model>/models/model_normalized.obj + .mtl), rendered in sorted id order by the mesh
-source's renderer with the official ShapeNet camera (focal 1.02); a missing synset or model file is named before
+"""The ShapeNetCore source (igae.scenes.sources.shapenet): models of a named category, in a folder the test writes in
+the ShapeNetCore v2 layout (<synset>/<model>/models/model_normalized.obj + .mtl), rendered in sorted id order by the
+mesh source's renderer with the official ShapeNet camera (focal 1.02); a missing synset or model file is named before
 anything renders. Open3D's renderer needs the Debian packages of envs/setup.sh (as tests/test_mesh.py)."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from igae.scenes import load_scene
 from igae.scenes.cameras import rig_cameras
+from igae.scenes.dataset_io import load_scene
 from igae.scenes.mesh import MeshSceneConfig, camera_seed
-from igae.sources.datasets import build_scene_dataset, scene_names
-from igae.sources.shapenet import FOCAL_NORMALIZED, SYNSETS
+from igae.scenes.sources.datasets import build_scene_dataset, scene_names
+from igae.scenes.sources.shapenet import FOCAL_NORMALIZED, SYNSETS
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE, VIEWS = 32, 4

@@ -1,4 +1,4 @@
-"""The scene-source registry (igae.sources.registry): every source module declares its part of the config schema,
+"""The scene-source registry (igae.scenes.sources.registry): every source module declares its part of the config schema,
 and workflow/schemas/config.schema.yaml (what Snakemake validates before any job) holds exactly those parts; a config
 naming the folder sources (nerfstudio, blender) plans one job per scene with `snakemake -n`, reading no image. The
 real-image sources are registered the same way."""
@@ -15,7 +15,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from igae.sources.registry import REAL_IMAGE_SOURCES, SCENE_SOURCES, real_image_source, scene_source, schema_name
+from igae.scenes.sources.registry import REAL_IMAGE_SOURCES, SCENE_SOURCES, real_image_source, scene_source, schema_name
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -84,7 +84,7 @@ def test_a_config_with_folder_sources_plans_one_job_per_scene_without_reading_im
 def test_captures_in_their_own_units_cannot_train_an_igae(tmp_path, source):
     """An IG-AE's Tri-Planes march rays from 0.5 to 2.1 (the procedural rig's units): a capture posed in its own units
     is refused as IG-AE training scenes, before any job, and accepted as a benchmark dataset."""
-    from igae.workflow_config import ConfigError, check_config
+    from igae.config import ConfigError, check_config
 
     marker = {"nerfstudio": "transforms.json", "blender": "transforms_train.json"}[source]
     (tmp_path / "capture" / "mug").mkdir(parents=True)
@@ -119,7 +119,7 @@ def test_the_schema_names_the_registered_real_image_sources_and_the_keys_they_re
 
 def test_the_real_images_rule_builds_through_the_registry(tmp_path):
     """build_real_image_set dispatches on ``source``: the built-in photos' crops, and an unknown source named."""
-    from igae.sources.datasets import build_real_image_set
+    from igae.scenes.sources.datasets import build_real_image_set
 
     manifest = build_real_image_set({"source": "skimage", "seed": 3}, tmp_path / "real", image_size=32)
     assert manifest["seed"] == 3 and (tmp_path / "real" / "manifest.json").is_file()

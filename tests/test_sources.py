@@ -14,12 +14,13 @@ from fake_hub import REPO, FakeHub, png_bytes, serving
 from huggingface_hub import constants
 from PIL import Image
 
-from igae.igae_config import epochs_to_steps
-from igae.real_images import load_real_images
-from igae.scenes import load_scene, look_at_c2w_opencv, orbit_positions
-from igae.sources.datasets import build_real_image_set, build_scene_dataset, scene_names
-from igae.sources.download import DownloadError
-from igae.sources.objaverse import fetch_objaverse
+from igae.ae.igae_config import epochs_to_steps
+from igae.scenes.cameras import look_at_c2w_opencv, orbit_positions
+from igae.scenes.dataset_io import load_scene
+from igae.scenes.real_images import load_real_images
+from igae.scenes.sources.datasets import build_real_image_set, build_scene_dataset, scene_names
+from igae.scenes.sources.download import DownloadError
+from igae.scenes.sources.objaverse import fetch_objaverse
 
 SCENES = ["000-aaa", "001-bbb", "002-ccc"]
 VIEWS = 5

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from igae.autoencoders import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
+from igae.ae.autoencoder import AutoencoderCard, latent_background, load_with_card, save_autoencoder, small_autoencoder
+from igae.ae.latents import encode_scene
 from igae.cli import main
-from igae.latent_nerf.method_configs import TwoStageSchedule
-from igae.latent_nerf.rasterize import (
+from igae.nerf.components.rasterize import (
     ALPHA_MAX,
     ALPHA_MIN,
     TRANSMITTANCE_MIN,
@@ -28,9 +28,9 @@ from igae.latent_nerf.rasterize import (
     rasterize,
     viewmat_from_camera_to_world,
 )
-from igae.latent_nerf.splatfacto import GaussianCountError
-from igae.latents import encode_scene
-from igae.nerf_fit import fit
+from igae.nerf.fit import fit
+from igae.nerf.method_configs import TwoStageSchedule
+from igae.nerf.models.splatfacto import GaussianCountError
 
 NEAR, FAR = 0.2, 3.0
 
@@ -308,7 +308,7 @@ def test_latent_splatfacto_s_ns_train_config_parses_and_prints_its_help(capsys):
     installed entry point: every field of the latent splatfacto config, ours included, is a CLI option."""
     import tyro
 
-    from igae.latent_nerf.method_configs import latent_splatfacto
+    from igae.nerf.method_configs import latent_splatfacto
 
     assert latent_splatfacto.config.method_name == "latent-splatfacto"
     with pytest.raises(SystemExit) as done:

@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from igae.scenes import look_at_c2w_opencv, orbit_positions, project_points
+from igae.scenes.cameras import look_at_c2w_opencv, orbit_positions, project_points
 from igae.scenes.dataset_io import load_scene
 from igae.scenes.procedural import Primitive, Texture, render_views
-from igae.sources.datasets import build_scene_dataset, scene_names
-from igae.sources.srn import convert_srn_category, convert_srn_scene
+from igae.scenes.sources.datasets import build_scene_dataset, scene_names
+from igae.scenes.sources.srn import convert_srn_category, convert_srn_scene
 
 SOURCE_SIZE = 64
 """Side of the SRN images the tests write."""

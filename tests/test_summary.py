@@ -1,6 +1,6 @@
 """The README's results section: generated from results/tables/*.csv, placed between README markers.
 
-The tables are hand-made in igae.tables' column layout, with chosen numbers, so every figure in the Markdown is
+The tables are hand-made in igae.report.tables' column layout, with chosen numbers, so every figure in the Markdown is
 checkable by hand.
 """
 
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from igae.cli import main
-from igae.summary import BEGIN_MARKER, END_MARKER, results_markdown, update_readme
-from igae.tables import ABLATION_COLUMNS, AE_RECONSTRUCTION_COLUMNS, LATENT_NVS_COLUMNS, TIMING_COLUMNS
+from igae.report.summary import BEGIN_MARKER, END_MARKER, results_markdown, update_readme
+from igae.report.tables import ABLATION_COLUMNS, AE_RECONSTRUCTION_COLUMNS, LATENT_NVS_COLUMNS, TIMING_COLUMNS
 
 VERSIONS = "python=3.11.9;torch=2.14.1;nerfstudio=1.1.5"
 SHA = {"standard": "a" * 64, "igae": "b" * 64, "control": "c" * 64}
@@ -96,7 +96,7 @@ def write_table_set(folder, convergence=True, claims=True):
              "ci_high": 0.6, "p_value": 1.0, "p_opposite": 1 / 32, "test": "sign-flip exact 2^5", "n": 5,
              "verdict": "fails", "note": "", **bca},
         ]  # fmt: skip
-        if claims == "old":  # claims.csv of igae.claims before the BCa intervals and the sign-flip test
+        if claims == "old":  # claims.csv of igae.report.claims before the BCa intervals and the sign-flip test
             claim_rows = [
                 {key: value for key, value in claim.items() if key not in ("interval", "confidence", "test")}
                 | {"p_value": None, "p_opposite": None}
@@ -212,7 +212,7 @@ def test_cli_writes_summary_and_readme(tmp_path, capsys):
 
 
 def test_the_headline_holds_the_claims_compactly_and_goes_between_its_own_markers(tmp_path):
-    from igae.summary import headline_markdown
+    from igae.report.summary import headline_markdown
 
     tables = write_table_set(tmp_path / "tables")
     headline = headline_markdown(tables, {"date": "2026-12-02", "wall_seconds": 3600, "machine": "AMD EPYC"})

@@ -19,10 +19,12 @@ from PIL import Image
 
 from igae import layout
 from igae.cli import main
-from igae.figures import qualitative_figure
+from igae.config import latent_run_dirs, rgb_run_dirs, table_inputs
 from igae.metrics import DEFAULT_PROTOCOL
+from igae.nerf.timing import device_from_description, device_label
 from igae.provenance import atomic_write_json, config_hash, folder_sha256, provenance
-from igae.tables import (
+from igae.report.figures import qualitative_figure
+from igae.report.tables import (
     ABLATION_COLUMNS,
     AE_RECONSTRUCTION_COLUMNS,
     LATENT_NVS_COLUMNS,
@@ -35,8 +37,6 @@ from igae.tables import (
     timing_table,
     write_tables,
 )
-from igae.timing import device_from_description, device_label
-from igae.workflow_config import latent_run_dirs, rgb_run_dirs, table_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny_config.yaml"
@@ -405,14 +405,14 @@ def test_method_timing_benchmark_tables_latent_and_rgb_per_step(tmp_path):
 
     import torch
 
-    from igae.autoencoders import (
+    from igae.ae.autoencoder import (
         AutoencoderCard,
         latent_background,
         load_with_card,
         save_autoencoder,
         small_autoencoder,
     )
-    from igae.latents import encode_scene
+    from igae.ae.latents import encode_scene
     from igae.scenes.procedural import build_procedural_dataset
 
     (scene,) = build_procedural_dataset(tmp_path / "scenes", "photo", 1, views=5, image_size=32, eval_fraction=0.2)

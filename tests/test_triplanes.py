@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from igae.triplanes import (
+from igae.ae.triplanes import (
     TriPlaneDecoder,
     TriPlaneRenderConfig,
     TriPlanes,

@@ -28,12 +28,12 @@ from test_latent_methods import SMALL
 from test_latent_nerf import SMALL_TENSORF
 
 from igae.cli import main
-from igae.latent_nerf.method_configs import TwoStageSchedule
-from igae.latent_nerf.registry import METHODS
-from igae.latent_nerf.viewer import LATENT, MAX_RES, MOVING_FPS, LatentProjection, client_pose, latent_camera
-from igae.nerf_fit import eval_scene_dir, fit, render_eval_views
-from igae.scoring import load_eval_renders, save_eval_renders
-from igae.viewer import find_config, load_run, start_viewer
+from igae.nerf.fit import eval_scene_dir, fit, render_eval_views
+from igae.nerf.method_configs import TwoStageSchedule
+from igae.nerf.registry import METHODS
+from igae.nerf.scoring import load_eval_renders, save_eval_renders
+from igae.nerf.view_run import find_config, load_run, start_viewer
+from igae.nerf.viewer import LATENT, MAX_RES, MOVING_FPS, LatentProjection, client_pose, latent_camera
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_METHODS = [name for name, entry in METHODS.items() if not entry.gpu_only]
@@ -302,7 +302,7 @@ def test_viser_never_rebuilds_its_client_even_when_its_sources_look_newer(monkey
     import viser
     from viser import _client_autobuild as autobuild
 
-    import igae.latent_nerf.pipeline  # noqa: F401  (importing the plugin installs the check)
+    import igae.nerf.pipeline  # noqa: F401  (importing the plugin installs the check)
 
     installs = []
 
@@ -356,8 +356,8 @@ AT_REST_RES = 128
 @pytest.fixture(scope="module")
 def shipped_ae_scene(tmp_path_factory):
     """An 8-view 64-px procedural scene (1 eval view) encoded with the shipped IG-AE: (scene, latents, folder)."""
-    from igae.autoencoders import load_with_card
-    from igae.latents import encode_scene
+    from igae.ae.autoencoder import load_with_card
+    from igae.ae.latents import encode_scene
     from igae.scenes.procedural import build_procedural_dataset
 
     root = tmp_path_factory.mktemp("viewer_browser")

@@ -20,9 +20,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from igae import layout
-from igae.claims import CLAIMS_COLUMNS
-from igae.tables import ABLATION_COLUMNS
-from igae.workflow_config import ConfigError, benchmark_runs, check_config
+from igae.config import ConfigError, benchmark_runs, check_config
+from igae.report.claims import CLAIMS_COLUMNS
+from igae.report.tables import ABLATION_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"

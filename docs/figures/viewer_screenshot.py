@@ -5,11 +5,11 @@ default 0.5).
     PYTHONPATH=. .venv/bin/python docs/figures/viewer_screenshot.py \\
         results/runs/latent/igae/tensorf/heldout/photo_000/seed1234 docs/figures/viewer.png
 
-The viewer is the one ``igae view`` starts (:func:`igae.viewer.load_run`, :func:`igae.viewer.start_viewer`), run in
-this process so that the split screen can be switched on; it opens at its default Max res for the device. The
-browser is the test suite's (tests/headless_chromium.py: every host but 127.0.0.1 unresolvable). The PNG is stored
-with a 256-colour palette (the frame is smooth; that keeps it under 300 KB). The README's: the default configuration's
-run (config.yaml, 420 steps), made on a 2-core CPU.
+The viewer is the one ``igae view`` starts (:func:`igae.nerf.view_run.load_run`,
+:func:`igae.nerf.view_run.start_viewer`), run in this process so that the split screen can be switched on; it opens at
+its default Max res for the device. The browser is the test suite's (tests/headless_chromium.py: every host but
+127.0.0.1 unresolvable). The PNG is stored with a 256-colour palette (the frame is smooth; that keeps it under 300 KB).
+The README's: the default configuration's run (config.yaml, 420 steps), made on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from headless_chromium import HeadlessChromium  # noqa: E402
 
-from igae.viewer import load_run, start_viewer  # noqa: E402
+from igae.nerf.view_run import load_run, start_viewer  # noqa: E402
 
 
 def main(run: str, out: str, split: float = 0.5, width: int = 1280, height: int = 800, timeout: float = 600.0) -> None:

@@ -1,21 +1,6 @@
-"""Scenes: cameras and the camera rig, the image reader, the built-in procedural scenes and the mesh renderer
-(:mod:`igae.scenes.mesh`, imported on its own: Open3D), and the nerfstudio-format scene folders every source writes
-(the sources themselves: :mod:`igae.sources`)."""
+"""Scenes: the camera rig and conventions (:mod:`.cameras`), the nerfstudio-format scene folders every source writes
+(:mod:`.dataset_io`), image reading (:mod:`.images`), the built-in procedural scenes (:mod:`.procedural`), the mesh
+renderer (:mod:`.mesh`: Open3D), the real-image set (:mod:`.real_images`, from the photographs of :mod:`.photos`), and
+the sources that fill them from a config entry (:mod:`.sources`).
 
-from igae.scenes.cameras import look_at_c2w_opencv, opencv_to_opengl, orbit_positions, project_points
-from igae.scenes.dataset_io import SceneData, load_scene, write_scene
-from igae.scenes.procedural import FAMILIES, ProceduralSceneConfig, build_procedural_dataset, render_scene
-
-__all__ = [
-    "FAMILIES",
-    "ProceduralSceneConfig",
-    "SceneData",
-    "build_procedural_dataset",
-    "load_scene",
-    "look_at_c2w_opencv",
-    "opencv_to_opengl",
-    "orbit_positions",
-    "project_points",
-    "render_scene",
-    "write_scene",
-]
+Importing the package imports nothing else: the workflow reads :mod:`.sources.registry` while it builds the DAG."""

@@ -295,3 +295,8 @@ def load_scene(folder: str | Path) -> SceneData:
         image_size=int(next(iter(sizes))[0]),
         meta=transforms.get("igae", {}),
     )
+
+
+def scene_folders(dataset_dir) -> list[Path]:
+    """The scene folders of a dataset, in name order (hidden leftovers of interrupted writes skipped)."""
+    return sorted(p for p in Path(dataset_dir).iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -1,7 +1,7 @@
 """Mesh scenes: any OBJ / GLB / GLTF / PLY / OFF / STL file rendered into a scene folder with the camera rig of the
 procedural scenes, by Open3D's offscreen renderer (Filament; on a machine without a GPU it runs on Mesa's software
 Vulkan driver, lavapipe). Nothing is ray-traced or rasterised here: this module places the object and the cameras.
-The config's ``mesh`` source (:mod:`igae.sources.mesh`) and the ``shapenet`` one render through it.
+The config's ``mesh`` source (:mod:`igae.scenes.sources.mesh`) and the ``shapenet`` one render through it.
 
 What a mesh scene is:
 - the object is centred (bounding-box centre) and scaled so that it fits in the ball of radius

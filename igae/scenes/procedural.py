@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from igae.photos import load_photo
 from igae.scenes.cameras import (
     OBJECT_RADIUS,
     CameraRig,
@@ -31,6 +30,7 @@ from igae.scenes.cameras import (
     rig_intrinsics,
 )
 from igae.scenes.dataset_io import eval_count, is_complete_scene, write_scene
+from igae.scenes.photos import load_photo
 
 FAMILIES = ("primitives", "photo")
 """Scene families: ``primitives`` for IG-AE training, ``photo`` for held-out NeRF evaluation."""
@@ -45,7 +45,7 @@ TEXTURE_PHOTOS = (
     "retina",
     "immunohistochemistry",
 )
-"""Colour photos (names in :data:`igae.photos.PHOTO_FILES`) that texture the ``photo`` family."""
+"""Colour photos (names in :data:`igae.scenes.photos.PHOTO_FILES`) that texture the ``photo`` family."""
 
 LIGHT_DIRECTION = np.array([0.35, -0.45, 0.82]) / np.linalg.norm([0.35, -0.45, 0.82])
 """Unit vector towards the directional light, fixed in the world (+z is up)."""

@@ -1,11 +1,11 @@
 """Snakemake (rule results_page): ``results/results.html``, the answer first, then every table and figure under its
-caption (igae.results_page). The captions are the ``.rst`` files beside this script, the same ones the Snakemake report
-shows for each CSV and PNG."""
+caption (igae.report.results_page). The captions are the ``.rst`` files beside this script, the same ones the Snakemake
+report shows for each CSV and PNG."""
 
 from pathlib import Path
 
 from igae.provenance import atomic_write_text
-from igae.results_page import results_page
+from igae.report.results_page import results_page
 from igae.runtime import logged_job
 
 with logged_job(snakemake.log[0]) as log:  # noqa: F821 (injected by Snakemake)

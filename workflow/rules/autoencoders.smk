@@ -2,7 +2,7 @@
 
 
 rule prepare_autoencoder:
-    """An AE of its own (igae/autoencoder_kinds/: pretrained, trained): load a pretrained AE (hub id or folder), copy
+    """An AE of its own (igae/ae/kinds/: pretrained, trained): load a pretrained AE (hub id or folder), copy
     a shipped checkpoint, or train a standard AE on real images."""
     input:
         unpack(ae_inputs),  # common.smk: the kind's inputs
@@ -30,7 +30,7 @@ rule prepare_autoencoder:
 
 
 rule train_igae:
-    """An AE fine-tuned from another one (igae/autoencoder_kinds/: igae): the base AE trained jointly with latent
+    """An AE fine-tuned from another one (igae/ae/kinds/: igae): the base AE trained jointly with latent
     Tri-Planes of the synthetic scenes (warm-up, then joint phase), or its shipped checkpoint, copied once its card's
     recipe, base AE and training data are checked against the config."""
     input:

@@ -8,20 +8,21 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-import torch  # noqa: E402
-
+# Plain Python only while Snakemake builds the DAG: no torch, no nerfstudio (the jobs import them).
 from igae import layout  # noqa: E402
-from igae.autoencoder_kinds.registry import autoencoder_kind  # noqa: E402
-from igae.workflow_config import (  # noqa: E402
+from igae.ae.kinds.registry import autoencoder_kind  # noqa: E402
+from igae.config import (  # noqa: E402
     ConfigError,
     bench_scenes,
     check_config,
     claim_roles,
+    cuda_available,
     method_schedule,
     methods_run_here,
     runs_on_gpu,
     table_inputs,
 )
+from igae.parity import Parity  # noqa: E402
 
 check_config(config)
 
@@ -42,7 +43,7 @@ def check_device():
     """device: cuda without a visible GPU stops a run before any job, where the jobs would run here: not with
     --executor slurm, kubernetes, ... (the nodes' GPUs count), nor for --touch, --unlock, --report, --lint,
     --cleanup-metadata. A dry run may plan a GPU run meant for another machine: it warns."""
-    if config["device"] != "cuda" or torch.cuda.is_available():
+    if config["device"] != "cuda" or CUDA:
         return
     args, message = cli_args(), "config: device: cuda but no CUDA device is visible; use device: auto or cpu"
     if args is None:
@@ -55,15 +56,16 @@ def check_device():
         raise ConfigError(message)
 
 
+CUDA = cuda_available(config["device"])  # False for device: cpu, without asking torch
 check_device()
 
 AUTOENCODERS = config["autoencoders"]
-AE_KIND = {name: autoencoder_kind(spec["kind"]) for name, spec in AUTOENCODERS.items()}  # igae/autoencoder_kinds/
-IGAE_NAMES = [name for name, spec in AUTOENCODERS.items() if spec["kind"] == "igae"]  # their curves: igae_training.png
+AE_KIND = {name: autoencoder_kind(spec["kind"]) for name, spec in AUTOENCODERS.items()}  # igae/ae/kinds/
+TRAINING_CURVE_AES = [name for name, kind in AE_KIND.items() if kind.training_curves]  # igae_training.png
 BENCH = config["benchmark"]
-TABLE_INPUTS = table_inputs(config, torch.cuda.is_available())  # what `igae tables --config` reads too
+TABLE_INPUTS = table_inputs(config, CUDA)  # what `igae tables --config` reads too
 SKIPPED_METHODS = TABLE_INPUTS["skipped"]
-METHODS = methods_run_here(config, torch.cuda.is_available())
+METHODS = methods_run_here(config, CUDA)
 CLAIM_ROLES = claim_roles(config)
 for method, reason in SKIPPED_METHODS.items():
     logger.warning(f"igae: skipping {method}: {reason}. The tables say so.")
@@ -87,7 +89,7 @@ def spec_json(ae):
 
 
 def latent_runs():
-    """Every latent fit of the benchmark that runs here, per scene and seed (igae.workflow_config.latent_run_dirs)."""
+    """Every latent fit of the benchmark that runs here, per scene and seed (igae.config.latent_run_dirs)."""
     return TABLE_INPUTS["latent_run_dirs"]
 
 
@@ -154,7 +156,7 @@ GPU_SHARE = {  # jobs per GPU = 100 // share
     "encode_latents": 10,  # one scene's frames through the encoder
     "evaluate_autoencoder": 25,  # D(E(x)) of the benchmark scenes and the real test images
 }
-ON_GPU = runs_on_gpu(config, torch.cuda.is_available())
+ON_GPU = runs_on_gpu(config, CUDA)
 
 
 def gpu_share(rule_name):
@@ -168,13 +170,13 @@ def slurm_gpus(uses_gpu=True):
     return 1 if ON_GPU and uses_gpu else 0
 
 
-PARITY = config.get("parity", "paper")  # the schema's default: paper (docs/paper.md#deviations)
+PARITY = Parity.of(config)  # the schema's default: paper (docs/paper.md#deviations)
 # Params set under `parity = official` only (`**PARITY_PARAMS`): switching parity re-runs the jobs whose numbers it
 # changes, while `paper` records the same params as before the key existed (nothing re-runs).
-PARITY_PARAMS = {} if PARITY == "paper" else {"parity": PARITY}
+PARITY_PARAMS = {} if PARITY == Parity.PAPER else {"parity": str(PARITY)}
 IGAE_PARITY_PARAMS = {
     **PARITY_PARAMS,
     # the official split of the IG-AE's scenes needs their eval_fraction (the schema's default when unset)
     **({"scene_eval_fraction": lambda wc: config["scenes"][AUTOENCODERS[wc.ae]["scenes"]]["eval_fraction"]}
-       if PARITY != "paper" else {}),
+       if PARITY != Parity.PAPER else {}),
 }

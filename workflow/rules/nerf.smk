@@ -1,6 +1,6 @@
-"""Latent NeRFs (two stages) and RGB NeRFs, through the same harness (igae.nerf_fit).
+"""Latent NeRFs (two stages) and RGB NeRFs, through the same harness (igae.nerf.fit).
 
-A fit saves its eval renders losslessly (renders/eval.safetensors) and scores them (igae.scoring) into metrics.json.
+A fit saves its eval renders losslessly (renders/eval.safetensors) and scores them (igae.nerf.scoring) into metrics.json.
 After a change of the metric protocol (igae.metrics), re-score the runs instead of re-fitting them. Snakemake does not
 see a re-score (it rewrites metrics.json inside a finished run folder), so force the rules that read the metrics:
     igae score results/runs/latent/*/*/*/*/seed* results/runs/rgb/*/*/*/seed*
@@ -17,7 +17,7 @@ rule fit_latent_nerf:
     output:
         run=directory("results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{seed}"),
     params:
-        schedule=lambda wc: method_schedule(config, wc.method),  # igae.workflow_config
+        schedule=lambda wc: method_schedule(config, wc.method),  # igae.config
         model=lambda wc: BENCH["model"].get(wc.method, {}),
         seed=lambda wc: int(wc.seed),
         **PARITY_PARAMS,  # official: the extension's post_quant_conv (frozen), unclamped decode, normaliser eps
@@ -42,7 +42,7 @@ rule fit_rgb_nerf:
     output:
         run=directory("results/runs/rgb/{method}/{dataset}/{scene}/seed{seed}"),
     params:
-        schedule=lambda wc: method_schedule(config, wc.method),  # igae.workflow_config
+        schedule=lambda wc: method_schedule(config, wc.method),  # igae.config
         model=lambda wc: BENCH["model"].get(wc.method, {}),
         seed=lambda wc: int(wc.seed),
     log:

@@ -17,7 +17,7 @@ rule tables:
         ae_eval=TABLE_INPUTS["ae_eval_files"],
         latent_runs=TABLE_INPUTS["latent_run_dirs"],
         rgb_runs=TABLE_INPUTS["rgb_run_dirs"],
-    output:  # igae.layout.OUTPUTS written by this rule, by name (latent_nvs, ...): what igae.tables.write_tables writes
+    output:  # igae.layout.OUTPUTS written by this rule, by name (latent_nvs, ...): what igae.report.tables.write_tables writes
         **{entry.name: reported(entry.file) for entry in layout.written_by("tables")},
     params:
         skipped=TABLE_INPUTS["skipped"],
@@ -48,7 +48,7 @@ rule figure_qualitative:
 
 rule claims:
     """Each claim of the paper per method, over paired (dataset, scene, seed) units: 90 % BCa interval, one-sided
-    sign-flip p-value and verdict (igae.claims)."""
+    sign-flip p-value and verdict (igae.report.claims)."""
     input:
         nvs=layout.output("latent_nvs.csv").path,
         timing=layout.output("timing.csv").path,
@@ -105,7 +105,7 @@ rule figure_ae_reconstruction:
 rule figure_igae_training:
     """The IG-AE training curves (Tri-Plane fit, decoded renders, AE reconstruction) of every IG-AE kind AE."""
     input:
-        autoencoders=[layout.autoencoder(ae) for ae in IGAE_NAMES],
+        autoencoders=[layout.autoencoder(ae) for ae in TRAINING_CURVE_AES],
     output:
         reported("igae_training.png"),
     log:
@@ -134,7 +134,7 @@ rule summary:
 
 
 rule results_page:
-    """One self-contained page (igae.results_page): the answer first (claims' verdicts and forest plot, PSNR mean ± std
+    """One self-contained page (igae.report.results_page): the answer first (claims' verdicts and forest plot, PSNR mean ± std
     per method, the qualitative figure), then every table and figure under its caption (what each column is). The
     Snakemake report opens it in one click from its start page; any browser opens the file."""
     input:

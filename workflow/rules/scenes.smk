@@ -2,7 +2,7 @@
 
 
 rule scene_dataset:
-    """Write every scene of one dataset from its source (igae/sources/registry.py: procedural, mesh, srn, shapenet,
+    """Write every scene of one dataset from its source (igae/scenes/sources/registry.py: procedural, mesh, srn, shapenet,
     igae-data, nerfstudio, blender), each read back and checked."""
     output:
         directory("resources/scenes/{dataset}"),

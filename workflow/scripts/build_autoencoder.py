@@ -1,9 +1,9 @@
 """Snakemake: one autoencoder folder, whatever its kind (rules prepare_autoencoder, train_igae): its kind's build
-(igae/autoencoder_kinds/), given the rule's inputs by name and its params as keyword arguments."""
+(igae/ae/kinds/), given the rule's inputs by name and its params as keyword arguments."""
 
 import json
 
-from igae.autoencoder_kinds.registry import build_autoencoder
+from igae.ae.kinds.registry import build_autoencoder
 from igae.runtime import logged_job, resolve_device
 
 with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821 (injected by Snakemake)

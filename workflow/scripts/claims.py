@@ -1,7 +1,7 @@
 """Snakemake: the paper's claims with paired bootstrap intervals, and their forest plot (rule claims)."""
 
-from igae.claims import write_claims
-from igae.figures import claims_figure
+from igae.report.claims import write_claims
+from igae.report.figures import claims_figure
 from igae.runtime import logged_job
 
 with logged_job(snakemake.log[0]) as log:  # noqa: F821 (injected by Snakemake)

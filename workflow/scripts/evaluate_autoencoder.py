@@ -1,6 +1,6 @@
 """Snakemake: reconstruction quality of one AE (rule evaluate_autoencoder)."""
 
-from igae.autoencoder_jobs import evaluate_autoencoder
+from igae.ae.evaluation import evaluate_autoencoder
 from igae.runtime import logged_job, resolve_device
 
 with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from igae.figures import ae_reconstruction_figure
+from igae.report.figures import ae_reconstruction_figure
 from igae.runtime import logged_job, resolve_device
 from igae.scenes.dataset_io import load_scene
 

@@ -1,6 +1,6 @@
 """Snakemake: eval PSNR against training seconds, latent and RGB runs (rule figure_convergence)."""
 
-from igae.figures import convergence_figure
+from igae.report.figures import convergence_figure
 from igae.runtime import logged_job
 
 with logged_job(snakemake.log[0]) as log:  # noqa: F821 (injected by Snakemake)

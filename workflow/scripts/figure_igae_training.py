@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from igae.figures import igae_training_figure
+from igae.report.figures import igae_training_figure
 from igae.runtime import logged_job
 
 with logged_job(snakemake.log[0], 1) as log:  # noqa: F821 (injected by Snakemake)

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from igae import layout
-from igae.figures import qualitative_figure
+from igae.report.figures import qualitative_figure
 from igae.runtime import logged_job
 
 config = snakemake.config  # noqa: F821 (injected by Snakemake)

@@ -2,12 +2,14 @@
 
 from pathlib import Path
 
-from igae.latent_nerf.method_configs import TwoStageSchedule
-from igae.nerf_fit import fit
+from igae.nerf.fit import fit
+from igae.nerf.method_configs import TwoStageSchedule
+from igae.nerf.registry import Space
+from igae.parity import Parity
 from igae.runtime import logged_job, resolve_device
 
 wc, inputs = snakemake.wildcards, snakemake.input  # noqa: F821
-space = "latent" if "latents" in inputs.keys() else "rgb"
+space = Space.LATENT if "latents" in inputs.keys() else Space.RGB
 with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
     fit(
         space,
@@ -15,11 +17,11 @@ with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821
         scene=Path(inputs.dataset) / wc.scene,
         out_dir=Path(snakemake.output.run),  # noqa: F821
         schedule=TwoStageSchedule(**snakemake.params.schedule),  # noqa: F821
-        autoencoder=Path(inputs.ae) if space == "latent" else None,
-        latents=Path(inputs.latents) if space == "latent" else None,
+        autoencoder=Path(inputs.ae) if space == Space.LATENT else None,
+        latents=Path(inputs.latents) if space == Space.LATENT else None,
         model_overrides=snakemake.params.model,  # noqa: F821
         seed=snakemake.params.seed,  # noqa: F821
-        parity=getattr(snakemake.params, "parity", "paper"),  # noqa: F821 (a param under parity: official only)
+        parity=Parity.parse(getattr(snakemake.params, "parity", Parity.PAPER)),  # noqa: F821 (official only)
         device=resolve_device(snakemake.config["device"]),  # noqa: F821
         labels={"dataset": wc.dataset, "scene": wc.scene, "autoencoder": wc.get("ae")},
         config_for_provenance=snakemake.config,  # noqa: F821

@@ -1,7 +1,7 @@
 """Snakemake: build the real-image set (rule real_images)."""
 
 from igae.runtime import logged_job
-from igae.sources.datasets import build_real_image_set
+from igae.scenes.sources.datasets import build_real_image_set
 
 with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821 (injected by Snakemake)
     manifest = build_real_image_set(

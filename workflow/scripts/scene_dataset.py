@@ -1,7 +1,7 @@
 """Snakemake: write every scene of one dataset from its source (rule scene_dataset)."""
 
 from igae.runtime import logged_job
-from igae.sources.datasets import build_scene_dataset
+from igae.scenes.sources.datasets import build_scene_dataset
 
 with logged_job(snakemake.log[0], snakemake.threads) as log:  # noqa: F821 (injected by Snakemake)
     folders = build_scene_dataset(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from igae.report.tables import write_tables
 from igae.runtime import logged_job
-from igae.tables import write_tables
 
 with logged_job(snakemake.log[0]) as log:  # noqa: F821 (injected by Snakemake)
     paths = write_tables(
