@@ -30,7 +30,8 @@ import yaml
 
 from igae.ae.evaluation import evaluate_autoencoder
 from igae.ae.kinds.registry import build_autoencoder
-from igae.ae.standard_training import AETrainingConfig, train_standard_autoencoder
+from igae.ae.standard_training import train_standard_autoencoder
+from igae.ae.training_configs import AETrainingConfig
 from igae.scenes.real_images import load_real_images
 
 REPO = Path(__file__).resolve().parents[1]

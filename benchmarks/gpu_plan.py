@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from igae.ae.igae_config import epochs_to_steps
+from igae.ae.training_configs import epochs_to_steps
 from igae.config import bench_scenes, benchmark_runs, load_config, method_schedule
 from igae.scenes.dataset_io import eval_count
 from igae.scenes.sources.registry import scene_source

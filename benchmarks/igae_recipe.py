@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from igae.ae.kinds.igae import train_igae_job
+from igae.ae.kinds.registry import autoencoder_entry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,10 +54,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = yaml.safe_load(Path(args.config).read_text())["autoencoders"][args.entry]
-    spec = {**spec, "name": args.entry, "training": merged(spec.get("training", {}), json.loads(args.overrides))}
+    config = yaml.safe_load(Path(args.config).read_text())
+    training = merged(spec.get("training", {}), json.loads(args.overrides))
+    entry = autoencoder_entry({**spec, "name": args.entry, "image_size": config["image_size"], "training": training})
     started = time.perf_counter()
     card = train_igae_job(
-        spec, args.base, args.scenes, args.real, args.out, device=args.device, log=print, use_shipped=False
+        entry, args.base, args.scenes, args.real, args.out, device=args.device, log=print, use_shipped=False
     )
     curves = card.recipe["curves"]
     print(f"{args.entry}: {time.perf_counter() - started:.0f} s; curves (PSNR, dB):")

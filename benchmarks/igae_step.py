@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from igae.ae.autoencoder import LatentNormalizer, load_with_card, small_autoencoder
-from igae.ae.igae_training import IGAETrainingConfig, SceneViews, seconds_per_step, train_igae
-from igae.ae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
+from igae.ae.igae_training import SceneViews, seconds_per_step, train_igae
+from igae.ae.training_configs import IGAETrainingConfig, LatentTriPlaneConfig, TriPlaneRenderConfig
 from igae.metrics import build_perceptual_loss
 from igae.nerf.timing import peak_memory_mb, reset_peak_memory, synchronize
 

@@ -33,11 +33,12 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from igae.ae.autoencoder import load_with_card
-    from igae.ae.igae_config import epochs_to_steps, igae_training_config
-    from igae.ae.igae_training import IGAECurveData, IGAEParity, SceneViews, train_igae
+    from igae.ae.igae_training import IGAECurveData, SceneViews, train_igae
     from igae.ae.kinds.igae import scene_split, train_igae_job
+    from igae.ae.kinds.registry import autoencoder_entry
     from igae.ae.kinds.trained import prepare_trained
     from igae.ae.latents import encode_scene
+    from igae.ae.training_configs import IGAEParity, epochs_to_steps, igae_training_config
     from igae.nerf import method_configs
     from igae.nerf.fit import fit
     from igae.nerf.method_configs import TwoStageSchedule
@@ -55,9 +56,9 @@ def main() -> None:
             eval_fraction=spec["eval_fraction"], seed=spec["seed"],
         )  # fmt: skip
     build_real_images(out / "real", image_size=size, seed=config["real_images"]["seed"])
-    standard = {"name": "standard", **config["autoencoders"]["standard"], "image_size": size}
+    standard = autoencoder_entry({"name": "standard", **config["autoencoders"]["standard"], "image_size": size})
     prepare_trained(standard, out / "ae" / "standard", real_dir=out / "real", log=lambda _: None)
-    igae_spec = {"name": "igae", **config["autoencoders"]["igae"], "image_size": size}
+    igae_spec = autoencoder_entry({"name": "igae", **config["autoencoders"]["igae"], "image_size": size})
     folders = {
         "base_dir": out / "ae" / "standard",
         "scenes_dir": out / "scenes" / "synthetic",
@@ -81,7 +82,7 @@ def main() -> None:
             SceneViews.from_scene_data(data, ev, uint8=True) for data, (_, ev) in zip(scene_data, splits, strict=True)
         ]
         train_views = sum(len(scene.images) for scene in scenes)
-        training = igae_spec["training"]
+        training = igae_spec.training
         cfg, _ = igae_training_config(epochs_to_steps(training, train_views), "cpu")
         cfg = replace(cfg, curve_points=1, **config_changes)
         ae, card = load_with_card(base_ae_dir)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from igae.files import atomic_write_json
 from igae.nerf.fit import fit
 from igae.nerf.method_configs import TwoStageSchedule
-from igae.provenance import atomic_write_json
 
 
 def run_variant(args: argparse.Namespace, name: str, overrides: dict) -> dict:

@@ -135,7 +135,7 @@ def _tables(args):
 
 
 def _summary(args):
-    from igae.provenance import atomic_write_text
+    from igae.files import atomic_write_text
     from igae.report.summary import headline_markdown, results_markdown, this_machine, update_readme
 
     run = {**this_machine(), "wall_seconds": args.wall_seconds, "config": args.config}

@@ -11,7 +11,8 @@ import glob
 from pathlib import Path
 
 from igae import layout
-from igae.ae.kinds.registry import AE_KINDS, autoencoder_kind  # plain data: no torch
+from igae.ae.kinds.kind import AutoencoderEntry
+from igae.ae.kinds.registry import AE_KINDS, autoencoder_entry  # plain data: no torch
 from igae.nerf.model_fields import MODEL_FIELDS  # plain data, kept equal to the classes by a test
 from igae.nerf.registry import METHODS  # plain data: no nerfstudio, no torch
 from igae.parity import Parity
@@ -148,31 +149,45 @@ def claim_roles(config: dict) -> dict[str, str | None]:
     return {role: name if name in fitted else None for role, name in names.items()}
 
 
-def _check_autoencoder(where: str, spec: dict, config: dict, parity: Parity) -> None:
+def autoencoder_entries(config: dict) -> dict[str, AutoencoderEntry]:
+    """Every ``autoencoders.<name>`` entry parsed into its kind's entry class (with its name and the config's
+    ``image_size``): what the workflow and the checks take. A key its kind lacks is a :class:`ConfigError`."""
+    try:
+        return {name: autoencoder_entry(autoencoder_spec(config, name)) for name in config["autoencoders"]}
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def autoencoder_spec(config: dict, name: str) -> dict:
+    """An entry as the rules pass it (their ``spec`` param, JSON): the config's entry with its ``name`` and the config's
+    ``image_size``."""
+    return {"name": name, **config["autoencoders"][name], "image_size": config["image_size"]}
+
+
+def _check_autoencoder(entry: AutoencoderEntry, entries: dict, config: dict, parity: Parity) -> None:
     """An ``autoencoders.<name>`` entry passes its kind's own check (:attr:`AutoencoderKind.check`: names of other
     entries, folders that must exist), and its ``training`` builds the kind's training config now, so that a misspelt
     key fails before any job, not hours into one."""
+    kind, where = AE_KINDS[entry.kind], f"config: autoencoders.{entry.name}"
     try:
-        kind = autoencoder_kind(spec["kind"])
         if kind.check is not None:
-            kind.check(spec, where, config, AE_KINDS)
+            kind.check(entry, where, config, entries)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    if spec.get("training") is None or kind.training_config is None:
+    if getattr(entry, "training", None) is None or kind.training_config is None:
         return
     try:
-        kind.training_config(spec["training"], parity)
+        kind.training_config(entry.training, parity)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}.training: {error}") from error
 
 
-def _check_official_targets(config: dict) -> None:
+def _check_official_targets(config: dict, entries: dict[str, AutoencoderEntry]) -> None:
     """``parity: official`` encodes each latent NeRF's targets as posterior samples: refuse an AE trained to decode
     means among the fitted ones (its samples are mostly noise)."""
     bench = config["benchmark"]
     for name in dict.fromkeys([*bench["autoencoders"], *bench.get("ablation", {}).get("autoencoders", [])]):
-        spec = config["autoencoders"].get(name)
-        if spec is not None and autoencoder_kind(spec["kind"]).decodes_means(spec):
+        if name in entries and entries[name].decodes_means:
             raise ConfigError(
                 f"config: parity = 'official' encodes the latent NeRF targets as posterior samples (the official "
                 f"extension's), but autoencoders.{name} was trained to decode posterior means "
@@ -259,8 +274,9 @@ def check_config(config: dict) -> None:
     except ValueError as error:
         raise ConfigError(str(error)) from None
     _check_scene_sources(scenes)
-    for name, spec in autoencoders.items():
-        _check_autoencoder(f"config: autoencoders.{name}", spec, config, parity)
+    entries = autoencoder_entries(config)
+    for entry in entries.values():
+        _check_autoencoder(entry, entries, config, parity)
     ablation = bench.get("ablation", {})
     extra = [method for method in ablation.get("methods", []) if method not in bench["methods"]]
     if extra:
@@ -279,7 +295,7 @@ def check_config(config: dict) -> None:
                     f"config: benchmark.{key} lists {name!r}, which is not defined (known: {', '.join(known)})"
                 )
     if parity == Parity.OFFICIAL:
-        _check_official_targets(config)
+        _check_official_targets(config, entries)
     claim_roles(config)
     _check_model_overrides(bench)
     if config["image_size"] % 8:

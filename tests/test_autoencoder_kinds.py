@@ -20,8 +20,8 @@ from jsonschema import Draft202012Validator
 
 from igae.ae.kinds import registry
 from igae.ae.kinds.kind import AE_RULES, schema_name
-from igae.ae.kinds.registry import AE_KINDS, autoencoder_kind, build_autoencoder
-from igae.config import ConfigError, check_config
+from igae.ae.kinds.registry import AE_KINDS, autoencoder_entry, autoencoder_kind, build_autoencoder
+from igae.config import ConfigError, autoencoder_entries, check_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -70,7 +70,7 @@ def test_the_default_config_s_jobs_read_the_shipped_checkpoints_and_the_igae_s_d
     """Each kind's inputs: a shipped checkpoint replaces training (and the real images) as the job's input."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["use_shipped_checkpoints"] = True
-    entries = {name: {"name": name, **spec} for name, spec in config["autoencoders"].items()}
+    entries = autoencoder_entries(config)
     standard, igae = autoencoder_kind("trained"), autoencoder_kind("igae")
     assert standard.inputs(entries["standard"], config) == {"checkpoint": "assets/autoencoders/standard"}
     assert not standard.trains(entries["standard"], config)
@@ -81,7 +81,10 @@ def test_the_default_config_s_jobs_read_the_shipped_checkpoints_and_the_igae_s_d
     config["use_shipped_checkpoints"] = False
     assert standard.inputs(entries["standard"], config) == {"real": "resources/real/skimage"}
     assert standard.trains(entries["standard"], config) and "checkpoint" not in igae.inputs(entries["igae"], config)
-    assert autoencoder_kind("pretrained").inputs({"hub_id": "ostris/vae-kl-f8-d16"}, config) == {}
+    ostris = autoencoder_entry(
+        {"name": "ostris", "kind": "pretrained", "hub_id": "ostris/vae-kl-f8-d16", "image_size": 128}
+    )
+    assert autoencoder_kind("pretrained").inputs(ostris, config) == {}
 
 
 def test_an_unknown_kind_names_the_known_ones():
@@ -94,9 +97,10 @@ COPIED_KIND = '''
 
 import json
 import shutil
+from dataclasses import dataclass
 
 from igae import layout
-from igae.ae.kinds.kind import AutoencoderKind
+from igae.ae.kinds.kind import AutoencoderEntry, AutoencoderKind
 
 SCHEMA = {
     "type": "object",
@@ -106,24 +110,29 @@ SCHEMA = {
 }
 
 
-def inputs(spec, config):
-    return {"base": layout.autoencoder(spec["base"])}
+@dataclass(frozen=True)
+class CopiedEntry(AutoencoderEntry):
+    base: str | None = None
 
 
-def check(spec, where, config, kinds):
-    if spec["base"] not in config["autoencoders"]:
-        raise ValueError(f"{where}.base = {spec['base']!r} names no autoencoder")
+def inputs(entry, config):
+    return {"base": layout.autoencoder(entry.base)}
 
 
-def build(spec, inputs, out_dir, device, log, use_shipped, parity):
+def check(entry, where, config, entries):
+    if entry.base not in entries:
+        raise ValueError(f"{where}.base = {entry.base!r} names no autoencoder")
+
+
+def build(entry, inputs, out_dir, device, log, use_shipped, parity):
     shutil.copytree(inputs["base"], out_dir)
     card = json.loads((out_dir / "card.json").read_text())
-    (out_dir / "card.json").write_text(json.dumps({**card, "name": spec["name"], "kind": "copied"}))
+    (out_dir / "card.json").write_text(json.dumps({**card, "name": entry.name, "kind": "copied"}))
     return card
 
 
-KIND = AutoencoderKind(name="copied", schema=SCHEMA, rule="prepare_autoencoder", inputs=inputs, build=build,
-                       check=check)
+KIND = AutoencoderKind(name="copied", schema=SCHEMA, entry=CopiedEntry, rule="prepare_autoencoder", inputs=inputs,
+                       build=build, check=check)
 '''
 
 
@@ -167,7 +176,8 @@ def test_a_new_kind_is_one_module_and_one_line_and_the_workflow_plans_its_job(co
     base = tmp_path / "results" / "autoencoders" / "standard"
     base.mkdir(parents=True)
     (base / "card.json").write_text(json.dumps({"name": "standard", "kind": "trained"}))
-    build_autoencoder({"name": "copy", **config["autoencoders"]["copy"]}, {"base": base}, tmp_path / "copy")
+    spec = {"name": "copy", **config["autoencoders"]["copy"], "image_size": config["image_size"]}
+    build_autoencoder(spec, {"base": base}, tmp_path / "copy")
     assert json.loads((tmp_path / "copy" / "card.json").read_text()) == {"name": "copy", "kind": "copied"}
 
     # a real Snakemake dry run of a copy of the workflow, whose schema file has the kind's lines

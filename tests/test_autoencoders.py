@@ -100,7 +100,8 @@ def test_missing_folder_and_offline_hub_id_give_clear_errors(tmp_path, monkeypat
 
 def test_standard_ae_recipe_trains_on_the_shipped_photos_and_records_its_learning_curve(tmp_path):
     """The prepare_autoencoder recipe at tiny sizes: crops of every package's photos, a held-out curve in the card."""
-    from igae.ae.standard_training import AETrainingConfig, train_standard_autoencoder
+    from igae.ae.standard_training import train_standard_autoencoder
+    from igae.ae.training_configs import AETrainingConfig
     from igae.scenes.photos import PHOTO_FILES
     from igae.scenes.real_images import build_real_images, load_real_images
 
@@ -123,7 +124,8 @@ def test_standard_ae_recipe_trains_on_the_shipped_photos_and_records_its_learnin
 
 
 def test_learning_rate_warms_up_linearly_then_decays_to_zero():
-    from igae.ae.standard_training import AETrainingConfig, learning_rate_factor
+    from igae.ae.standard_training import learning_rate_factor
+    from igae.ae.training_configs import AETrainingConfig
 
     config = AETrainingConfig(steps=110, warmup_steps=10)
     factors = [learning_rate_factor(step, config) for step in range(110)]
@@ -163,6 +165,7 @@ def tiny_igae(tmp_path_factory):
     """A tiny IG-AE trained by the train_igae rule's function on 2 procedural scenes and real crops, then stored as
     float16 as the shipped checkpoints are: (spec, folders, shipped folder)."""
     from igae.ae.kinds.igae import train_igae_job
+    from igae.ae.kinds.registry import autoencoder_entry
     from igae.scenes.procedural import build_procedural_dataset
     from igae.scenes.real_images import build_real_images
 
@@ -176,9 +179,16 @@ def tiny_igae(tmp_path_factory):
         "perceptual": "none", "curve_points": 1, "curve_train_views": 2,
         "triplanes": {"resolution": 8, "features": 4, "hidden": 8, "render": {"n_coarse": 4, "n_fine": 4}},
     }  # fmt: skip
-    spec = {"name": "igae", "kind": "igae", "base": "standard", "scenes": "synthetic", "training": training}
+    spec = {
+        "name": "igae",
+        "kind": "igae",
+        "image_size": 32,
+        "base": "standard",
+        "scenes": "synthetic",
+        "training": training,
+    }
     folders = {"base_dir": root / "base", "scenes_dir": root / "scenes", "real_dir": root / "real"}
-    card = train_igae_job(spec, **folders, out_dir=root / "trained", log=lambda _: None)
+    card = train_igae_job(autoencoder_entry(spec), **folders, out_dir=root / "trained", log=lambda _: None)
     assert {"scenes_sha256", "real_sha256", "base_sha256", "curves"} <= set(card.recipe)
     store_autoencoder(root / "trained", root / "shipped", image_size=32)
     return {**spec, "checkpoint": str(root / "shipped")}, folders, root
@@ -199,14 +209,17 @@ def test_float16_storage_halves_the_weights_and_loads_as_float32(tiny_igae):
 
 def test_a_shipped_igae_is_copied_when_recipe_base_and_data_match(tiny_igae, tmp_path):
     from igae.ae.kinds.igae import train_igae_job
+    from igae.ae.kinds.registry import autoencoder_entry
 
     spec, folders, root = tiny_igae
     logs = []
-    card = train_igae_job(spec, **folders, out_dir=tmp_path / "igae", log=logs.append)
+    card = train_igae_job(autoencoder_entry(spec), **folders, out_dir=tmp_path / "igae", log=logs.append)
     assert card.sha256 == load_with_card(root / "shipped")[1].sha256
     assert any("recipe, base and data match" in line for line in logs)
     # without use_shipped, the same spec trains (the bit-identical recipe gives the trained weights again)
-    retrained = train_igae_job(spec, **folders, out_dir=tmp_path / "retrained", use_shipped=False, log=lambda _: None)
+    retrained = train_igae_job(
+        autoencoder_entry(spec), **folders, out_dir=tmp_path / "retrained", use_shipped=False, log=lambda _: None
+    )
     assert retrained.sha256 == load_with_card(root / "trained")[1].sha256
 
 
@@ -227,6 +240,7 @@ def test_a_shipped_igae_that_differs_from_the_config_is_refused_with_the_key_nam
     from PIL import Image
 
     from igae.ae.kinds.igae import train_igae_job
+    from igae.ae.kinds.registry import autoencoder_entry
 
     spec, folders, _ = tiny_igae
     spec, folders = {**spec, "training": dict(spec["training"])}, dict(folders)
@@ -246,7 +260,7 @@ def test_a_shipped_igae_that_differs_from_the_config_is_refused_with_the_key_nam
         pixels[0, 0] = 255 - pixels[0, 0]
         Image.fromarray(pixels).save(image)
     with pytest.raises(AutoencoderError, match=message):
-        train_igae_job(spec, **folders, out_dir=tmp_path / "igae", log=lambda _: None)
+        train_igae_job(autoencoder_entry(spec), **folders, out_dir=tmp_path / "igae", log=lambda _: None)
     assert not (tmp_path / "igae").exists()
 
 
@@ -259,8 +273,7 @@ def test_the_default_configs_shipped_autoencoders_are_those_its_recipes_train():
     import yaml
 
     from igae.ae.autoencoder import read_card
-    from igae.ae.igae_config import epochs_to_steps, igae_training_config
-    from igae.ae.standard_training import AETrainingConfig
+    from igae.ae.training_configs import AETrainingConfig, epochs_to_steps, igae_training_config
     from igae.scenes.dataset_io import eval_count
 
     repo = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from snakemake.utils import validate
 
 from igae.ae.autoencoder import AutoencoderCard, save_autoencoder, small_autoencoder
 from igae.config import ConfigError, check_config, claim_roles
-from igae.provenance import atomic_write_json
+from igae.files import atomic_write_json
 from igae.report.claims import (
     CLAIMS_COLUMNS,
     N_BOOT,

@@ -10,16 +10,8 @@ import torch
 from diffusers import AutoencoderKL
 
 from igae.ae.autoencoder import LatentNormalizer, decode, encode
-from igae.ae.igae_training import (
-    LOSS_TERMS,
-    IGAECurveData,
-    IGAELossConfig,
-    IGAETrainingConfig,
-    SceneViews,
-    images_to_model_range,
-    train_igae,
-)
-from igae.ae.triplanes import LatentTriPlaneConfig, TriPlaneRenderConfig
+from igae.ae.igae_training import LOSS_TERMS, IGAECurveData, SceneViews, images_to_model_range, train_igae
+from igae.ae.training_configs import IGAELossConfig, IGAETrainingConfig, LatentTriPlaneConfig, TriPlaneRenderConfig
 
 SIZE = 32  # images; latents are 4 x 4 with the f8 AE below
 

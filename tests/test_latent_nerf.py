@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from igae.ae.autoencoder import AutoencoderCard, load_with_card, save_autoencoder, small_autoencoder
 from igae.ae.latents import load_latents
 from igae.cli import main
+from igae.files import _UMASK, file_sha256
 from igae.metrics import read_rgb
 from igae.nerf.convergence import converged_at, curve_tail, is_converged, probe_steps, stops_here, tail_change_db
 from igae.nerf.fit import fit
@@ -30,7 +31,6 @@ from igae.nerf.scoring import (
     score_run,
     write_scene_floor,
 )
-from igae.provenance import _UMASK, file_sha256
 
 SMALL_TENSORF = {"init_resolution": 16, "num_uniform_samples": 16, "num_samples": 8}
 

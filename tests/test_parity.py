@@ -10,10 +10,11 @@ import yaml
 from test_igae_training import SIZE, synthetic_scene, tiny_autoencoder, tiny_config
 
 from igae.ae.autoencoder import AutoencoderError, LatentNormalizer, decode, load_with_card, read_card
-from igae.ae.igae_config import epochs_to_steps, igae_parity, igae_training_config
-from igae.ae.igae_training import IGAEParity, _ShuffledCycle, joint_ae_parameters, lr_factor, train_igae
+from igae.ae.igae_training import _ShuffledCycle, joint_ae_parameters, lr_factor, train_igae
 from igae.ae.kinds.igae import _check_shipped_igae, scene_split
+from igae.ae.kinds.registry import autoencoder_entry
 from igae.ae.latents import encode_scene, load_latents
+from igae.ae.training_configs import IGAEParity, epochs_to_steps, igae_parity, igae_training_config
 from igae.ae.triplanes import TriPlanes
 from igae.config import ConfigError, check_config
 from igae.nerf.method_configs import TwoStageSchedule, trainer_config
@@ -116,10 +117,10 @@ def test_a_shipped_igae_of_the_paper_recipe_is_refused_under_official_parity():
     card = read_card(REPO / "assets/autoencoders/igae")
     expected = {"training": card.recipe["training"], "base_sha256": card.recipe["base_sha256"], "parity": "official"}
     expected.update({key: card.recipe[key] for key in ("scenes_sha256", "real_sha256")})
-    spec = {"name": "igae", "base": "standard"}
+    entry = autoencoder_entry({"name": "igae", "kind": "igae", "image_size": 128, "base": "standard"})
     with pytest.raises(AutoencoderError, match=r"config: parity = 'official'.*trained with parity 'paper'"):
-        _check_shipped_igae(spec, REPO / "assets/autoencoders/igae", card, expected)
-    _check_shipped_igae(spec, REPO / "assets/autoencoders/igae", card, {**expected, "parity": "paper"})
+        _check_shipped_igae(entry, REPO / "assets/autoencoders/igae", card, expected)
+    _check_shipped_igae(entry, REPO / "assets/autoencoders/igae", card, {**expected, "parity": "paper"})
 
 
 def test_official_joint_phase_leaves_the_quant_convs_as_the_base_aes():
@@ -205,12 +206,20 @@ def test_official_igae_job_uses_the_base_background_the_official_split_and_recor
         "perceptual": "none", "curve_points": 0,
         "triplanes": {"resolution": 8, "features": 4, "hidden": 8, "render": {"n_coarse": 4, "n_fine": 4}},
     }  # fmt: skip
-    spec = {"name": "igae", "kind": "igae", "base": "standard", "scenes": "synthetic", "training": training}
+    spec = {
+        "name": "igae",
+        "kind": "igae",
+        "image_size": 32,
+        "base": "standard",
+        "scenes": "synthetic",
+        "training": training,
+    }
+    entry = autoencoder_entry(spec)
     folders = {"base_dir": tmp_path / "base", "scenes_dir": tmp_path / "scenes", "real_dir": tmp_path / "real"}
     official = train_igae_job(
-        spec, **folders, out_dir=tmp_path / "official", log=lambda _: None, parity="official", scene_eval_fraction=0.25
+        entry, **folders, out_dir=tmp_path / "official", log=lambda _: None, parity="official", scene_eval_fraction=0.25
     )
-    paper = train_igae_job(spec, **folders, out_dir=tmp_path / "paper", log=lambda _: None)
+    paper = train_igae_job(entry, **folders, out_dir=tmp_path / "paper", log=lambda _: None)
     assert official.latent_background == base.latent_background != paper.latent_background
     assert official.recipe["parity"] == "official" and "parity" not in paper.recipe
     assert official.recipe["parity_behaviours"]["plane_axes"] == "xy-xz-zx"

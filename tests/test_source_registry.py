@@ -28,7 +28,7 @@ def test_the_schema_file_holds_what_each_source_module_declares(name):
     source = scene_source(name)
     paste = yaml.safe_dump({schema_name(name): source.schema}, default_flow_style=None, sort_keys=False, width=120)
     assert SCHEMA["$defs"].get(schema_name(name)) == source.schema, (
-        f"config.schema.yaml's $defs/{schema_name(name)} differs from {SCENE_SOURCES[name]}.SCHEMA; the module's:\n"
+        f"config.schema.yaml's $defs/{schema_name(name)} differs from the {name!r} source's SCHEMA; the module's:\n"
         f"{paste}"
     )
     rule = {"if": {"properties": {"source": {"const": name}}}, "then": {"$ref": f"#/$defs/{schema_name(name)}"}}

@@ -14,7 +14,7 @@ from fake_hub import REPO, FakeHub, png_bytes, serving
 from huggingface_hub import constants
 from PIL import Image
 
-from igae.ae.igae_config import epochs_to_steps
+from igae.ae.training_configs import epochs_to_steps
 from igae.scenes.cameras import look_at_c2w_opencv, orbit_positions
 from igae.scenes.dataset_io import load_scene
 from igae.scenes.real_images import load_real_images

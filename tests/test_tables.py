@@ -20,9 +20,10 @@ from PIL import Image
 from igae import layout
 from igae.cli import main
 from igae.config import latent_run_dirs, rgb_run_dirs, table_inputs
+from igae.files import atomic_write_json, folder_sha256
 from igae.metrics import DEFAULT_PROTOCOL
 from igae.nerf.timing import device_from_description, device_label
-from igae.provenance import atomic_write_json, config_hash, folder_sha256, provenance
+from igae.provenance import config_hash, provenance
 from igae.report.figures import qualitative_figure
 from igae.report.tables import (
     ABLATION_COLUMNS,

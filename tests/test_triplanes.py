@@ -6,14 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from igae.ae.triplanes import (
-    TriPlaneDecoder,
-    TriPlaneRenderConfig,
-    TriPlanes,
-    camera_rays,
-    render_latent_images,
-    render_latents,
-)
+from igae.ae.training_configs import TriPlaneRenderConfig
+from igae.ae.triplanes import TriPlaneDecoder, TriPlanes, camera_rays, render_latent_images, render_latents
 
 
 def rotation_about_axis(axis: torch.Tensor, angle: float) -> torch.Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 from dataclasses import asdict, dataclass, field
@@ -19,11 +18,11 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 
-from igae.provenance import atomic_folder
+from igae.ae.hub import HUB_ID
+from igae.files import atomic_folder
 
 CARD_NAME = "card.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 AE_CLASSES = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}
 OFFICIAL_LATENT_BACKGROUNDS = {
     "ostris/vae-kl-f8-d16": [
@@ -221,7 +220,7 @@ def latent_background(ae, normalizer: LatentNormalizer, image_size: int, device=
 
 
 def weights_sha256(folder: str | Path) -> str:
-    from igae.provenance import file_sha256
+    from igae.files import file_sha256
 
     return file_sha256(Path(folder) / WEIGHTS_NAME)
 

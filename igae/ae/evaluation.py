@@ -7,8 +7,9 @@ import numpy as np
 import torch
 
 from igae.ae.autoencoder import load_with_card, reconstruct, to_unit_hwc
+from igae.files import atomic_write_json
 from igae.metrics import DEFAULT_PROTOCOL, lpips_status, per_image_metrics, summarize
-from igae.provenance import atomic_write_json, provenance
+from igae.provenance import provenance
 from igae.scenes.dataset_io import load_scene, scene_folders
 from igae.scenes.real_images import load_real_images
 

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 
 from igae.ae.autoencoder import LatentNormalizer, decode, encode, latent_background, to_unit_hwc
 from igae.ae.standard_training import heldout_psnr
-from igae.ae.triplanes import LatentTriPlaneConfig, TriPlaneDecoder, TriPlanes, render_latent_images
+from igae.ae.training_configs import IGAELossConfig, IGAEParity, IGAETrainingConfig
+from igae.ae.triplanes import TriPlaneDecoder, TriPlanes, build_triplanes, render_latent_images
 from igae.metrics import psnr
 from igae.nerf.timing import synchronize
 
@@ -40,143 +41,6 @@ LOSS_TERMS = ("latent", "rgb", "ae_synth", "ae_real_mse", "ae_real_perceptual", 
 """Names of the loss terms, as they appear in :attr:`IGAEResult.history`."""
 JOINT_SYNTHETIC = ("latent", "rgb", "ae_synth", "plane_tv")
 """The terms computed on the synthetic views (the others need real images)."""
-
-
-@dataclass
-class IGAELossConfig:
-    """Switches and weights of every IG-AE loss term; defaults are the official code's (docs/paper.md#ig-ae-losses).
-
-    The switches act on the joint phase. The warm-up always trains L_latent (it is what the warm-up is), plus the
-    plane TV when ``plane_tv`` is on, as the official ``pretrain_args``.
-    """
-
-    latent: bool = True
-    """L_latent = MSE(normalize(z), clamp(2·render - 1)), z = E(x) (``posterior``): planes, MLP and encoder."""
-    latent_weight: float = 1.0
-    """Weight of L_latent (warm-up and joint)."""
-    rgb: bool = True
-    """L_RGB = MSE(D(denormalize(clamp(2·render - 1))), x): planes, MLP and decoder."""
-    rgb_weight: float = 1.0
-    """Weight of L_RGB."""
-    ae_synth: bool = True
-    """L_ae^synth = MSE(D(z), x) on the synthetic views, z the same latent as L_latent's."""
-    ae_synth_weight: float = 0.1
-    """Weight of L_ae^synth."""
-    ae_real_mse: bool = True
-    """MSE(D(E(x)), x) on real images (part of L_ae^real)."""
-    ae_real_mse_weight: float = 0.1
-    """Weight of the real-image MSE."""
-    ae_real_perceptual: bool = True
-    """perceptual(D(E(x)), x) on real images (LPIPS-AlexNet in the official code); skipped without a network."""
-    ae_real_perceptual_weight: float = 0.01
-    """Weight of the real-image perceptual term."""
-    real_latent_tv: bool = True
-    """TV of the raw latents of the real images, non-squared L2 (official ``compute_tv(z, 2, 1)``)."""
-    real_latent_tv_weight: float = 1e-5
-    """Weight of the real-latent TV."""
-    plane_tv: bool = True
-    """Squared TV of the Tri-Planes of the batch's views (official ``compute_tv(planes, 2, 2)``)."""
-    plane_tv_weight_warmup: float = 1e-5
-    """Weight of the plane TV during the warm-up."""
-    plane_tv_weight_joint: float = 1e-4
-    """Weight of the plane TV during the joint phase."""
-    plane_tv_sum_over_views: bool = True
-    """Sum the per-scene plane TV over the batch's views, as the official code does (its weights assume it);
-    False averages it, which makes the TV strength independent of the batch size."""
-
-
-@dataclass
-class IGAEParity:
-    """Behaviours of the official code that this project changes, for ``parity: official`` (docs/paper.md#deviations).
-
-    Each default is this project's behaviour (``parity: paper``); :func:`igae.ae.igae_config.igae_parity` builds the
-    official set. Kept apart from :class:`IGAETrainingConfig`, whose fields are a shipped card's recipe: a card
-    records these only when they differ from the defaults (``recipe.parity``).
-    """
-
-    plane_axes: str = "xy-xz-yz"
-    """The planes' (u, v) axes (:data:`igae.ae.triplanes.PLANE_AXES`); the official code's are ``xy-xz-zx``."""
-    lr_decay_per_epoch: float | None = None
-    """Official: every lr is multiplied by this once per epoch (a staircase, ``ExponentialLR`` stepped at each epoch's
-    end), each phase counting its own epochs of ``warmup_steps_per_epoch`` / ``joint_steps_per_epoch`` steps; the
-    training config's ``lr_decay_per_step`` must then be 1. None: the per-step decay ``lr_decay_per_step``."""
-    warmup_steps_per_epoch: int = 1
-    """Steps of one warm-up epoch (ceil(train views / warmup_batch_views)), for ``lr_decay_per_epoch``."""
-    joint_steps_per_epoch: int = 1
-    """Steps of one joint-phase epoch (ceil(train views / batch_views)), for ``lr_decay_per_epoch``."""
-    train_quant_convs: bool = True
-    """Put ``quant_conv`` in the encoder's and ``post_quant_conv`` in the decoder's optimiser in the joint phase; the
-    official code optimises ``encoder`` and ``decoder`` only, so both stay as the base AE's."""
-    reshuffle_real_images: bool = True
-    """Draw the real images in a fresh random order at every pass; False cycles them in their stored order (the
-    official injection ``DataLoader`` has no shuffle and is cycled)."""
-
-
-@dataclass
-class IGAETrainingConfig:
-    """Schedule of the two IG-AE phases (docs/paper.md#ig-ae-schedule), in optimisation steps."""
-
-    warmup_steps: int = 1000
-    """Steps of the warm-up (official: 50 epochs of the synthetic views at batch 32)."""
-    joint_steps: int = 1000
-    """Steps of the joint phase (official: 75 epochs of the synthetic views at batch 12)."""
-    batch_views: int = 12
-    """Synthetic views per joint step, drawn across all scenes (official: 12)."""
-    warmup_batch_views: int = 32
-    """Synthetic views per warm-up step (official: 32). Warm-up steps are cheap: no AE pass."""
-    batch_real: int = 3
-    """Real images per joint step (official: 3 ImageNet images)."""
-    warmup_lr_mlp: float = 1e-3
-    """Adam lr of the shared MLP in the warm-up."""
-    warmup_lr_planes: float = 1e-3
-    """Adam lr of the Tri-Planes in the warm-up."""
-    joint_lr_encoder: float = 5e-5
-    """Adam lr of the encoder (with its quant_conv) in the joint phase."""
-    joint_lr_decoder: float = 5e-5
-    """Adam lr of the decoder (with its post_quant_conv) in the joint phase."""
-    joint_lr_planes: float = 1e-4
-    """Adam lr of the Tri-Planes in the joint phase."""
-    joint_lr_mlp: float = 1e-4
-    """Adam lr of the shared MLP in the joint phase."""
-    lr_decay_per_step: float = 1.0
-    """Every lr is multiplied by this after each step of its phase. The official 0.988032 per epoch is
-    0.988032 ** (1 / steps_per_epoch); computing it is the caller's job."""
-    freeze_mlp_after_fraction: float = 0.9
-    """The MLP's lr is set to 0 after this fraction of the warm-up (official: from epoch 45 of 50)."""
-    parity_freeze_triplanes_in_joint: bool = False
-    """True reproduces the official code, whose joint phase never steps the Tri-Planes and the MLP
-    (docs/paper.md#caveats, 1). False (ours, and what the paper describes) steps them with L_latent and L_RGB."""
-    cache_warmup_latents: bool = True
-    """Encode every synthetic view once before the warm-up (posterior mean and std), then draw a fresh posterior
-    sample each step (``posterior: sample``; else the mean as it is): the same distribution as the official
-    per-step encoding, at the cost of one encoding."""
-    encode_batch_size: int = 32
-    """Images per AE forward pass when caching the warm-up latents."""
-    background: list[float] | None = None
-    """Latent background colour in [0, 1] (one value per channel); None computes it from the AE before training
-    (:func:`igae.ae.autoencoder.latent_background`), then keeps it fixed, as the official code."""
-    triplanes: LatentTriPlaneConfig = field(default_factory=LatentTriPlaneConfig)
-    """Tri-Plane resolution and features, MLP width, ray marching."""
-    loss: IGAELossConfig = field(default_factory=IGAELossConfig)
-    """Loss switches and weights."""
-    posterior: str = "sample"
-    """The latent z = E(x) every loss uses: ``sample`` (a posterior sample, as the official code, for a base AE
-    trained as a VAE on sampled latents) or ``mean`` (the posterior mean, for a base AE trained to decode means,
-    whose posterior std carries no meaning; docs/paper.md#deviations). The NeRF targets are means either way."""
-    curve_points: int = 10
-    """Points of the training curves per phase (:attr:`IGAEResult.curves`): one before the phase's first step, then
-    this many evenly spaced to its last step; 0 measures none. Measured between steps, outside their timing."""
-    curve_train_views: int = 24
-    """Train views (evenly spread over the synthetic views, the same at every point) the train-view curves use."""
-    seed: int = 0
-    """Seeds the Tri-Plane and MLP init, the batches, the ray jitter and the posterior samples."""
-    device: str = "cpu"
-    """Torch device of the training (``cpu``, ``cuda``, ``cuda:1``)."""
-    amp: bool = False
-    """bf16 autocast of the AE and Tri-Plane rendering forward passes on CUDA (the losses stay in float32); ignored
-    on the CPU. False keeps every number as in float32 training."""
-    log_every: int = 50
-    """Log a line every this many steps of each phase (and at each phase's last step)."""
 
 
 @dataclass
@@ -557,8 +421,8 @@ def _prepare(
     views = _ShuffledCycle(len(images), batch_generator)
     ae.to(device).eval().requires_grad_(False)
     latent_channels, latent_resolution, background = _latent_geometry(ae, normalizer, images, config, device)
-    triplanes, mlp = config.triplanes.build(
-        len(scenes), latent_channels, generator=init_generator, plane_axes=parity.plane_axes
+    triplanes, mlp = build_triplanes(
+        config.triplanes, len(scenes), latent_channels, generator=init_generator, plane_axes=parity.plane_axes
     )
     return _Training(
         config=config,

@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from igae.ae.autoencoder import AutoencoderCard, encode
+from igae.files import atomic_write_bytes, file_sha256
 from igae.metrics import read_rgb
-from igae.provenance import atomic_write_bytes, file_sha256
 
 
 def read_frames(scene_dir: str | Path) -> list[str]:

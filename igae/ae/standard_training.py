@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
@@ -26,45 +26,8 @@ from igae.ae.autoencoder import (
     small_autoencoder,
     to_unit_hwc,
 )
+from igae.ae.training_configs import AETrainingConfig
 from igae.metrics import build_perceptual_loss, psnr
-
-
-@dataclass
-class AETrainingConfig:
-    steps: int = 3000
-    """Optimiser steps."""
-    batch_size: int = 8
-    """Real images per step."""
-    crop_size: int = 64
-    """Side of the random crops trained on (the AE is fully convolutional; 64 px costs a quarter of 128 px)."""
-    lr: float = 1e-3
-    """Adam learning rate at the start of the cosine decay."""
-    warmup_steps: int = 0
-    """Steps of linear learning-rate warm-up before the cosine decay."""
-    kl_weight: float = 1e-6
-    """Weight of the KL term of the VAE posterior."""
-    sample_posterior: bool = True
-    """Decode a sample of the posterior (a VAE's training) or its mean. With a tiny KL weight the learnt variance
-    shrinks slowly, and the sampling noise holds early reconstructions back; the KL term is kept either way."""
-    perceptual: str = "auto"
-    """Perceptual loss: lpips-alex, stlpips-alex, auto (LPIPS if its weights exist, else stlpips) or none."""
-    perceptual_weight: float = 0.1
-    """Weight of the perceptual term."""
-    latent_channels: int = 16
-    """Latent channels (the paper's AE has 16)."""
-    block_out_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 64])
-    """Channels of the encoder/decoder blocks; n blocks give 2^(n-1) down-sampling."""
-    layers_per_block: int = 1
-    """ResNet layers per block."""
-    seed: int = 0
-    """Seed of the initialisation, the batches and the augmentations."""
-    eval_every: int = 250
-    """Steps between two points of the learning curve (held-out PSNR on the test images)."""
-    color_jitter: float = 0.0
-    """Strength j of a per-image colour augmentation: a random permutation of the RGB channels, per-channel gains in
-    [1 - j, 1 + j] and a brightness offset in [-j, j], clipped to the valid range. Half the photos shipped offline
-    are grey and few hold pure white, while the scenes are coloured objects on white: without it the AE tints white
-    grey and casts colour. 0 turns it off (the batches are then those of earlier recipes)."""
 
 
 def _augment(images: torch.Tensor, crop_size: int, generator: torch.Generator, color_jitter: float = 0.0):

@@ -16,11 +16,12 @@ Conventions:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from igae.ae.training_configs import LatentTriPlaneConfig, TriPlaneRenderConfig
 
 COLOUR_PADDING = 0.001
 """Mip-NeRF's colour activation: sigmoid(x) * (1 + 2 * pad) - pad, so the extremes 0 and 1 are reachable."""
@@ -158,47 +159,18 @@ class TriPlaneDecoder(nn.Module):
         return density, colour
 
 
-@dataclass
-class TriPlaneRenderConfig:
-    """Ray marching of latent Tri-Planes (docs/paper.md#tri-planes: 48 + 48 samples between 0.5 and 2.1)."""
-
-    n_coarse: int = 48
-    """Stratified samples per ray (jittered inside equal bins in training, bin midpoints in evaluation)."""
-    n_fine: int = 48
-    """Importance samples per ray drawn from the coarse weights (inverse CDF); 0 renders the coarse pass only."""
-    near: float = 0.5
-    """Distance from the camera where rays start (world units; the scene is [-1, 1]^3)."""
-    far: float = 2.1
-    """Distance from the camera where rays end; the background colour fills what is left transparent."""
-    max_points_per_chunk: int = 2**20
-    """Rays are rendered in chunks so that at most this many samples (coarse + fine) are evaluated at once."""
-
-
-@dataclass
-class LatentTriPlaneConfig:
-    """The latent scene representation of IG-AE training: planes, shared MLP, renderer (docs/paper.md#tri-planes)."""
-
-    resolution: int = 64
-    """K: each plane is K x K."""
-    features: int = 32
-    """F: feature channels per plane (features of the 3 planes are summed)."""
-    hidden: int = 64
-    """Hidden width of the shared decoder MLP."""
-    render: TriPlaneRenderConfig = field(default_factory=TriPlaneRenderConfig)
-    """Ray marching settings."""
-
-    def build(
-        self,
-        n_scenes: int,
-        latent_channels: int,
-        generator: torch.Generator | None = None,
-        plane_axes: str = "xy-xz-yz",
-    ) -> tuple[TriPlanes, TriPlaneDecoder]:
-        """Fresh Tri-Planes for ``n_scenes`` scenes (sampled at ``plane_axes``, :data:`PLANE_AXES`) and a shared
-        decoder to ``latent_channels`` channels (on CPU)."""
-        triplanes = TriPlanes(n_scenes, self.resolution, self.features, generator=generator, plane_axes=plane_axes)
-        decoder = TriPlaneDecoder(self.features, latent_channels, self.hidden, generator=generator)
-        return triplanes, decoder
+def build_triplanes(
+    config: LatentTriPlaneConfig,
+    n_scenes: int,
+    latent_channels: int,
+    generator: torch.Generator | None = None,
+    plane_axes: str = "xy-xz-yz",
+) -> tuple[TriPlanes, TriPlaneDecoder]:
+    """Fresh Tri-Planes of ``config`` for ``n_scenes`` scenes (sampled at ``plane_axes``, :data:`PLANE_AXES`) and a
+    shared decoder to ``latent_channels`` channels (on CPU)."""
+    triplanes = TriPlanes(n_scenes, config.resolution, config.features, generator=generator, plane_axes=plane_axes)
+    decoder = TriPlaneDecoder(config.features, latent_channels, config.hidden, generator=generator)
+    return triplanes, decoder
 
 
 def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ import torch
 import yaml
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 
+from igae.files import atomic_folder, atomic_write_json, file_sha256
 from igae.metrics import psnr, read_rgb
 from igae.nerf.convergence import is_converged, tail_change_db
 from igae.nerf.method_configs import TwoStageSchedule, method_settings, trainer_config
@@ -40,7 +41,7 @@ from igae.nerf.registry import Space
 from igae.nerf.scoring import EvalRender, save_eval_renders, score_run
 from igae.nerf.timing import IterationTimer, device_label, median_time_ms, peak_memory_mb, reset_peak_memory
 from igae.parity import Parity
-from igae.provenance import atomic_folder, atomic_write_json, file_sha256, provenance
+from igae.provenance import provenance
 
 
 def seed_everything(seed: int) -> None:

@@ -38,6 +38,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from igae.files import atomic_write_bytes, atomic_write_json, file_sha256
 from igae.metrics import (
     DEFAULT_PROTOCOL,
     MetricProtocol,
@@ -48,7 +49,6 @@ from igae.metrics import (
     summarize,
 )
 from igae.nerf.registry import Space
-from igae.provenance import atomic_write_bytes, atomic_write_json, file_sha256
 
 RENDERS_FILE = "renders/eval.safetensors"
 """The lossless eval renders of a run, relative to the run folder."""

@@ -54,6 +54,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from igae.files import atomic_write_text
+
 N_BOOT = 10_000
 """Bootstrap resamples per row."""
 BOOTSTRAP_SEED = 0
@@ -486,8 +488,6 @@ def write_claims(
     seed: int = BOOTSTRAP_SEED,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write claims.csv atomically from the two tables; returns (claims table, paired units) for the figure."""
-    from igae.provenance import atomic_write_text  # here, not at the top: igae.provenance imports torch
-
     units = paired_units(pd.read_csv(latent_nvs_csv), pd.read_csv(timing_csv), roles)
     table = claims_table(units, roles, n_boot, seed)
     atomic_write_text(Path(out_csv), table.to_csv(index=False))

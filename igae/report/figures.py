@@ -33,8 +33,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
+from igae.files import atomic_write_bytes  # noqa: E402
 from igae.metrics import DEFAULT_PROTOCOL, psnr, read_rgb  # noqa: E402
-from igae.provenance import atomic_write_bytes  # noqa: E402
 from igae.report.claims import CLAIMS, interval_label  # noqa: E402
 from igae.report.tables import ResultFileError, read_result_json  # noqa: E402
 

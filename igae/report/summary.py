@@ -564,7 +564,7 @@ def update_readme(readme_path: str | os.PathLike, markdown: str, block: str = "r
     each stand on a line of their own, once, begin before end; otherwise a ValueError names the file and the
     markers. Written atomically.
     """
-    from igae.provenance import atomic_write_text
+    from igae.files import atomic_write_text
 
     begin_marker, end_marker = block_markers(block)
     path = Path(readme_path)

@@ -68,10 +68,11 @@ from typing import Any
 import pandas as pd
 
 from igae import layout
+from igae.files import atomic_write_text
 from igae.nerf.convergence import STOP_REASONS
 from igae.nerf.scoring import FIT_STATUSES
 from igae.nerf.timing import UNKNOWN_DEVICE, device_from_description
-from igae.provenance import atomic_write_text, versions_string
+from igae.provenance import versions_string
 
 PROVENANCE_COLUMNS = ["config_hash", "ae_sha256", "versions"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from igae.provenance import atomic_folder
+from igae.files import atomic_folder
 from igae.scenes.cameras import opencv_to_opengl, opengl_to_opencv
 from igae.scenes.images import load_rgb
 

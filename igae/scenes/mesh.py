@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from igae.provenance import file_sha256
+from igae.files import file_sha256
 from igae.scenes.cameras import OBJECT_RADIUS, CameraRig, check_render_sizes, rig_cameras, rig_intrinsics
 from igae.scenes.dataset_io import (
     check_distinct_scene_names,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from igae.provenance import atomic_folder
+from igae.files import atomic_folder
 from igae.scenes.images import open_image
 from igae.scenes.photos import PHOTO_FILES, load_photo, photo_path
 

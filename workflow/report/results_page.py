@@ -4,7 +4,7 @@ report shows for each CSV and PNG."""
 
 from pathlib import Path
 
-from igae.provenance import atomic_write_text
+from igae.files import atomic_write_text
 from igae.report.results_page import results_page
 from igae.runtime import logged_job
 

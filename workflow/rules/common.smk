@@ -1,7 +1,6 @@
 """Config validation, names the wildcards may take, and the list of final outputs."""
 
 import json
-import sys
 
 from snakemake.logging import logger
 from snakemake.utils import validate
@@ -10,9 +9,11 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 # Plain Python only while Snakemake builds the DAG: no torch, no nerfstudio (the jobs import them).
 from igae import layout  # noqa: E402
-from igae.ae.kinds.registry import autoencoder_kind  # noqa: E402
+from igae.ae.kinds.registry import AE_KINDS  # noqa: E402
 from igae.config import (  # noqa: E402
     ConfigError,
+    autoencoder_entries,
+    autoencoder_spec,
     bench_scenes,
     check_config,
     claim_roles,
@@ -27,40 +28,24 @@ from igae.parity import Parity  # noqa: E402
 check_config(config)
 
 
-def cli_args():
-    """The options Snakemake's command line parsed, profile included, or None under Snakemake's API. (The Snakefile is
-    read before Snakemake tells the workflow its executor: hence the look up the stack.)"""
-    frame = sys._getframe()
-    while frame is not None:
-        args = frame.f_locals.get("args")
-        if frame.f_globals.get("__name__") == "snakemake.cli" and hasattr(args, "executor"):
-            return args
-        frame = frame.f_back
-    return None
-
-
-def check_device():
-    """device: cuda without a visible GPU stops a run before any job, where the jobs would run here: not with
-    --executor slurm, kubernetes, ... (the nodes' GPUs count), nor for --touch, --unlock, --report, --lint,
-    --cleanup-metadata. A dry run may plan a GPU run meant for another machine: it warns."""
-    if config["device"] != "cuda" or CUDA:
-        return
-    args, message = cli_args(), "config: device: cuda but no CUDA device is visible; use device: auto or cpu"
-    if args is None:
-        raise ConfigError(message)
-    if args.executor not in (None, "local"):
-        return
-    if args.dryrun:
-        logger.warning(f"igae: {message} (a run here would stop before any job)")
-    elif not any(getattr(args, name, None) for name in ("touch", "unlock", "report", "lint", "cleanup_metadata")):
-        raise ConfigError(message)
-
-
 CUDA = cuda_available(config["device"])  # False for device: cpu, without asking torch
-check_device()
+NO_GPU = config["device"] == "cuda" and not CUDA
+NO_GPU_MESSAGE = "config: device: cuda but no CUDA device is visible; use device: auto or cpu"
+if NO_GPU:  # a dry run may plan a GPU run meant for another machine, or a cluster's nodes
+    logger.warning(f"igae: {NO_GPU_MESSAGE} (a run here would stop before any job)")
+
+
+onstart:
+    # Snakemake calls this once the DAG is planned, before the first job, on a run that executes jobs (not -n, --unlock,
+    # --report, --lint): device: cuda without a visible GPU stops it where the jobs would run here, not on a cluster
+    # executor (--executor slurm, kubernetes: the nodes' GPUs count), nor for --touch.
+    if NO_GPU and workflow.local_exec and not workflow.touch:
+        raise ConfigError(NO_GPU_MESSAGE)
+
 
 AUTOENCODERS = config["autoencoders"]
-AE_KIND = {name: autoencoder_kind(spec["kind"]) for name, spec in AUTOENCODERS.items()}  # igae/ae/kinds/
+AE_ENTRIES = autoencoder_entries(config)  # each entry parsed once (igae/ae/kinds/)
+AE_KIND = {name: AE_KINDS[entry.kind] for name, entry in AE_ENTRIES.items()}
 TRAINING_CURVE_AES = [name for name, kind in AE_KIND.items() if kind.training_curves]  # igae_training.png
 BENCH = config["benchmark"]
 TABLE_INPUTS = table_inputs(config, CUDA)  # what `igae tables --config` reads too
@@ -84,8 +69,9 @@ wildcard_constraints:
 
 
 def spec_json(ae):
-    """An autoencoder's config entry as JSON (ae_spec): a param, so editing the entry re-runs what depends on it."""
-    return json.dumps(ae_spec(ae), sort_keys=True)
+    """An autoencoder's config entry as JSON (autoencoder_spec): a param, so editing the entry re-runs what depends on
+    it. Its job parses it (igae.ae.kinds.registry.autoencoder_entry) as AE_ENTRIES holds it."""
+    return json.dumps(autoencoder_spec(config, ae), sort_keys=True)
 
 
 def latent_runs():
@@ -115,20 +101,15 @@ def built_by(rule_name):
     return [name for name, kind in AE_KIND.items() if kind.rule == rule_name]
 
 
-def ae_spec(ae):
-    """An autoencoder's config entry with its name and the image size: what its kind's functions take."""
-    return {"name": ae, **AUTOENCODERS[ae], "image_size": config["image_size"]}
-
-
 def ae_inputs(wc):
     """The files its kind's job reads (AutoencoderKind.inputs): the base AE, scenes, real images, a shipped checkpoint
     (replacing it re-runs the rule)."""
-    return AE_KIND[wc.ae].inputs(ae_spec(wc.ae), config)
+    return AE_KIND[wc.ae].inputs(AE_ENTRIES[wc.ae], config)
 
 
 def ae_trains(wc):
     """Whether the job trains (AutoencoderKind.trains), rather than loading or copying weights."""
-    return AE_KIND[wc.ae].trains(ae_spec(wc.ae), config)
+    return AE_KIND[wc.ae].trains(AE_ENTRIES[wc.ae], config)
 
 
 def prepare_threads(wc):

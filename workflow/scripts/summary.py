@@ -1,6 +1,6 @@
 """Snakemake: the Markdown results section, generated from the tables (rule summary; igae summary does the same)."""
 
-from igae.provenance import atomic_write_text
+from igae.files import atomic_write_text
 from igae.report.summary import results_markdown, this_machine
 from igae.runtime import logged_job
 

@@ -1,6 +1,6 @@
 """Kind ``igae``: an Inverse Graphics Autoencoder, a ``base`` AE of the config fine-tuned jointly with latent
 Tri-Planes of the ``scenes`` dataset and on the real images (warm-up, then joint phase): :func:`train_igae_job`
-(:mod:`igae.ae.igae_training` trains, :mod:`igae.ae.igae_config` reads the entry's ``training``), or its shipped
+(:mod:`igae.ae.igae_training` trains, :mod:`igae.ae.training_configs` reads the entry's ``training``), or its shipped
 ``checkpoint`` once checked against what this config would train. Loss terms are switches of ``training.loss``: an
 ablation is one more entry of this kind."""
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from igae import layout
-from igae.ae.kinds.kind import SHIPPED_CHECKPOINT, AutoencoderKind, unless_shipped, uses_shipped
+from igae.ae.kinds.kind import SHIPPED_CHECKPOINT, AutoencoderEntry, AutoencoderKind, ShippedEntry, unless_shipped
+from igae.ae.training_configs import IGAETrainingConfig, epochs_to_steps, igae_parity, igae_training_config
 from igae.parity import Parity
 from igae.scenes.sources.registry import scene_source
 
@@ -35,66 +36,72 @@ SCHEMA = {
         "base": {"type": "string", "description": "the autoencoder it is fine-tuned from"},
         "scenes": {"type": "string", "description": "the scene dataset of its Tri-Planes"},
         "checkpoint": SHIPPED_CHECKPOINT,
-        "training": {"type": "object", "description": "igae.ae.igae_training.IGAETrainingConfig (igae.ae.igae_config)"},
+        "training": {"type": "object", "description": "igae.ae.training_configs.IGAETrainingConfig"},
     },
 }
 
 
-def inputs(spec: dict, config: dict) -> dict[str, str]:
+@dataclass(frozen=True)
+class IGAEEntry(ShippedEntry):
+    """An ``igae`` entry: its ``training`` is an :class:`igae.ae.training_configs.IGAETrainingConfig` whose epochs the
+    job turns into steps for the scenes' train views (:func:`train_igae_job`)."""
+
+    base: str | None = None
+    """The entry of the autoencoder it is fine-tuned from (not an IG-AE)."""
+    scenes: str | None = None
+    """The scene dataset its Tri-Planes are fitted to (in the procedural rig's units, no benchmark's)."""
+
+
+def inputs(entry: IGAEEntry, config: dict) -> dict[str, str]:
     """The base AE, the synthetic scenes and the real images (a shipped checkpoint's check hashes them too), and the
     shipped checkpoint."""
     files = {
-        "base": layout.autoencoder(spec["base"]),
-        "scenes": layout.scene_dataset(spec["scenes"]),
+        "base": layout.autoencoder(entry.base),
+        "scenes": layout.scene_dataset(entry.scenes),
         "real": layout.real_images(config),
     }
-    if uses_shipped(spec, config):
-        files["checkpoint"] = spec["checkpoint"]
+    if entry.uses_shipped(config):
+        files["checkpoint"] = entry.checkpoint
     return files
 
 
-def training_config(training: dict, parity: Parity):
+def training_config(training: dict, parity: Parity) -> IGAETrainingConfig:
     """The IGAETrainingConfig of the entry's ``training``, its epochs counted over 1 view (the job counts them over
     the scenes' train views: the keys, not the step counts, are what is checked here)."""
-    from igae.ae.igae_config import epochs_to_steps, igae_training_config
-
     return igae_training_config(epochs_to_steps(training, 1, parity), "cpu", parity)[0]
 
 
-def check(spec: dict, where: str, config: dict, kinds: Mapping[str, AutoencoderKind]) -> None:
+def check(entry: IGAEEntry, where: str, config: dict, entries: Mapping[str, AutoencoderEntry]) -> None:
     """Its ``base`` is another, non-IG-AE entry whose latents it can train on; its ``scenes`` a dataset in the
     procedural rig's units that no benchmark evaluates on."""
-    autoencoders, scenes, parity = config["autoencoders"], config["scenes"], Parity.of(config)
-    base = spec.get("base")
-    if base not in autoencoders:
-        raise ValueError(f"{where}.base = {base!r} names no autoencoder (known: {', '.join(autoencoders)})")
-    if autoencoders[base]["kind"] == NAME:
-        raise ValueError(f"{where}.base = {base!r} is itself an IG-AE; chaining IG-AEs is not supported")
-    if spec.get("scenes") not in scenes:
-        raise ValueError(f"{where}.scenes = {spec.get('scenes')!r} names no dataset (known: {', '.join(scenes)})")
-    source = scenes[spec["scenes"]]["source"]
+    scenes, parity, base = config["scenes"], Parity.of(config), entries.get(entry.base)
+    if base is None:
+        raise ValueError(f"{where}.base = {entry.base!r} names no autoencoder (known: {', '.join(entries)})")
+    if base.kind == NAME:
+        raise ValueError(f"{where}.base = {entry.base!r} is itself an IG-AE; chaining IG-AEs is not supported")
+    if entry.scenes not in scenes:
+        raise ValueError(f"{where}.scenes = {entry.scenes!r} names no dataset (known: {', '.join(scenes)})")
+    source = scenes[entry.scenes]["source"]
     if not scene_source(source).rig_units:
         raise ValueError(
-            f"{where}.scenes = {spec['scenes']!r} is a {source!r} source, posed in its own units; the IG-AE's "
+            f"{where}.scenes = {entry.scenes!r} is a {source!r} source, posed in its own units; the IG-AE's "
             "Tri-Planes need scenes in the procedural camera rig's (procedural, mesh, srn, shapenet, "
             "igae-data). Use it as a benchmark dataset instead"
         )
-    _check_posterior(where, spec, base, autoencoders[base], parity, kinds[autoencoders[base]["kind"]])
-    if spec["scenes"] in config["benchmark"]["datasets"]:
+    _check_posterior(where, entry, base, parity)
+    if entry.scenes in config["benchmark"]["datasets"]:
         raise ValueError(
-            f"{where}.scenes = {spec['scenes']!r} is also a benchmark dataset: its views would be both IG-AE "
+            f"{where}.scenes = {entry.scenes!r} is also a benchmark dataset: its views would be both IG-AE "
             "training data and NeRF/AE test data. Give the benchmark held-out scenes"
         )
 
 
-def _check_posterior(
-    where: str, spec: dict, base_name: str, base: dict, parity: Parity, base_kind: AutoencoderKind
-) -> None:
+def _check_posterior(where: str, entry: IGAEEntry, base: AutoencoderEntry, parity: Parity) -> None:
     """An IG-AE must train on the latent its base AE decodes: posterior samples of a base trained to decode posterior
     means are mostly noise (its posterior std stays the prior's; docs/paper.md#deviations). ``parity: official``
     trains on samples, as the official code."""
-    posterior = "sample" if parity == Parity.OFFICIAL else spec.get("training", {}).get("posterior", "sample")
-    decodes_means = base_kind.decodes_means(base)
+    base_name, decodes_means = base.name, base.decodes_means
+    posterior = "sample" if parity == Parity.OFFICIAL else entry.training.get("posterior", "sample")
     if parity == Parity.OFFICIAL and decodes_means:
         raise ValueError(
             f"config: parity = 'official' trains {where.removeprefix('config: ')} on posterior samples (the official "
@@ -126,11 +133,11 @@ def _comparable_recipe(training: dict) -> dict:
     return {key: value for key, value in training.items() if key != "device"}
 
 
-def _check_shipped_igae(spec: dict, checkpoint: Path, card: AutoencoderCard, expected: dict) -> None:
+def _check_shipped_igae(entry: IGAEEntry, checkpoint: Path, card: AutoencoderCard, expected: dict) -> None:
     """Refuse a shipped IG-AE whose recipe, base AE or training data differ from what this config would train."""
     from igae.ae.autoencoder import AutoencoderError
 
-    name, recipe = spec["name"], card.recipe
+    name, recipe = entry.name, card.recipe
     remedy = (
         f"to train one with this config instead: --forcerun train_igae --config use_shipped_checkpoints=False, or "
         f"drop autoencoders.{name}.checkpoint"
@@ -153,7 +160,7 @@ def _check_shipped_igae(spec: dict, checkpoint: Path, card: AutoencoderCard, exp
         )
     if recipe.get("base_sha256") != expected["base_sha256"]:
         raise AutoencoderError(
-            f"config: autoencoders.{name}.base = {spec['base']!r} (sha256 {expected['base_sha256'][:12]}…) is not the "
+            f"config: autoencoders.{name}.base = {entry.base!r} (sha256 {expected['base_sha256'][:12]}…) is not the "
             f"base AE the shipped checkpoint {checkpoint} was trained from (sha256 "
             f"{str(recipe.get('base_sha256'))[:12]}…); {remedy}"
         )
@@ -181,7 +188,7 @@ def scene_split(data, parity: Parity = Parity.PAPER, eval_fraction: float | None
 
 
 def train_igae_job(
-    spec: dict,
+    entry: IGAEEntry,
     base_dir,
     scenes_dir,
     real_dir,
@@ -194,13 +201,13 @@ def train_igae_job(
 ) -> AutoencoderCard:
     """Fine-tune the base AE into an IG-AE on the train views of every scene of ``scenes_dir``; save it.
 
-    With ``use_shipped`` and a ``checkpoint`` in ``spec``, copy that shipped IG-AE instead, after checking that its
+    With ``use_shipped`` and a ``checkpoint`` in the entry, copy that shipped IG-AE instead, after checking that its
     card's recipe, base AE and training data (sha256) are those this config would train with.
 
     ``parity: official`` (docs/paper.md#deviations): the official training behaviours
-    (:data:`igae.ae.igae_config.OFFICIAL_TRAINING`, :func:`igae.ae.igae_config.igae_parity`), the official split of the
-    scenes (:func:`scene_split`, with ``scene_eval_fraction``) and the base AE's latent background for the IG-AE's
-    latent NeRFs, instead of one recomputed from the fine-tuned weights."""
+    (:data:`igae.ae.training_configs.OFFICIAL_TRAINING`, :func:`igae.ae.training_configs.igae_parity`), the official
+    split of the scenes (:func:`scene_split`, with ``scene_eval_fraction``) and the base AE's latent background for
+    the IG-AE's latent NeRFs, instead of one recomputed from the fine-tuned weights."""
     from safetensors.torch import save_file
 
     from igae.ae.autoencoder import (
@@ -210,14 +217,13 @@ def train_igae_job(
         load_with_card,
         save_autoencoder,
     )
-    from igae.ae.igae_config import epochs_to_steps, igae_parity, igae_training_config
     from igae.ae.igae_training import IGAECurveData, SceneViews, train_igae
     from igae.metrics import build_perceptual_loss
     from igae.scenes.dataset_io import load_scene, scene_folders
     from igae.scenes.real_images import load_real_images
 
     parity = Parity.parse(parity)
-    shipped = Path(spec["checkpoint"]) if spec.get("checkpoint") and use_shipped else None
+    shipped = Path(entry.checkpoint) if entry.checkpoint and use_shipped else None
     ae, base_card = load_with_card(base_dir, device)
     folders = scene_folders(scenes_dir)
     # train views only; images kept as uint8 on the host (batches are converted on the device, same numbers)
@@ -227,7 +233,7 @@ def train_igae_job(
         SceneViews.from_scene_data(data, train, uint8=True) for data, (train, _) in zip(scene_data, splits, strict=True)
     ]
     train_views = sum(len(scene.images) for scene in scenes)
-    training = spec.get("training", {})
+    training = entry.training
     config, perceptual_kind = igae_training_config(epochs_to_steps(training, train_views, parity), device, parity)
     # before the real images and the base's renders: missing LPIPS weights stop the job here
     wants_perceptual = config.loss.ae_real_perceptual and shipped is None
@@ -240,9 +246,9 @@ def train_igae_job(
     if shipped is not None:
         _, card = load_with_card(shipped, "cpu")  # checks the weights against the card's sha256
         expected = {"training": asdict(config), "base_sha256": base_card.sha256, "parity": parity, **data_sha256}
-        _check_shipped_igae(spec, shipped, card, expected)
+        _check_shipped_igae(entry, shipped, card, expected)
         copy_checkpoint(shipped, out_dir)
-        log(f"{spec['name']}: shipped checkpoint {shipped} (sha256 {card.sha256}); recipe, base and data match")
+        log(f"{entry.name}: shipped checkpoint {shipped} (sha256 {card.sha256}); recipe, base and data match")
         return card
     # the curves: every scene's held-out views (rendered by its Tri-Plane, never trained on) and the real test split
     curve_data = IGAECurveData(
@@ -253,7 +259,7 @@ def train_igae_job(
         real=load_real_images(real_dir, "test", uint8=True),
     )
     log(
-        f"{spec['name']}: IG-AE from {base_card.name} on {len(scenes)} scenes, {len(real)} real images, "
+        f"{entry.name}: IG-AE from {base_card.name} on {len(scenes)} scenes, {len(real)} real images, "
         f"perceptual = {perceptual.label if perceptual else 'none'}, latents: posterior {config.posterior}"
     )
     result = train_igae(
@@ -269,7 +275,7 @@ def train_igae_job(
     )
     parity_record = {} if parity == Parity.PAPER else {"parity": parity, "parity_behaviours": asdict(behaviours)}
     card = AutoencoderCard(
-        name=spec["name"],
+        name=entry.name,
         kind=NAME,
         source=base_card.name,
         latent_channels=base_card.latent_channels,
@@ -303,7 +309,7 @@ def train_igae_job(
 
 
 def build(
-    spec: dict,
+    entry: IGAEEntry,
     inputs: dict[str, Path],
     out_dir: Path,
     device,
@@ -314,7 +320,7 @@ def build(
 ):
     """Train the IG-AE (or copy its checked, shipped checkpoint); ``scene_eval_fraction``: the scenes'
     ``eval_fraction``, which ``parity: official`` splits them by."""
-    return train_igae_job(spec, base_dir=inputs["base"], scenes_dir=inputs["scenes"], real_dir=inputs["real"],
+    return train_igae_job(entry, base_dir=inputs["base"], scenes_dir=inputs["scenes"], real_dir=inputs["real"],
                           out_dir=out_dir, device=device, log=log, use_shipped=use_shipped, parity=parity,
                           scene_eval_fraction=scene_eval_fraction)  # fmt: skip
 
@@ -322,6 +328,7 @@ def build(
 KIND = AutoencoderKind(
     name=NAME,
     schema=SCHEMA,
+    entry=IGAEEntry,
     rule="train_igae",
     inputs=inputs,
     build=build,

@@ -3,9 +3,12 @@ diffusers folder (``path``) (paper: ``ostris/vae-kl-f8-d16``), and written with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from igae.ae.kinds.kind import AutoencoderKind
+from igae.ae.hub import HUB_ID
+from igae.ae.kinds.kind import AutoencoderEntry, AutoencoderKind
 from igae.parity import Parity
 
 NAME = "pretrained"
@@ -24,21 +27,35 @@ SCHEMA = {
 }
 
 
-def inputs(spec: dict, config: dict) -> dict[str, str]:
+@dataclass(frozen=True)
+class PretrainedEntry(AutoencoderEntry):
+    """A ``pretrained`` entry: exactly one of ``hub_id`` and ``path`` (:func:`check`)."""
+
+    hub_id: str | None = None
+    """A Hugging Face id (owner/name), e.g. ``ostris/vae-kl-f8-d16``."""
+    path: str | None = None
+    """A local diffusers folder (relative to the working directory)."""
+    subfolder: str | None = None
+    """The AE's subfolder of the hub repository or folder (``vae`` for Stable Diffusion's)."""
+    latent_scale: float = 0.02
+    """Scale of the tanh latent normaliser (the paper's 0.02)."""
+
+
+def inputs(entry: PretrainedEntry, config: dict) -> dict[str, str]:
     """None: a hub id is no file, and a local folder is read as it is when the job runs."""
     return {}
 
 
-def check(spec: dict, where: str, config: dict, kinds) -> None:
+def check(entry: PretrainedEntry, where: str, config: dict, entries: Mapping[str, AutoencoderEntry]) -> None:
     """``path`` is a local diffusers folder that exists now; ``hub_id`` is an owner/name id; exactly one is set."""
-    path, hub_id = spec.get("path"), spec.get("hub_id")
+    path, hub_id = entry.path, entry.hub_id
     if bool(path) == bool(hub_id):
         raise ValueError(
             f"{where}: a pretrained autoencoder needs exactly one of `path` (a local diffusers folder) or `hub_id` "
             "(owner/name on the Hugging Face hub)"
         )
     if path:
-        folder = Path(path) / (spec.get("subfolder") or "")
+        folder = Path(path) / (entry.subfolder or "")
         if not (folder / "config.json").is_file():
             problem = "has no config.json (not a diffusers folder)" if folder.is_dir() else "does not exist"
             raise ValueError(
@@ -46,15 +63,13 @@ def check(spec: dict, where: str, config: dict, kinds) -> None:
                 "working directory (the repository, unless snakemake -d names another); a hub id goes under `hub_id`"
             )
         return
-    from igae.ae.autoencoder import HUB_ID
-
     if not HUB_ID.fullmatch(hub_id):
         raise ValueError(
             f"{where}.hub_id = {hub_id!r} is not a Hugging Face id (owner/name); a local folder goes under `path`"
         )
 
 
-def prepare_pretrained(spec: dict, out_dir, device="cpu", log=print, parity: Parity = Parity.PAPER):
+def prepare_pretrained(entry: PretrainedEntry, out_dir, device="cpu", log=print, parity: Parity = Parity.PAPER):
     """Write ``out_dir`` for a ``pretrained`` entry: the AE of its ``hub_id`` or local ``path``, with a card.
 
     ``parity: official``: a pretrained AE the official code tabulates (:data:`OFFICIAL_LATENT_BACKGROUNDS`, by hub id)
@@ -70,22 +85,22 @@ def prepare_pretrained(spec: dict, out_dir, device="cpu", log=print, parity: Par
         save_autoencoder,
     )
 
-    out_dir, name = Path(out_dir), spec["name"]
-    key = "path" if spec.get("path") else "hub_id"  # a path is never looked up on the hub
-    source = spec[key]
-    ae = load_autoencoder(source, device, subfolder=spec.get("subfolder"), key=key)
+    out_dir, name = Path(out_dir), entry.name
+    key = "path" if entry.path else "hub_id"  # a path is never looked up on the hub
+    source = entry.path if entry.path else entry.hub_id
+    ae = load_autoencoder(source, device, subfolder=entry.subfolder, key=key)
     card = AutoencoderCard(
         name=name,
         kind=NAME,
         source=str(source),
         latent_channels=ae.config.latent_channels,
         downsample=downsample_factor(ae),
-        latent_scale=spec.get("latent_scale", 0.02),
+        latent_scale=entry.latent_scale,
         latent_background=[],
     )
-    card.latent_background = latent_background(ae, card.normalizer, spec["image_size"], device).tolist()
-    if parity == Parity.OFFICIAL and spec.get("hub_id") in OFFICIAL_LATENT_BACKGROUNDS:
-        card.latent_background = list(OFFICIAL_LATENT_BACKGROUNDS[spec["hub_id"]])
+    card.latent_background = latent_background(ae, card.normalizer, entry.image_size, device).tolist()
+    if parity == Parity.OFFICIAL and entry.hub_id in OFFICIAL_LATENT_BACKGROUNDS:
+        card.latent_background = list(OFFICIAL_LATENT_BACKGROUNDS[entry.hub_id])
         card.recipe = {"parity": parity, "latent_background": "the official code's table"}
     elif parity == Parity.OFFICIAL:
         log(f"{name}: parity official, but the official code tabulates no background for {source}: computed")
@@ -94,9 +109,19 @@ def prepare_pretrained(spec: dict, out_dir, device="cpu", log=print, parity: Par
     return card
 
 
-def build(spec: dict, inputs: dict[str, Path], out_dir: Path, device, log, use_shipped: bool, parity: Parity):
+def build(
+    entry: PretrainedEntry, inputs: dict[str, Path], out_dir: Path, device, log, use_shipped: bool, parity: Parity
+):
     """Load the AE and write it with its card (``use_shipped``: nothing is shipped)."""
-    return prepare_pretrained(spec, out_dir, device=device, log=log, parity=parity)
+    return prepare_pretrained(entry, out_dir, device=device, log=log, parity=parity)
 
 
-KIND = AutoencoderKind(name=NAME, schema=SCHEMA, rule="prepare_autoencoder", inputs=inputs, build=build, check=check)
+KIND = AutoencoderKind(
+    name=NAME,
+    schema=SCHEMA,
+    entry=PretrainedEntry,
+    rule="prepare_autoencoder",
+    inputs=inputs,
+    build=build,
+    check=check,
+)

@@ -19,10 +19,12 @@ torch (their jobs do, when they run): the Snakemake workflow reads them while it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 
 from igae.ae.kinds import igae, pretrained, trained
-from igae.ae.kinds.kind import AE_RULES, AutoencoderKind
+from igae.ae.kinds.kind import AE_RULES, AutoencoderEntry, AutoencoderKind
 from igae.parity import Parity
 
 AE_KINDS: dict[str, AutoencoderKind] = {kind.name: kind for kind in (pretrained.KIND, trained.KIND, igae.KIND)}
@@ -39,6 +41,20 @@ def autoencoder_kind(name: str) -> AutoencoderKind:
     return kind
 
 
+def autoencoder_entry(spec: Mapping) -> AutoencoderEntry:
+    """An entry of config.yaml with its ``name`` and the config's ``image_size`` (the rules' ``spec`` param), parsed
+    into its kind's entry class; a ValueError naming a key its kind does not have (the schema refuses it first)."""
+    kind = autoencoder_kind(spec["kind"])
+    known = {f.name for f in fields(kind.entry)}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ValueError(
+            f"config: autoencoders.{spec.get('name')}: {', '.join(unknown)} is not a key of a {kind.name!r} entry "
+            f"(known: {', '.join(sorted(known - {'name', 'image_size'}))})"
+        )
+    return kind.entry(**spec)
+
+
 def build_autoencoder(
     spec: dict,
     inputs: dict[str, str | Path],
@@ -51,7 +67,7 @@ def build_autoencoder(
 ):
     """Write the AE folder of one entry (``spec``: the entry with its ``name`` and the config's ``image_size``, as the
     rules' ``spec`` param) from the files of its kind's ``inputs``; return its card. What the rules run."""
-    kind = autoencoder_kind(spec["kind"])
+    entry = autoencoder_entry(spec)
     inputs = {name: Path(path) for name, path in inputs.items()}
-    return kind.build(spec, inputs, Path(out_dir), device=device, log=log, use_shipped=use_shipped,
+    return AE_KINDS[entry.kind].build(entry, inputs, Path(out_dir), device=device, log=log, use_shipped=use_shipped,
                       parity=Parity.parse(parity), **params)  # fmt: skip

@@ -4,11 +4,12 @@ or its shipped ``checkpoint``, copied once its recipe is checked (:mod:`igae.ae.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from igae import layout
-from igae.ae.kinds.kind import SHIPPED_CHECKPOINT, AutoencoderKind, unless_shipped, uses_shipped
+from igae.ae.kinds.kind import SHIPPED_CHECKPOINT, AutoencoderKind, ShippedEntry, unless_shipped
+from igae.ae.training_configs import AETrainingConfig
 from igae.parity import Parity
 
 NAME = "trained"
@@ -21,42 +22,49 @@ SCHEMA = {
         "kind": {"const": NAME},
         "checkpoint": SHIPPED_CHECKPOINT,
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        "training": {"type": "object", "description": "igae.ae.standard_training.AETrainingConfig"},
+        "training": {"type": "object", "description": "igae.ae.training_configs.AETrainingConfig"},
     },
 }
 
 
-def inputs(spec: dict, config: dict) -> dict[str, str]:
+@dataclass(frozen=True)
+class TrainedEntry(ShippedEntry):
+    """A ``trained`` entry: its ``training`` is an :class:`igae.ae.training_configs.AETrainingConfig`."""
+
+    sha256: str | None = None
+    """The shipped checkpoint's weights sha256, checked against its card when set."""
+
+    @property
+    def decodes_means(self) -> bool:
+        """Trained with ``sample_posterior: false``: it decodes posterior means, its posterior std carries no
+        meaning."""
+        return self.training.get("sample_posterior") is False
+
+
+def inputs(entry: TrainedEntry, config: dict) -> dict[str, str]:
     """The shipped checkpoint (replacing it re-runs the job), or the real images it trains on."""
-    return {"checkpoint": spec["checkpoint"]} if uses_shipped(spec, config) else {"real": layout.real_images(config)}
+    return {"checkpoint": entry.checkpoint} if entry.uses_shipped(config) else {"real": layout.real_images(config)}
 
 
-def training_config(training: dict, parity: Parity):
-    """The entry's ``training`` as the job's :class:`igae.ae.standard_training.AETrainingConfig`."""
-    from igae.ae.standard_training import AETrainingConfig
-
+def training_config(training: dict, parity: Parity) -> AETrainingConfig:
+    """The entry's ``training`` as the job's :class:`igae.ae.training_configs.AETrainingConfig`."""
     return AETrainingConfig(**training)
 
 
-def decodes_means(spec: dict) -> bool:
-    """Trained with ``sample_posterior: false``: it decodes posterior means, its posterior std carries no meaning."""
-    return spec.get("training", {}).get("sample_posterior") is False
-
-
-def prepare_trained(spec: dict, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print):
+def prepare_trained(entry: TrainedEntry, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print):
     """Write ``out_dir`` for a ``trained`` entry: its shipped ``checkpoint`` (with ``use_shipped``), once the card's
     recipe is checked against the entry's ``training``, or a standard AE trained on the real images of ``real_dir``."""
     from igae.ae.autoencoder import AutoencoderError, copy_checkpoint, load_with_card, save_autoencoder
-    from igae.ae.standard_training import AETrainingConfig, train_standard_autoencoder
+    from igae.ae.standard_training import train_standard_autoencoder
     from igae.scenes.real_images import load_real_images
 
-    out_dir, name = Path(out_dir), spec["name"]
-    if spec.get("checkpoint") and use_shipped:
-        checkpoint = Path(spec["checkpoint"])
+    out_dir, name, training = Path(out_dir), entry.name, training_config(entry.training, Parity.PAPER)
+    if entry.checkpoint and use_shipped:
+        checkpoint = Path(entry.checkpoint)
         _, card = load_with_card(checkpoint, "cpu")  # checks the weights against the card's sha256
-        if spec.get("sha256") and spec["sha256"] != card.sha256:
-            raise AutoencoderError(f"{checkpoint}: sha256 {card.sha256} differs from config's {spec['sha256']}")
-        recipe = asdict(AETrainingConfig(**spec.get("training", {})))
+        if entry.sha256 and entry.sha256 != card.sha256:
+            raise AutoencoderError(f"{checkpoint}: sha256 {card.sha256} differs from config's {entry.sha256}")
+        recipe = asdict(training)
         if card.recipe.get("training") != recipe:
             changed = sorted(k for k in recipe if card.recipe.get("training", {}).get(k) != recipe[k])
             raise AutoencoderError(
@@ -67,24 +75,22 @@ def prepare_trained(spec: dict, out_dir, real_dir=None, use_shipped: bool = True
         log(f"{name}: shipped checkpoint {checkpoint} (sha256 {card.sha256}); recipe: {json.dumps(card.recipe)}")
         return card
     images, test_images = load_real_images(real_dir, "train"), load_real_images(real_dir, "test")
-    ae, card = train_standard_autoencoder(
-        images, AETrainingConfig(**spec.get("training", {})), name, device, log, test_images=test_images, kind=NAME
-    )
+    ae, card = train_standard_autoencoder(images, training, name, device, log, test_images=test_images, kind=NAME)
     return save_autoencoder(ae, out_dir, card)
 
 
-def build(spec: dict, inputs: dict[str, Path], out_dir: Path, device, log, use_shipped: bool, parity: Parity):
+def build(entry: TrainedEntry, inputs: dict[str, Path], out_dir: Path, device, log, use_shipped: bool, parity: Parity):
     """Copy the shipped checkpoint once its recipe is checked, or train on the real images (``parity``: no effect)."""
-    return prepare_trained(spec, out_dir, real_dir=inputs.get("real"), use_shipped=use_shipped, device=device, log=log)
+    return prepare_trained(entry, out_dir, real_dir=inputs.get("real"), use_shipped=use_shipped, device=device, log=log)
 
 
 KIND = AutoencoderKind(
     name=NAME,
     schema=SCHEMA,
+    entry=TrainedEntry,
     rule="prepare_autoencoder",
     inputs=inputs,
     build=build,
     trains=unless_shipped,
     training_config=training_config,
-    decodes_means=decodes_means,
 )

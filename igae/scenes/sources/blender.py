@@ -24,7 +24,7 @@ import math
 import os
 from pathlib import Path
 
-from igae.provenance import file_sha256
+from igae.files import file_sha256
 from igae.scenes.cameras import opengl_to_opencv
 from igae.scenes.dataset_io import read_transforms
 from igae.scenes.images import open_image
@@ -38,7 +38,7 @@ from igae.scenes.sources.posed import (
     folder_scene_name,
     scene_folders,
 )
-from igae.scenes.sources.registry import SceneSource
+from igae.scenes.sources.source import SceneSource
 
 MARKER = "transforms_train.json"
 """The file that makes a folder a Blender-layout scene."""

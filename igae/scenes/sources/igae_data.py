@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from igae.provenance import atomic_folder, atomic_write_bytes, atomic_write_json
+from igae.files import atomic_folder, atomic_write_bytes, atomic_write_json
 from igae.scenes.dataset_io import IMAGE_SUFFIXES, eval_count, is_complete_scene, load_scene, write_scene
 from igae.scenes.images import resize_views
 from igae.scenes.sources.download import (
@@ -56,7 +56,7 @@ from igae.scenes.sources.download import (
     list_release_files,
     list_release_top,
 )
-from igae.scenes.sources.registry import RealImageSource, SceneSource
+from igae.scenes.sources.source import RealImageSource, SceneSource
 
 DEFAULT_REPO = "k-kassab/igae-data"
 INVENTORY = ".igae-files.json"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from igae.scenes.mesh import MeshSceneConfig, build_mesh_dataset, mesh_files, scene_name
-from igae.scenes.sources.registry import SceneSource
+from igae.scenes.sources.source import SceneSource
 
 SCHEMA = {
     "type": "object",

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from igae.provenance import file_sha256
+from igae.files import file_sha256
 from igae.scenes.cameras import opengl_to_opencv
 from igae.scenes.dataset_io import INTRINSIC_KEYS, eval_count, read_transforms
 from igae.scenes.sources.posed import (
@@ -43,7 +43,7 @@ from igae.scenes.sources.posed import (
     folder_scene_name,
     scene_folders,
 )
-from igae.scenes.sources.registry import SceneSource
+from igae.scenes.sources.source import SceneSource
 
 MARKER = "transforms.json"
 """The file that makes a folder a nerfstudio scene."""

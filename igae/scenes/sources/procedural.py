@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from igae.scenes.sources.registry import SceneSource
+from igae.scenes.sources.source import SceneSource
 
 SCHEMA = {
     "type": "object",

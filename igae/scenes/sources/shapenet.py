@@ -28,7 +28,7 @@ from pathlib import Path
 
 from igae.scenes.mesh import MeshSceneConfig, mesh_scene_meta, render_mesh_scene
 from igae.scenes.sources.mesh import mesh_config
-from igae.scenes.sources.registry import SceneSource
+from igae.scenes.sources.source import SceneSource
 
 SYNSETS = {
     "airplane": "02691156",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from igae.scenes.sources.registry import RealImageSource
+from igae.scenes.sources.source import RealImageSource
 
 
 def build(spec: dict, out_dir: Path, image_size: int, downloads: Path) -> dict:

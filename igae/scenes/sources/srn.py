@@ -37,7 +37,7 @@ import numpy as np
 
 from igae.scenes.dataset_io import IMAGE_SUFFIXES, eval_count, is_complete_scene, write_scene
 from igae.scenes.images import INTERPOLATIONS, load_rgb, resize_views
-from igae.scenes.sources.registry import SceneSource
+from igae.scenes.sources.source import SceneSource
 
 RIGID_TOLERANCE = 1e-3
 """Largest |R^T R - I| entry (and |det R - 1|) accepted for a pose's rotation."""
