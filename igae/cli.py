@@ -128,9 +128,7 @@ def _tables(args):
     config = load_config(args.config)
     inputs = table_inputs(config, cuda_available(config["device"]))  # the rule's inputs and params
     root = Path(args.directory)
-    for key in ("ae_eval_files", "latent_run_dirs", "rgb_run_dirs"):
-        inputs[key] = [root / path for path in inputs[key]]
-    for name, path in write_tables(**inputs, out_dir=root / layout.TABLES).items():
+    for name, path in write_tables(**inputs.arguments(root), out_dir=root / layout.TABLES).items():
         print(f"{name}: {path}")
 
 

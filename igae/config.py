@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+from dataclasses import dataclass
 from pathlib import Path
 
 from igae import layout
@@ -103,19 +104,37 @@ def rgb_run_dirs(config: dict, methods: list[str]) -> list[str]:
             for seed in seeds]  # fmt: skip
 
 
-def table_inputs(config: dict, cuda_available: bool) -> dict:
-    """The arguments of :func:`igae.report.tables.write_tables` but ``out_dir``, as the workflow's rule tables passes
-    them: its input files (paths relative to the working directory) and its params ``skipped`` and ``ablation``. The
-    rule and ``igae tables --config`` both take them from here, so that they write the same tables."""
+@dataclass(frozen=True)
+class TableInputs:
+    """The arguments of :func:`igae.report.tables.write_tables` but ``out_dir``, by its parameter names. The rule
+    ``tables`` takes :attr:`files` as its inputs and :attr:`params` as its params, ``igae tables --config`` passes both:
+    a table with new inputs is one more entry here and one more parameter of ``write_tables``."""
+
+    files: dict[str, list[str]]
+    """Lists of result files and folders (paths relative to the working directory): the rule's inputs."""
+    params: dict
+    """The other arguments (``skipped``, ``ablation``): the rule's params."""
+
+    def arguments(self, root: str | Path = ".") -> dict:
+        """``write_tables``' keyword arguments, the files under ``root``."""
+        return {**{name: [Path(root) / path for path in paths] for name, paths in self.files.items()}, **self.params}
+
+
+def table_inputs(config: dict, cuda_available: bool) -> TableInputs:
+    """What the tables are written from, for this config on a machine with or without CUDA (:class:`TableInputs`)."""
     methods = methods_run_here(config, cuda_available)
     bench = config["benchmark"]
-    return {
-        "ae_eval_files": [layout.ae_eval(name) for name in config["autoencoders"]],
-        "latent_run_dirs": latent_run_dirs(config, methods),
-        "rgb_run_dirs": rgb_run_dirs(config, methods),
-        "skipped": skipped_methods(config, cuda_available),
-        "ablation": {"main": bench["autoencoders"], "variants": bench.get("ablation", {}).get("autoencoders", [])},
-    }
+    return TableInputs(
+        files={
+            "ae_eval_files": [layout.ae_eval(name) for name in config["autoencoders"]],
+            "latent_run_dirs": latent_run_dirs(config, methods),
+            "rgb_run_dirs": rgb_run_dirs(config, methods),
+        },
+        params={
+            "skipped": skipped_methods(config, cuda_available),
+            "ablation": {"main": bench["autoencoders"], "variants": bench.get("ablation", {}).get("autoencoders", [])},
+        },
+    )
 
 
 class ConfigError(ValueError):

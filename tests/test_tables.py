@@ -226,11 +226,13 @@ def test_igae_tables_writes_byte_for_byte_what_the_workflow_s_tables_rule_writes
     work = tmp_path / "work"
     for index, name in enumerate(config["autoencoders"]):
         write_ae_eval(work / "results" / "ae_eval", name, 18.0 + index)
-    for index, run in enumerate(inputs["latent_run_dirs"]):  # .../latent/{ae}/{method}/{dataset}/{scene}/seed{seed}
+    for index, run in enumerate(
+        inputs.files["latent_run_dirs"]
+    ):  # .../latent/{ae}/{method}/{dataset}/{scene}/seed{seed}
         ae, method, _, scene, seed = Path(run).parts[-5:]
         write_run(work / run, "latent", method, scene, [14.0 + index, 16.0], 10.0 + index, 5.0, 2.0, ae=ae,
                   seed=int(seed.removeprefix("seed")))  # fmt: skip
-    for run in inputs["rgb_run_dirs"]:
+    for run in inputs.files["rgb_run_dirs"]:
         method, _, scene, seed = Path(run).parts[-4:]
         write_run(work / run, "rgb", method, scene, [20.0, 22.0], 40.0, 30.0, seed=int(seed.removeprefix("seed")))
     config_file = tmp_path / "config.yaml"

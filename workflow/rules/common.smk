@@ -49,7 +49,7 @@ AE_KIND = {name: AE_KINDS[entry.kind] for name, entry in AE_ENTRIES.items()}
 TRAINING_CURVE_AES = [name for name, kind in AE_KIND.items() if kind.training_curves]  # igae_training.png
 BENCH = config["benchmark"]
 TABLE_INPUTS = table_inputs(config, CUDA)  # what `igae tables --config` reads too
-SKIPPED_METHODS = TABLE_INPUTS["skipped"]
+SKIPPED_METHODS = TABLE_INPUTS.params["skipped"]
 METHODS = methods_run_here(config, CUDA)
 CLAIM_ROLES = claim_roles(config)
 for method, reason in SKIPPED_METHODS.items():
@@ -76,12 +76,12 @@ def spec_json(ae):
 
 def latent_runs():
     """Every latent fit of the benchmark that runs here, per scene and seed (igae.config.latent_run_dirs)."""
-    return TABLE_INPUTS["latent_run_dirs"]
+    return TABLE_INPUTS.files["latent_run_dirs"]
 
 
 def rgb_runs():
     """Every RGB fit of the benchmark that runs here, per scene and seed."""
-    return TABLE_INPUTS["rgb_run_dirs"]
+    return TABLE_INPUTS.files["rgb_run_dirs"]
 
 
 def reported(file):

@@ -13,15 +13,12 @@ localrules:
 
 rule tables:
     """Long-format CSVs: AE reconstruction (Tab. 1), latent NVS (Tab. 2), timing (Tab. 5), ablation."""
-    input:  # common.smk: TABLE_INPUTS, as `igae tables --config` reads them
-        ae_eval=TABLE_INPUTS["ae_eval_files"],
-        latent_runs=TABLE_INPUTS["latent_run_dirs"],
-        rgb_runs=TABLE_INPUTS["rgb_run_dirs"],
+    input:  # common.smk: TABLE_INPUTS (write_tables' arguments by name), as `igae tables --config` reads them
+        **TABLE_INPUTS.files,
     output:  # igae.layout.OUTPUTS written by this rule, by name (latent_nvs, ...): what igae.report.tables.write_tables writes
         **{entry.name: reported(entry.file) for entry in layout.written_by("tables")},
     params:
-        skipped=TABLE_INPUTS["skipped"],
-        ablation=TABLE_INPUTS["ablation"],
+        **TABLE_INPUTS.params,
     log:
         "logs/tables.log",
     benchmark:
