@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from igae.ae.autoencoder import decode, load_with_card, small_autoencoder
 from igae.metrics import build_perceptual_loss
-from igae.nerf.timing import median_time_ms
+from igae.timing import median_time_ms
 
 CANDIDATES = {
     "16-32-64-64 x1": ((16, 32, 64, 64), 1),

@@ -12,7 +12,7 @@ Defaults are the paper's sizes (docs/paper.md#ig-ae-schedule, #training-data): 5
 scene are not known (50 here).
 
 The run is the joint phase alone (no warm-up phase): ``--warmup-steps`` untimed steps, then ``--steps`` timed ones;
-each step's wall time is synchronised with the device (:func:`igae.nerf.timing.synchronize`) and the result is their
+each step's wall time is synchronised with the device (:func:`igae.timing.synchronize`) and the result is their
 median. Peak memory is CUDA's max allocated during the training (the process' max RSS on the CPU, data included).
 On a 2-core CPU a 128-px step takes tens of seconds (the AE's passes over 15 + 27 images): use small sizes there.
 Prints one line of JSON; ``--out`` also writes it to a file.
@@ -35,7 +35,7 @@ from igae.ae.autoencoder import LatentNormalizer, load_with_card, small_autoenco
 from igae.ae.igae_training import SceneViews, seconds_per_step, train_igae
 from igae.ae.training_configs import IGAETrainingConfig, LatentTriPlaneConfig, TriPlaneRenderConfig
 from igae.metrics import build_perceptual_loss
-from igae.nerf.timing import peak_memory_mb, reset_peak_memory, synchronize
+from igae.timing import peak_memory_mb, reset_peak_memory, synchronize
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -6,7 +6,7 @@
 
 Each method is fitted with igae.nerf.fit.fit (the workflow's harness, stock model sizes unless --model says
 otherwise), latent (latent + alignment steps) then RGB (--rgb-steps at --rgb-rays rays per step), one after the
-other in this process, and the numbers are read from the timing.json each fit writes (igae.nerf.timing):
+other in this process, and the numbers are read from the timing.json each fit writes (igae.timing):
 
 - s_per_step: train_seconds / iterations (synchronised iteration wall times; set-up, evaluation and I/O excluded);
   a latent run's fit_s_per_step and align_s_per_step are its two stages. The first steps carry the warm-up (kernel
@@ -140,8 +140,8 @@ def _row(method: str, space: str, timing: dict, stage_steps: dict[str, int]) -> 
 
 def run(bench: Bench, work_dir: Path) -> pd.DataFrame:
     """Fit every method latent and RGB on ``bench.device``; one row per (method, space), speed-ups on latent rows."""
-    from igae.nerf.timing import device_label
     from igae.runtime import resolve_device
+    from igae.timing import device_label
 
     device = resolve_device(bench.device)
     label = device_label(device)

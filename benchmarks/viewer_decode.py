@@ -35,8 +35,8 @@ def frame_timings(pipeline, camera, repeats: int) -> dict[str, float]:
     """The columns of one frame size (see the module), in milliseconds."""
     from nerfstudio.viewer_legacy.server.viewer_utils import SetTrace
 
-    from igae.nerf.timing import median_time_ms
     from igae.nerf.viewer import DECODED, LATENT, latent_camera
+    from igae.timing import median_time_ms
 
     viewer = pipeline.latent_viewer
     small = latent_camera(camera, pipeline.card.downsample)

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from igae.images import load_rgb
+
 ALEXNET_WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"
 """torchvision's ImageNet AlexNet weights (``AlexNet_Weights.IMAGENET1K_V1``); the 8 hex digits prefix its sha256."""
 ALEXNET_WEIGHTS_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -314,9 +316,7 @@ def summarize(per_image: list[dict[str, Any]]) -> dict[str, float | None]:
 
 def read_rgb(path: str | os.PathLike, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> torch.Tensor:
     """An 8-bit image file as a float (H, W, 3) tensor in [0, 1], its transparency composited onto ``background``:
-    the pixels :func:`igae.scenes.images.load_rgb` gives training, as a tensor."""
-    from igae.scenes.images import load_rgb
-
+    the pixels :func:`igae.images.load_rgb` gives training, as a tensor."""
     return torch.from_numpy(load_rgb(path, background))
 
 

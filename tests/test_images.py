@@ -1,4 +1,4 @@
-"""The one image reader (igae.scenes.images.load_rgb): training (load_scene, the latent encoder's read_rgb) and the
+"""The one image reader (igae.images.load_rgb): training (load_scene, the latent encoder's read_rgb) and the
 metrics' ground truth read an image with transparency as the same numbers, composited onto the background."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from igae.images import load_rgb
 from igae.metrics import read_rgb
 from igae.scenes.cameras import rig_intrinsics
 from igae.scenes.dataset_io import load_scene, write_scene
-from igae.scenes.images import load_rgb
 
 SIZE = 8
 PALETTE = np.array([[255, 0, 0], [0, 128, 255], [20, 200, 60], [250, 250, 10]], dtype=np.uint8)

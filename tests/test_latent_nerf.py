@@ -22,15 +22,12 @@ from igae.nerf.convergence import converged_at, curve_tail, is_converged, probe_
 from igae.nerf.fit import fit
 from igae.nerf.method_configs import TwoStageSchedule
 from igae.nerf.scoring import (
-    FLOOR_FILE,
     RENDERS_FILE,
-    compute_scene_floor,
     load_eval_renders,
     save_eval_renders,
-    scene_floor,
     score_run,
-    write_scene_floor,
 )
+from igae.scenes.floor import FLOOR_FILE, compute_scene_floor, scene_floor, write_scene_floor
 
 SMALL_TENSORF = {"init_resolution": 16, "num_uniform_samples": 16, "num_samples": 8}
 

@@ -24,7 +24,7 @@ from igae.metrics import (
     ssim,
     summarize,
 )
-from igae.nerf.timing import IterationTimer, median_time_ms, peak_memory_mb
+from igae.timing import IterationTimer, median_time_ms, peak_memory_mb
 
 
 def photo(name: str, height: int = 48, width: int = 64) -> torch.Tensor:

@@ -22,7 +22,6 @@ from igae.cli import main
 from igae.config import latent_run_dirs, rgb_run_dirs, table_inputs
 from igae.files import atomic_write_json, folder_sha256
 from igae.metrics import DEFAULT_PROTOCOL
-from igae.nerf.timing import device_from_description, device_label
 from igae.provenance import config_hash, provenance
 from igae.report.figures import qualitative_figure
 from igae.report.tables import (
@@ -38,6 +37,7 @@ from igae.report.tables import (
     timing_table,
     write_tables,
 )
+from igae.timing import device_from_description, device_label
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny_config.yaml"

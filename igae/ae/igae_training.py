@@ -35,7 +35,7 @@ from igae.ae.standard_training import heldout_psnr
 from igae.ae.training_configs import IGAELossConfig, IGAEParity, IGAETrainingConfig
 from igae.ae.triplanes import TriPlaneDecoder, TriPlanes, build_triplanes, render_latent_images
 from igae.metrics import psnr
-from igae.nerf.timing import synchronize
+from igae.timing import synchronize
 
 LOSS_TERMS = ("latent", "rgb", "ae_synth", "ae_real_mse", "ae_real_perceptual", "real_latent_tv", "plane_tv")
 """Names of the loss terms, as they appear in :attr:`IGAEResult.history`."""

@@ -39,9 +39,9 @@ from igae.nerf.convergence import is_converged, tail_change_db
 from igae.nerf.method_configs import TwoStageSchedule, method_settings, trainer_config
 from igae.nerf.registry import Space
 from igae.nerf.scoring import EvalRender, save_eval_renders, score_run
-from igae.nerf.timing import IterationTimer, device_label, median_time_ms, peak_memory_mb, reset_peak_memory
 from igae.parity import Parity
 from igae.provenance import provenance
+from igae.timing import IterationTimer, device_label, median_time_ms, peak_memory_mb, reset_peak_memory
 
 
 def seed_everything(seed: int) -> None:

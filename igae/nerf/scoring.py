@@ -49,6 +49,7 @@ from igae.metrics import (
     summarize,
 )
 from igae.nerf.registry import Space
+from igae.scenes.floor import scene_floor
 
 RENDERS_FILE = "renders/eval.safetensors"
 """The lossless eval renders of a run, relative to the run folder."""
@@ -62,10 +63,9 @@ SCORE_KEYS = (
 )  # fmt: skip
 """The metrics.json fields :func:`score_run` writes; every other field (labels, curve, provenance...) is the fit's."""
 LATENT_KINDS = ("latent", "encoded", "reconstruction")
-FLOOR_FILE = "floor.json"
-"""A scene's failure floor (:func:`scene_floor`), stored in the scene folder by the job that writes the scene."""
 FIT_STATUSES = ("ok", "failed")
-"""``status`` of a scored run: ``failed`` when its eval PSNR is below its scene's floor (:func:`scene_floor`)."""
+"""``status`` of a scored run: ``failed`` when its eval PSNR is below its scene's floor
+(:func:`igae.scenes.floor.scene_floor`)."""
 
 
 @dataclass
@@ -175,44 +175,6 @@ def _scene_dir(run_dir: Path, metadata: dict[str, Any], scene: str | os.PathLike
             "the run folder); pass the scene's folder (igae score --scene <folder>)"
         )
     return scene_dir
-
-
-def compute_scene_floor(scene_dir: str | os.PathLike) -> dict[str, float]:
-    """The eval PSNR of the two predictors that use nothing of a scene's 3D structure: its white background
-    (``background_psnr``) and the mean of its train images, the best image that ignores the camera
-    (``mean_image_psnr``); each the mean PSNR over the eval views, in float, as the fits' PSNR. ``floor_psnr`` is the
-    larger: a fit below it is no better than a picture that does not depend on the view."""
-    from igae.metrics import psnr
-    from igae.scenes.dataset_io import load_scene
-
-    scene = load_scene(scene_dir)
-    views = torch.from_numpy(scene.images[scene.eval_indices])  # (E, H, W, 3) in [0, 1]
-    mean_image = torch.from_numpy(scene.images[scene.train_indices].mean(axis=0))  # (H, W, 3)
-    floor = {
-        "background_psnr": psnr(torch.ones_like(views), views).mean().item(),
-        "mean_image_psnr": psnr(mean_image.expand_as(views), views).mean().item(),
-    }
-    return {**floor, "floor_psnr": max(floor.values())}
-
-
-def write_scene_floor(scene_dir: str | os.PathLike) -> Path:
-    """Store :func:`compute_scene_floor` in the scene folder (:data:`FLOOR_FILE`); returns the file."""
-    return atomic_write_json(Path(scene_dir) / FLOOR_FILE, compute_scene_floor(scene_dir))
-
-
-def scene_floor(scene_dir: str | os.PathLike) -> dict[str, float]:
-    """A scene's failure floor: stored with the scene (:data:`FLOOR_FILE`), else computed (scenes written before the
-    floor was stored, captures from elsewhere)."""
-    path = Path(scene_dir) / FLOOR_FILE
-    if path.is_file():
-        try:
-            floor = json.loads(path.read_text())
-            return {key: float(floor[key]) for key in ("background_psnr", "mean_image_psnr", "floor_psnr")}
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(
-                f"igae: {path} is not a valid floor file ({error}); delete it and it is recomputed"
-            ) from error
-    return compute_scene_floor(scene_dir)
 
 
 def fit_status(psnr_value: float, floor: dict[str, float]) -> str:

@@ -40,7 +40,7 @@ A run folder, latent ``results/runs/latent/{ae}/{method}/{dataset}/{scene}/seed{
 
     {"train_seconds": 36.2, "iterations": 2000, "stage_seconds": {"latent": 20.1, "align": 16.1},
      "render_ms_per_view": 12.0, "decode_ms_per_view": 3.1 (0 for RGB runs), "peak_memory_mb": 812.0 | null,
-     "device": "cpu" | "cuda:NVIDIA H200"}   # igae.nerf.timing.device_label; older runs lack it: then the device comes
+     "device": "cpu" | "cuda:NVIDIA H200"}   # igae.timing.device_label; older runs lack it: then the device comes
                                             # from metrics.json's provenance.device, else it is "unknown"
 
 - ``renders/eval.safetensors``: every eval view's final render, float32 (latent runs: also the rendered and encoded
@@ -71,8 +71,8 @@ from igae import layout
 from igae.files import atomic_write_text
 from igae.nerf.convergence import STOP_REASONS
 from igae.nerf.scoring import FIT_STATUSES
-from igae.nerf.timing import UNKNOWN_DEVICE, device_from_description
 from igae.provenance import versions_string
+from igae.timing import UNKNOWN_DEVICE, device_from_description
 
 PROVENANCE_COLUMNS = ["config_hash", "ae_sha256", "versions"]
 
@@ -238,7 +238,7 @@ def latent_nvs_table(run_dirs: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Tab. 2: one row per run folder (latent and RGB), with the decoded-RGB metrics on the eval views.
 
     ``seed`` is the fitting seed; ``status`` is ``failed`` when the PSNR is below the scene's ``floor_psnr`` (the
-    best of its white background and its mean train image: :func:`igae.nerf.scoring.scene_floor`), which the tables,
+    best of its white background and its mean train image: :func:`igae.scenes.floor.scene_floor`), which the tables,
     claims and figures then treat as no result; ``curve_final_psnr``, ``curve_delta_db``, ``converged``,
     ``stop_reason``, ``steps`` and ``step_cap`` say how far the fit trained and why it stopped. Raises when the runs
     were scored under different metric protocols.

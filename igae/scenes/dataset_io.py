@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 
 from igae.files import atomic_folder
+from igae.images import load_rgb
 from igae.scenes.cameras import opencv_to_opengl, opengl_to_opencv
-from igae.scenes.images import load_rgb
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from igae.files import atomic_folder
-from igae.scenes.images import open_image
+from igae.images import open_image
 from igae.scenes.photos import PHOTO_FILES, load_photo, photo_path
 
 DEFAULT_TEST_PHOTOS: tuple[str, ...] = ("chelsea", "coins")

@@ -25,9 +25,9 @@ import os
 from pathlib import Path
 
 from igae.files import file_sha256
+from igae.images import open_image
 from igae.scenes.cameras import opengl_to_opencv
 from igae.scenes.dataset_io import read_transforms
-from igae.scenes.images import open_image
 from igae.scenes.sources.posed import (
     FOLDER_PROPERTIES,
     PosedFrame,

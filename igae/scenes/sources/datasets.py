@@ -10,15 +10,15 @@ Sources of real images (:data:`igae.scenes.sources.registry.REAL_IMAGE_SOURCES`)
 ship), ``igae-data`` (the release's ImageNet subset).
 Every scene written is then read back (:func:`igae.scenes.dataset_io.load_scene`), so a broken one is reported, with
 the file at fault, by the job that made it, before any training, and its failure floor is stored beside it
-(:func:`igae.nerf.scoring.write_scene_floor`).
+(:func:`igae.scenes.floor.write_scene_floor`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from igae.nerf.scoring import write_scene_floor
 from igae.scenes.dataset_io import load_scene
+from igae.scenes.floor import write_scene_floor
 from igae.scenes.sources.registry import real_image_source, scene_source
 
 DEFAULT_DOWNLOADS = "resources/downloads"

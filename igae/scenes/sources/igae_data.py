@@ -47,8 +47,8 @@ import numpy as np
 from PIL import Image
 
 from igae.files import atomic_folder, atomic_write_bytes, atomic_write_json
+from igae.images import resize_views
 from igae.scenes.dataset_io import IMAGE_SUFFIXES, eval_count, is_complete_scene, load_scene, write_scene
-from igae.scenes.images import resize_views
 from igae.scenes.sources.download import (
     ReleaseFile,
     cache_lock,

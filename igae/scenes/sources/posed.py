@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from igae.images import WHITE, centre_square, load_rgb, resize_views
 from igae.scenes.dataset_io import check_distinct_scene_names, is_complete_scene, safe_scene_name, write_scene
-from igae.scenes.images import WHITE, centre_square, load_rgb, resize_views
 
 CAMERA_TOLERANCE = 1e-4
 """Largest difference, in pixels at ``image_size``, between two views' intrinsics that still counts as one camera."""

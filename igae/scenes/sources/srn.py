@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from igae.images import INTERPOLATIONS, load_rgb, resize_views
 from igae.scenes.dataset_io import IMAGE_SUFFIXES, eval_count, is_complete_scene, write_scene
-from igae.scenes.images import INTERPOLATIONS, load_rgb, resize_views
 from igae.scenes.sources.source import SceneSource
 
 RIGID_TOLERANCE = 1e-3

@@ -111,7 +111,7 @@ def median_time_ms(
 ) -> float:
     """Median wall time of ``fn()`` in milliseconds over ``repeats`` synchronised calls, after ``warmup`` calls."""
     if repeats < 1:
-        raise ValueError(f"igae.nerf.timing: median_time_ms needs repeats >= 1; got {repeats}")
+        raise ValueError(f"igae.timing: median_time_ms needs repeats >= 1; got {repeats}")
     for _ in range(warmup):
         fn()
     synchronize(device)
