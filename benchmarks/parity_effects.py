@@ -35,8 +35,7 @@ def main() -> None:
     from igae.ae.autoencoder import load_with_card
     from igae.ae.igae_training import IGAECurveData, SceneViews, train_igae
     from igae.ae.kinds.igae import scene_split, train_igae_job
-    from igae.ae.kinds.registry import autoencoder_entry
-    from igae.ae.kinds.trained import prepare_trained
+    from igae.ae.kinds.registry import autoencoder_entry, build_autoencoder
     from igae.ae.latents import encode_scene
     from igae.ae.training_configs import IGAEParity, epochs_to_steps, igae_training_config
     from igae.nerf import method_configs
@@ -56,8 +55,8 @@ def main() -> None:
             eval_fraction=spec["eval_fraction"], seed=spec["seed"],
         )  # fmt: skip
     build_real_images(out / "real", image_size=size, seed=config["real_images"]["seed"])
-    standard = autoencoder_entry({"name": "standard", **config["autoencoders"]["standard"], "image_size": size})
-    prepare_trained(standard, out / "ae" / "standard", real_dir=out / "real", log=lambda _: None)
+    standard = {"name": "standard", **config["autoencoders"]["standard"], "image_size": size}
+    build_autoencoder(standard, {"real": out / "real"}, out / "ae" / "standard", log=lambda _: None)
     igae_spec = autoencoder_entry({"name": "igae", **config["autoencoders"]["igae"], "image_size": size})
     folders = {
         "base_dir": out / "ae" / "standard",

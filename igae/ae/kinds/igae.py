@@ -289,7 +289,7 @@ def train_igae_job(
             "scenes": [folder.name for folder in folders],
             **data_sha256,
             "n_real_images": len(real),
-            "seconds": sum(entry["seconds"] for entry in result.history),
+            "seconds": sum(step["seconds"] for step in result.history),
             "device": str(device),
             "curves": result.curves,
             **parity_record,

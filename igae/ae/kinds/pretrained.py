@@ -69,8 +69,11 @@ def check(entry: PretrainedEntry, where: str, config: dict, entries: Mapping[str
         )
 
 
-def prepare_pretrained(entry: PretrainedEntry, out_dir, device="cpu", log=print, parity: Parity = Parity.PAPER):
-    """Write ``out_dir`` for a ``pretrained`` entry: the AE of its ``hub_id`` or local ``path``, with a card.
+def build(
+    entry: PretrainedEntry, inputs: dict[str, Path], out_dir: Path, device, log, use_shipped: bool, parity: Parity
+):
+    """The job: write ``out_dir`` for a ``pretrained`` entry, the AE of its ``hub_id`` or local ``path`` with a card
+    (``inputs``, ``use_shipped``: none, nothing is shipped).
 
     ``parity: official``: a pretrained AE the official code tabulates (:data:`OFFICIAL_LATENT_BACKGROUNDS`, by hub id)
     gets the tabulated latent background instead of the computed one."""
@@ -85,7 +88,7 @@ def prepare_pretrained(entry: PretrainedEntry, out_dir, device="cpu", log=print,
         save_autoencoder,
     )
 
-    out_dir, name = Path(out_dir), entry.name
+    name = entry.name
     key = "path" if entry.path else "hub_id"  # a path is never looked up on the hub
     source = entry.path if entry.path else entry.hub_id
     ae = load_autoencoder(source, device, subfolder=entry.subfolder, key=key)
@@ -107,13 +110,6 @@ def prepare_pretrained(entry: PretrainedEntry, out_dir, device="cpu", log=print,
     save_autoencoder(ae, out_dir, card)
     log(f"{name}: {source} loaded, background {np.round(card.latent_background, 3).tolist()}")
     return card
-
-
-def build(
-    entry: PretrainedEntry, inputs: dict[str, Path], out_dir: Path, device, log, use_shipped: bool, parity: Parity
-):
-    """Load the AE and write it with its card (``use_shipped``: nothing is shipped)."""
-    return prepare_pretrained(entry, out_dir, device=device, log=log, parity=parity)
 
 
 KIND = AutoencoderKind(

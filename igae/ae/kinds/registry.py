@@ -5,7 +5,8 @@ its job reads, whether the job trains, and holds that job (``build``), as a modu
 
 Adding a kind ``foo``:
 
-1. ``igae/ae/kinds/foo.py`` with ``KIND = AutoencoderKind(name="foo", schema=..., rule=..., inputs=..., build=...)``;
+1. ``igae/ae/kinds/foo.py`` with its entry class and ``KIND = AutoencoderKind(name="foo", schema=..., entry=...,
+   rule=..., inputs=..., build=...)``;
 2. its ``KIND`` in :data:`AE_KINDS`;
 3. its schema in ``workflow/schemas/config.schema.yaml``: ``$defs/foo_autoencoder`` (the module's ``schema``), ``foo``
    in the ``kind`` enum of ``autoencoders``, and its ``if``/``then`` line. ``tests/test_autoencoder_kinds.py`` fails

@@ -51,14 +51,15 @@ def training_config(training: dict, parity: Parity) -> AETrainingConfig:
     return AETrainingConfig(**training)
 
 
-def prepare_trained(entry: TrainedEntry, out_dir, real_dir=None, use_shipped: bool = True, device="cpu", log=print):
-    """Write ``out_dir`` for a ``trained`` entry: its shipped ``checkpoint`` (with ``use_shipped``), once the card's
-    recipe is checked against the entry's ``training``, or a standard AE trained on the real images of ``real_dir``."""
+def build(entry: TrainedEntry, inputs: dict[str, Path], out_dir: Path, device, log, use_shipped: bool, parity: Parity):
+    """The job: write ``out_dir`` for a ``trained`` entry, its shipped ``checkpoint`` (with ``use_shipped``) once the
+    card's recipe is checked against the entry's ``training``, or a standard AE trained on the real images of
+    ``inputs["real"]`` (``parity``: no effect)."""
     from igae.ae.autoencoder import AutoencoderError, copy_checkpoint, load_with_card, save_autoencoder
     from igae.ae.standard_training import train_standard_autoencoder
     from igae.scenes.real_images import load_real_images
 
-    out_dir, name, training = Path(out_dir), entry.name, training_config(entry.training, Parity.PAPER)
+    name, training = entry.name, training_config(entry.training, parity)
     if entry.checkpoint and use_shipped:
         checkpoint = Path(entry.checkpoint)
         _, card = load_with_card(checkpoint, "cpu")  # checks the weights against the card's sha256
@@ -74,14 +75,9 @@ def prepare_trained(entry: TrainedEntry, out_dir, real_dir=None, use_shipped: bo
         copy_checkpoint(checkpoint, out_dir)
         log(f"{name}: shipped checkpoint {checkpoint} (sha256 {card.sha256}); recipe: {json.dumps(card.recipe)}")
         return card
-    images, test_images = load_real_images(real_dir, "train"), load_real_images(real_dir, "test")
+    images, test_images = load_real_images(inputs["real"], "train"), load_real_images(inputs["real"], "test")
     ae, card = train_standard_autoencoder(images, training, name, device, log, test_images=test_images, kind=NAME)
     return save_autoencoder(ae, out_dir, card)
-
-
-def build(entry: TrainedEntry, inputs: dict[str, Path], out_dir: Path, device, log, use_shipped: bool, parity: Parity):
-    """Copy the shipped checkpoint once its recipe is checked, or train on the real images (``parity``: no effect)."""
-    return prepare_trained(entry, out_dir, real_dir=inputs.get("real"), use_shipped=use_shipped, device=device, log=log)
 
 
 KIND = AutoencoderKind(
