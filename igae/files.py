@@ -34,7 +34,7 @@ def to_jsonable(value: Any) -> Any:
         return sorted(value)
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         return value.item()
-    raise TypeError(f"igae: cannot write a {type(value).__name__} ({value!r}); use plain JSON values")
+    raise TypeError(f"igae: cannot store a {type(value).__name__} ({value!r}) as JSON; use plain JSON values")
 
 
 def file_sha256(path: str | os.PathLike) -> str:
